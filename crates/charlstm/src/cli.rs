@@ -1,0 +1,96 @@
+//! Command-line arguments, as the user typed them. Validation happens when they are turned
+//! into a run configuration.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Train character-level LSTM language models and sample text from them, on CPU or GPU.
+#[derive(Debug, Parser)]
+#[command(name = "charlstm", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model (or resume a run) and write checkpoints into a run directory.
+    Train(TrainArgs),
+    /// Generate text from a checkpoint, streaming it to stdout.
+    Sample(SampleArgs),
+    /// Report a checkpoint's loss on a text, in nats and bits per character.
+    Eval(EvalArgs),
+}
+
+/// `charlstm train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// TOML config (see configs/); omitted keys take their defaults.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Backend: ndarray, flex (CPU) or wgpu (GPU). Overrides the config's `backend`.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Override a config key, e.g. --set train.learning_rate=1e-3 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run directory [default: runs/<config name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out (or the default run directory) from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `charlstm sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// A run directory (its best checkpoint is used) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Backend [default: the one the checkpoint was trained on].
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Text to start from; it is printed, then continued [default: a newline].
+    #[arg(long, default_value = "\n")]
+    pub prime: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub length: usize,
+    /// Below 1 is more conservative, above 1 more adventurous; must be > 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Sample only from the K most likely characters.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample only from the most likely characters whose probabilities add up to P, in (0, 1].
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Seed: the same seed, checkpoint and backend give the same text [default: random,
+    /// printed to stderr].
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `charlstm eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run directory (its best checkpoint is used) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Text file (or corpus name) to evaluate [default: the run's validation split].
+    #[arg(long)]
+    pub corpus: Option<String>,
+    /// Backend [default: the one the checkpoint was trained on].
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Parallel streams [default: the run's batch size].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}

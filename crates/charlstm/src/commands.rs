@@ -1,0 +1,205 @@
+//! What each subcommand does: turn arguments into library calls and print the results.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use charlstm_data::{CorpusLocator, Split};
+use charlstm_model::SamplingOptions;
+use charlstm_train::evaluate::evaluate;
+use charlstm_train::generate::{GenerateOptions, generate};
+use charlstm_train::{BackendKind, Checkpoint, RunConfig, StderrObserver, TrainOptions, train};
+
+use crate::cli::{Cli, Command, EvalArgs, SampleArgs, TrainArgs};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => train_command(args),
+        Command::Sample(args) => sample_command(args),
+        Command::Eval(args) => eval_command(args),
+    }
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let mut overrides = args.overrides.clone();
+    if let Some(name) = &args.backend {
+        BackendKind::from_name(name)?;
+        overrides.push(format!("backend={name}"));
+    }
+    let run_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(args.config.as_deref()));
+    // A resumed run keeps its own config unless another is given.
+    let saved_config = run_dir.join("config.toml");
+    let config_path = match (&args.config, args.resume) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) if saved_config.is_file() => Some(saved_config),
+        (None, _) => None,
+    };
+    if let Some(path) = &config_path
+        && !path.is_file()
+    {
+        bail!(
+            "config '{}' does not exist (see configs/ for examples)",
+            path.display()
+        );
+    }
+    let config = RunConfig::load(config_path.as_deref(), &overrides)?;
+    select_default_device(config.backend);
+
+    let mut observer = StderrObserver { quiet: args.quiet };
+    let summary = train(
+        &config,
+        TrainOptions {
+            run_dir: run_dir.clone(),
+            resume: args.resume,
+            locator: CorpusLocator::from_env(),
+            observer: &mut observer,
+        },
+    )?;
+    if !args.quiet {
+        eprintln!(
+            "done: {} steps in {:.1} s ({:.0} chars/s); best validation loss {}",
+            summary.steps,
+            summary.elapsed_seconds,
+            summary.chars_per_second,
+            summary
+                .best_validation_loss
+                .map_or("n/a".to_string(), |l| format!(
+                    "{l:.4} nats/char ({:.4} bits/char)",
+                    l / std::f32::consts::LN_2
+                )),
+        );
+        eprintln!(
+            "sample from it: charlstm sample --checkpoint {}",
+            run_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn sample_command(args: SampleArgs) -> Result<()> {
+    let checkpoint = Checkpoint::open(&args.checkpoint)?;
+    let backend = chosen_backend(args.backend.as_deref(), &checkpoint)?;
+    select_default_device(backend);
+    let device = backend.device()?;
+    let model = checkpoint.load_model(&device)?;
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let options = GenerateOptions {
+        prime: args.prime.clone(),
+        length: args.length,
+        sampling: SamplingOptions {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+        },
+        seed,
+    };
+    options.validate(&checkpoint.vocab)?;
+    if args.seed.is_none() {
+        eprintln!("seed: {seed} (pass --seed {seed} to repeat this sample)");
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    // A closed pipe (`charlstm sample | head`) ends the sample quietly.
+    if write!(out, "{}", args.prime)
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return Ok(());
+    }
+    let mut buffer = [0u8; 4];
+    generate(&model, &checkpoint.vocab, &options, &device, |c| {
+        out.write_all(c.encode_utf8(&mut buffer).as_bytes())
+            .and_then(|_| out.flush())
+            .is_ok()
+    })?;
+    let _ = writeln!(out);
+    Ok(())
+}
+
+fn eval_command(args: EvalArgs) -> Result<()> {
+    let checkpoint = Checkpoint::open(&args.checkpoint)?;
+    let backend = chosen_backend(args.backend.as_deref(), &checkpoint)?;
+    select_default_device(backend);
+    let device = backend.device()?;
+    let model = checkpoint.load_model(&device)?.valid();
+    let config = &checkpoint.config;
+    let batch_size = args.batch_size.unwrap_or(config.train.batch_size);
+    if batch_size == 0 {
+        bail!("--batch-size 0 is invalid: it must be at least 1");
+    }
+    let locator = CorpusLocator::from_env();
+
+    let report = |name: &str, tokens: &[u32]| -> Result<()> {
+        let result = evaluate(
+            &model,
+            tokens,
+            batch_size,
+            config.train.seq_len,
+            &device,
+            name,
+        )?;
+        println!(
+            "{name}: {:.4} nats/char, {:.4} bits/char over {} characters",
+            result.nats_per_char,
+            result.bits_per_char(),
+            result.chars
+        );
+        Ok(())
+    };
+    match &args.corpus {
+        Some(spec) => {
+            let corpus = locator.load(spec)?;
+            let tokens = checkpoint
+                .vocab
+                .encode(&corpus.text)
+                .with_context(|| format!("corpus '{spec}'"))?;
+            report(spec, &tokens)
+        }
+        None => {
+            let corpus = locator.load(&config.data.corpus)?;
+            let tokens = checkpoint.vocab.encode(&corpus.text)?;
+            let split = Split::new(tokens.len(), config.split_fractions());
+            if split.validation.len() < 2 && split.test.len() < 2 {
+                bail!("the run has no validation or test split to evaluate (pass --corpus FILE)");
+            }
+            if split.validation.len() >= 2 {
+                report("validation", &tokens[split.validation.clone()])?;
+            }
+            if split.test.len() >= 2 {
+                report("test", &tokens[split.test])?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The backend the user asked for, else the one the checkpoint was trained with.
+fn chosen_backend(requested: Option<&str>, checkpoint: &Checkpoint) -> Result<BackendKind> {
+    Ok(match requested {
+        Some(name) => BackendKind::from_name(name)?,
+        None => checkpoint.config.backend,
+    })
+}
+
+/// `runs/<config file stem>`, or `runs/default` without a config.
+fn default_run_dir(config: Option<&Path>) -> PathBuf {
+    let name = config
+        .and_then(|p| p.file_stem())
+        .map_or("default".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from("runs").join(name)
+}
+
+/// Burn materialises some state (e.g. loaded optimizer moments) on its default device, which
+/// prefers a GPU; point it at the backend the user chose instead. Called before any other
+/// thread starts.
+fn select_default_device(backend: BackendKind) {
+    // SAFETY: the program is still single-threaded here; nothing reads the environment
+    // concurrently.
+    unsafe { std::env::set_var("BURN_DEVICE", backend.name()) };
+}

@@ -1,0 +1,20 @@
+//! Everything charlstm knows about text before it becomes tensors: the character vocabulary,
+//! where corpora come from, how a corpus is split, and how a split is cut into contiguous
+//! streams for truncated backpropagation through time.
+//!
+//! This crate knows nothing of Burn: batches are plain token ids that the training crate turns
+//! into tensors.
+
+pub mod batcher;
+pub mod corpus;
+pub mod error;
+pub mod registry;
+pub mod split;
+pub mod synthetic;
+pub mod vocab;
+
+pub use batcher::{Batch, RemainderPolicy, StreamBatcher};
+pub use corpus::{CorpusLocator, LoadedCorpus};
+pub use error::DataError;
+pub use split::{Split, SplitFractions};
+pub use vocab::Vocabulary;

@@ -1,0 +1,236 @@
+//! The character language model: embedding → recurrent stack → linear head.
+
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+use crate::recurrent::{CellKind, RecurrentLayer};
+use crate::state::{LayerState, RecurrentState};
+
+/// Shape of a [`CharModel`].
+#[derive(Config, Debug)]
+pub struct CharModelConfig {
+    /// Number of distinct tokens (characters).
+    pub vocab_size: usize,
+    /// Width of the token embedding.
+    #[config(default = 64)]
+    pub embedding_size: usize,
+    /// Width of every recurrent layer.
+    #[config(default = 512)]
+    pub hidden_size: usize,
+    /// Number of stacked recurrent layers.
+    #[config(default = 2)]
+    pub num_layers: usize,
+    /// Dropout probability on the output of every layer but the last (PyTorch's `nn.LSTM`
+    /// convention), applied only while training.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Initial forget-gate bias of LSTM layers.
+    #[config(default = 1.0)]
+    pub forget_bias: f64,
+    /// Recurrent cell.
+    #[config(default = "CellKind::Lstm")]
+    pub cell: CellKind,
+}
+
+/// Embedding → `num_layers` recurrent layers → linear head.
+#[derive(Module, Debug)]
+pub struct CharModel {
+    /// Token embedding, `[vocab_size, embedding_size]`.
+    pub embedding: Embedding,
+    /// Recurrent layers, bottom first.
+    pub layers: Vec<RecurrentLayer>,
+    /// Dropout between layers.
+    pub dropout: Dropout,
+    /// Projection from the top layer's hidden state to logits over the vocabulary.
+    pub head: Linear,
+}
+
+impl CharModelConfig {
+    /// A freshly initialised model on `device`. Seed the device first for reproducibility.
+    pub fn init(&self, device: &Device) -> CharModel {
+        let layers = (0..self.num_layers)
+            .map(|index| {
+                let input_size = if index == 0 {
+                    self.embedding_size
+                } else {
+                    self.hidden_size
+                };
+                RecurrentLayer::new(
+                    self.cell,
+                    input_size,
+                    self.hidden_size,
+                    self.forget_bias,
+                    device,
+                )
+            })
+            .collect();
+        CharModel {
+            embedding: EmbeddingConfig::new(self.vocab_size, self.embedding_size).init(device),
+            layers,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            head: LinearConfig::new(self.hidden_size, self.vocab_size).init(device),
+        }
+    }
+}
+
+impl CharModel {
+    /// The all-zero state for `batch` parallel streams.
+    pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
+        RecurrentState {
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| LayerState::zeros(batch, layer.hidden_size(), device))
+                .collect(),
+        }
+    }
+
+    /// Number of tokens the head predicts over.
+    pub fn vocab_size(&self) -> usize {
+        self.embedding.weight.lazy_shape().as_slice()[0]
+    }
+
+    /// Runs the model over a chunk of tokens.
+    ///
+    /// - `tokens`: `[batch, seq_len]` token ids
+    /// - `state`: the state to start from (`None`: zeros)
+    /// - returns logits `[batch, seq_len, vocab_size]` for the token after each position, and
+    ///   the state after the last position, ready to start the next chunk.
+    pub fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<3>, RecurrentState) {
+        let [batch, _] = tokens.dims();
+        let state = state.unwrap_or_else(|| self.zero_state(batch, &tokens.device()));
+        assert_eq!(
+            state.layers.len(),
+            self.layers.len(),
+            "state has one entry per layer"
+        );
+
+        // The recurrent layers work time-major, [seq_len, batch, features], so that every step
+        // reads a contiguous block.
+        let mut features = self.embedding.forward(tokens).swap_dims(0, 1);
+        let last = self.layers.len() - 1;
+        let mut final_states = Vec::with_capacity(self.layers.len());
+        for (index, (layer, layer_state)) in self.layers.iter().zip(state.layers).enumerate() {
+            let (output, final_state) = layer.forward(features, layer_state);
+            final_states.push(final_state);
+            features = if index < last {
+                self.dropout.forward(output)
+            } else {
+                output
+            };
+        }
+        let logits = self.head.forward(features).swap_dims(0, 1);
+        (
+            logits,
+            RecurrentState {
+                layers: final_states,
+            },
+        )
+    }
+
+    /// One step for sampling: `tokens` `[batch]` → logits `[batch, vocab_size]` and the new
+    /// state.
+    pub fn step(
+        &self,
+        tokens: Tensor<1, Int>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<2>, RecurrentState) {
+        let [batch] = tokens.dims();
+        let (logits, state) = self.forward(tokens.unsqueeze_dim(1), state);
+        let vocab = logits.dims()[2];
+        (logits.reshape([batch, vocab]), state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        #[allow(deprecated)]
+        Device::ndarray()
+    }
+
+    fn tiny_model(device: &Device) -> CharModel {
+        device.seed(7);
+        CharModelConfig::new(11)
+            .with_embedding_size(5)
+            .with_hidden_size(8)
+            .with_num_layers(2)
+            .init(device)
+    }
+
+    fn tokens(ids: &[i64], batch: usize, device: &Device) -> Tensor<2, Int> {
+        let seq = ids.len() / batch;
+        Tensor::from_data(TensorData::new(ids.to_vec(), [batch, seq]), device)
+    }
+
+    fn assert_close(a: Tensor<3>, b: Tensor<3>, tolerance: f32) {
+        assert_eq!(a.dims(), b.dims());
+        let a: Vec<f32> = a.try_into_vec_as().unwrap();
+        let b: Vec<f32> = b.try_into_vec_as().unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= tolerance, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        let device = device();
+        let model = tiny_model(&device);
+        let (logits, state) = model.forward(tokens(&[1, 2, 3, 4, 5, 6], 2, &device), None);
+        assert_eq!(logits.dims(), [2, 3, 11]);
+        assert_eq!(state.layers.len(), 2);
+        assert_eq!(state.layers[1].hidden.dims(), [2, 8]);
+        assert_eq!(model.vocab_size(), 11);
+    }
+
+    /// Truncated BPTT relies on this: two chunks with the state carried between them give the
+    /// same outputs as the whole sequence in one go.
+    #[test]
+    fn carried_state_continues_a_sequence_exactly() {
+        let device = device();
+        let model = tiny_model(&device);
+        let ids = [
+            1, 4, 2, 9, 3, 0, 10, 5, /* stream 2 */ 7, 7, 1, 2, 8, 6, 5, 4,
+        ];
+        let whole = tokens(&ids, 2, &device);
+        let (full, full_state) = model.forward(whole.clone(), None);
+
+        let first = whole.clone().narrow(1, 0, 5);
+        let second = whole.narrow(1, 5, 3);
+        let (logits_a, state) = model.forward(first, None);
+        let (logits_b, state) = model.forward(second, Some(state));
+        assert_close(Tensor::cat(vec![logits_a, logits_b], 1), full, 1e-5);
+        for (a, b) in state.layers.iter().zip(&full_state.layers) {
+            assert_close(
+                a.cell.clone().unsqueeze_dim(0),
+                b.cell.clone().unsqueeze_dim(0),
+                1e-5,
+            );
+        }
+    }
+
+    #[test]
+    fn stepping_matches_the_sequence_forward() {
+        let device = device();
+        let model = tiny_model(&device);
+        let ids = [3i64, 1, 4, 1, 5];
+        let (full, _) = model.forward(tokens(&ids, 1, &device), None);
+        let mut state = None;
+        let mut steps = Vec::new();
+        for &id in &ids {
+            let (logits, next) = model.step(
+                Tensor::from_data(TensorData::new(vec![id], [1]), &device),
+                state,
+            );
+            steps.push(logits.unsqueeze_dim(1));
+            state = Some(next);
+        }
+        assert_close(Tensor::cat(steps, 1), full, 1e-5);
+    }
+}

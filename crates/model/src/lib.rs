@@ -1,0 +1,16 @@
+//! The charlstm network as Burn modules: token embedding → N stacked recurrent layers (dropout
+//! between them) → linear head over the vocabulary, with the recurrent state passed in and out
+//! explicitly so training can carry it across chunks and sampling can step one character at a
+//! time. Also the pure sampling rule that turns logits into a character.
+
+pub mod char_model;
+pub mod lstm;
+pub mod recurrent;
+pub mod sampling;
+pub mod state;
+
+pub use char_model::{CharModel, CharModelConfig};
+pub use lstm::{LstmLayer, LstmLayerConfig};
+pub use recurrent::{CellKind, RecurrentLayer};
+pub use sampling::{SamplingOptions, sample_index};
+pub use state::{LayerState, RecurrentState};

@@ -1,0 +1,116 @@
+//! Choosing where tensors live at run time: one binary, any backend compiled in.
+
+use std::fmt;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// A backend the user can ask for by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Burn's ndarray CPU backend (multi-threaded, SIMD).
+    Ndarray,
+    /// Burn's pure-Rust Flex CPU backend.
+    Flex,
+    /// Burn's wgpu backend: the default GPU through Vulkan, Metal or DirectX.
+    Wgpu,
+}
+
+impl BackendKind {
+    /// Every backend, in the order help texts list them.
+    pub const ALL: [BackendKind; 3] = [Self::Ndarray, Self::Flex, Self::Wgpu];
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ndarray => "ndarray",
+            Self::Flex => "flex",
+            Self::Wgpu => "wgpu",
+        }
+    }
+
+    /// The backend called `name`.
+    pub fn from_name(name: &str) -> Result<Self, TrainError> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| {
+                TrainError::Config(format!(
+                    "unknown backend '{name}' (choose one of: ndarray, flex, wgpu)"
+                ))
+            })
+    }
+
+    /// An inference device of this backend, checked to work: for wgpu this finds an adapter
+    /// and runs one tiny computation on it.
+    pub fn device(self) -> Result<Device, TrainError> {
+        match self {
+            #[allow(deprecated)] // our users asked to keep ndarray
+            Self::Ndarray => Ok(Device::ndarray()),
+            Self::Flex => Ok(Device::flex()),
+            Self::Wgpu => probe_wgpu(),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// wgpu reports a missing adapter by panicking on first use, so the first use happens here,
+/// with the panic caught and its message kept off the terminal.
+fn probe_wgpu() -> Result<Device, TrainError> {
+    let device = Device::wgpu(DeviceKind::DefaultDevice);
+    let probe_device = device.clone();
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(move || {
+        let x = Tensor::<1>::from_floats([1.0, 2.0], &probe_device);
+        x.sum().try_into_scalar::<f32>().map_err(|e| e.to_string())
+    });
+    std::panic::set_hook(previous_hook);
+    match outcome {
+        Ok(Ok(3.0)) => Ok(device),
+        Ok(Ok(sum)) => Err(TrainError::Backend(format!(
+            "the wgpu device computed 1 + 2 = {sum} (its driver is broken; use --backend ndarray)"
+        ))),
+        Ok(Err(message)) => Err(TrainError::Backend(message_or_default(Some(message)))),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(TrainError::Backend(message_or_default(message)))
+        }
+    }
+}
+
+fn message_or_default(detail: Option<String>) -> String {
+    let detail = detail
+        .map(|d| d.lines().next().unwrap_or_default().to_string())
+        .filter(|d| !d.is_empty())
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    format!(
+        "no usable wgpu adapter found{detail}; install GPU or Vulkan drivers (e.g. mesa-vulkan-drivers), or use --backend ndarray"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_choices() {
+        for backend in BackendKind::ALL {
+            assert_eq!(BackendKind::from_name(backend.name()).unwrap(), backend);
+        }
+        let err = BackendKind::from_name("cuda").unwrap_err().to_string();
+        assert!(err.contains("ndarray, flex, wgpu"), "{err}");
+    }
+}

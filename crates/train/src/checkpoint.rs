@@ -1,0 +1,283 @@
+//! Checkpoints: self-describing directories that load on any backend.
+//!
+//! ```text
+//! RUN_DIR/
+//!   latest/            the most recent checkpoint
+//!     config.toml      the resolved run configuration
+//!     vocab.json       the character vocabulary
+//!     model.bpk        weights (Burn's burnpack format; backend-independent)
+//!     optimizer.bpk    Adam's moments, for resuming
+//!     progress.json    step, epoch, position in the epoch, losses, format version
+//!   best/              the checkpoint with the lowest validation loss (no optimizer.bpk)
+//! ```
+//!
+//! A checkpoint is written into a hidden temporary directory, every file synced, and only
+//! then renamed into place; the previous one is kept as `.NAME.old` until the swap is done, so
+//! a crash at any moment leaves a complete checkpoint behind.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use charlstm_data::Vocabulary;
+use charlstm_model::CharModel;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::error::TrainError;
+
+/// Version of the checkpoint layout; a checkpoint of another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+const CONFIG_FILE: &str = "config.toml";
+const VOCAB_FILE: &str = "vocab.json";
+const MODEL_FILE: &str = "model.bpk";
+const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const PROGRESS_FILE: &str = "progress.json";
+
+/// Where a run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// Checkpoint layout version.
+    pub format_version: u32,
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Epoch (0-based) of the next step.
+    pub epoch: usize,
+    /// Index within the epoch of the next batch.
+    pub batch_in_epoch: usize,
+    /// Mean training loss over the last report interval, nats/char.
+    pub train_loss: Option<f32>,
+    /// Validation loss of this checkpoint's weights, nats/char.
+    pub validation_loss: Option<f32>,
+    /// Lowest validation loss seen in the run so far.
+    pub best_validation_loss: Option<f32>,
+    /// Seconds spent training so far.
+    pub elapsed_seconds: f64,
+    /// The backend that wrote the checkpoint.
+    pub backend: String,
+}
+
+/// A checkpoint directory read from disk (weights are loaded on demand).
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// The run configuration it was trained with.
+    pub config: RunConfig,
+    /// Its vocabulary.
+    pub vocab: Vocabulary,
+    /// Where training stood.
+    pub progress: Progress,
+}
+
+impl Checkpoint {
+    /// Opens the checkpoint at `path`: a checkpoint directory, or a run directory (its `best`
+    /// checkpoint, else its `latest`).
+    pub fn open(path: &Path) -> Result<Self, TrainError> {
+        let dir = resolve(path)?;
+        let config_text = std::fs::read_to_string(dir.join(CONFIG_FILE))
+            .map_err(|e| TrainError::checkpoint(&dir, format!("cannot read {CONFIG_FILE}: {e}")))?;
+        let config = RunConfig::from_toml(&config_text)
+            .map_err(|e| TrainError::checkpoint(&dir, format!("bad {CONFIG_FILE}: {e}")))?;
+        let vocab = Vocabulary::load(&dir.join(VOCAB_FILE))
+            .map_err(|e| TrainError::checkpoint(&dir, e.to_string()))?;
+        let progress_text = std::fs::read_to_string(dir.join(PROGRESS_FILE)).map_err(|e| {
+            TrainError::checkpoint(&dir, format!("cannot read {PROGRESS_FILE}: {e}"))
+        })?;
+        let progress: Progress = serde_json::from_str(&progress_text)
+            .map_err(|e| TrainError::checkpoint(&dir, format!("bad {PROGRESS_FILE}: {e}")))?;
+        if progress.format_version != FORMAT_VERSION {
+            return Err(TrainError::checkpoint(
+                &dir,
+                format!(
+                    "it has format version {}, this charlstm reads version {FORMAT_VERSION} (use the charlstm version that wrote it)",
+                    progress.format_version
+                ),
+            ));
+        }
+        Ok(Self {
+            dir,
+            config,
+            vocab,
+            progress,
+        })
+    }
+
+    /// The model with this checkpoint's weights, on `device`.
+    pub fn load_model(&self, device: &Device) -> Result<CharModel, TrainError> {
+        let path = self.dir.join(MODEL_FILE);
+        let model = self.config.model_config(self.vocab.len()).init(device);
+        let record = ModuleRecord::load(&path)
+            .map_err(|e| TrainError::checkpoint(&path, format!("cannot read weights: {e}")))?;
+        model.try_load_record(record).map_err(|e| {
+            TrainError::checkpoint(&path, format!("weights do not fit the config: {e}"))
+        })
+    }
+
+    /// `optimizer` with this checkpoint's saved state, if it has one.
+    pub fn load_optimizer(
+        &self,
+        optimizer: ModuleOptimizer,
+    ) -> Result<ModuleOptimizer, TrainError> {
+        let path = self.dir.join(OPTIMIZER_FILE);
+        if !path.exists() {
+            return Err(TrainError::checkpoint(
+                &self.dir,
+                "it holds no optimizer state (resume from a run's latest checkpoint)",
+            ));
+        }
+        optimizer
+            .load(&path)
+            .map_err(|e| TrainError::checkpoint(&path, format!("cannot read optimizer state: {e}")))
+    }
+}
+
+/// The checkpoint directory `path` refers to.
+pub fn resolve(path: &Path) -> Result<PathBuf, TrainError> {
+    if !path.exists() {
+        return Err(TrainError::checkpoint(
+            path,
+            "no such directory (give a run directory or a checkpoint inside one)",
+        ));
+    }
+    if is_checkpoint(path) {
+        return Ok(path.to_path_buf());
+    }
+    ["best", "latest", ".best.old", ".latest.old"]
+        .iter()
+        .map(|name| path.join(name))
+        .find(|candidate| is_checkpoint(candidate))
+        .ok_or_else(|| {
+            TrainError::checkpoint(
+                path,
+                format!("no checkpoint found (expected {MODEL_FILE}, or best/ or latest/ inside a run directory)"),
+            )
+        })
+}
+
+/// The latest checkpoint of a run directory, for resuming.
+pub fn latest_in(run_dir: &Path) -> Option<PathBuf> {
+    ["latest", ".latest.old"]
+        .iter()
+        .map(|name| run_dir.join(name))
+        .find(|candidate| is_checkpoint(candidate))
+}
+
+fn is_checkpoint(dir: &Path) -> bool {
+    dir.join(MODEL_FILE).is_file() && dir.join(PROGRESS_FILE).is_file()
+}
+
+/// What goes into a checkpoint.
+pub struct CheckpointContents<'a> {
+    /// Run configuration.
+    pub config: &'a RunConfig,
+    /// Vocabulary.
+    pub vocab: &'a Vocabulary,
+    /// The model (any device).
+    pub model: &'a CharModel,
+    /// Optimizer state, for resumable checkpoints.
+    pub optimizer: Option<&'a ModuleOptimizer>,
+    /// Where training stands.
+    pub progress: &'a Progress,
+}
+
+/// Writes checkpoint `name` (e.g. `latest`) into `run_dir`, atomically replacing any previous
+/// one. Returns its directory.
+pub fn save(
+    run_dir: &Path,
+    name: &str,
+    contents: &CheckpointContents<'_>,
+) -> Result<PathBuf, TrainError> {
+    let write_error = |path: &Path, source: std::io::Error| TrainError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let staging = run_dir.join(format!(".{name}.tmp"));
+    let target = run_dir.join(name);
+    let previous = run_dir.join(format!(".{name}.old"));
+
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| write_error(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, e))?;
+
+    write_synced(
+        &staging.join(CONFIG_FILE),
+        contents.config.to_toml().as_bytes(),
+    )?;
+    let vocab_path = staging.join(VOCAB_FILE);
+    contents
+        .vocab
+        .save(&vocab_path)
+        .map_err(|e| TrainError::Write {
+            path: vocab_path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    sync_file(&vocab_path)?;
+    let progress_json =
+        serde_json::to_string_pretty(contents.progress).expect("progress serializes");
+    write_synced(&staging.join(PROGRESS_FILE), progress_json.as_bytes())?;
+
+    let model_bytes = contents
+        .model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))?;
+    write_synced(&staging.join(MODEL_FILE), &model_bytes)?;
+    if let Some(optimizer) = contents.optimizer {
+        let bytes = optimizer
+            .into_bytes()
+            .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))?;
+        write_synced(&staging.join(OPTIMIZER_FILE), &bytes)?;
+    }
+    sync_dir(&staging)?;
+
+    if target.exists() {
+        if previous.exists() {
+            std::fs::remove_dir_all(&previous).map_err(|e| write_error(&previous, e))?;
+        }
+        std::fs::rename(&target, &previous).map_err(|e| write_error(&target, e))?;
+    }
+    std::fs::rename(&staging, &target).map_err(|e| write_error(&target, e))?;
+    sync_dir(run_dir)?;
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).map_err(|e| write_error(&previous, e))?;
+    }
+    Ok(target)
+}
+
+/// Writes `bytes` to `path` and waits until they are on disk.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let write_error = |source| TrainError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::create(path).map_err(write_error)?;
+    file.write_all(bytes).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
+}
+
+fn sync_file(path: &Path) -> Result<(), TrainError> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| TrainError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn sync_dir(path: &Path) -> Result<(), TrainError> {
+    // Directories can be opened and synced on Unix; elsewhere the rename is the best we have.
+    #[cfg(unix)]
+    sync_file(path)?;
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

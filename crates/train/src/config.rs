@@ -1,0 +1,413 @@
+//! The run configuration: what a TOML file under `configs/` holds, with every field
+//! overridable from the command line as `--set section.key=value`.
+//!
+//! Precedence is defaults → file → overrides. The structs are plain serde with defaults and
+//! `deny_unknown_fields`, so a misspelt key is an error, not silently ignored; [`RunConfig::validate`]
+//! then checks the values once, before anything runs.
+
+use std::path::Path;
+
+use charlstm_data::SplitFractions;
+use charlstm_model::{CellKind, CharModelConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::error::TrainError;
+use crate::schedule::ScheduleKind;
+
+/// Everything a training run needs to know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Where tensors live: `ndarray`, `flex` (CPU) or `wgpu` (GPU).
+    pub backend: BackendKind,
+    /// One seed for weight initialisation, dropout and the data order.
+    pub seed: u64,
+    /// The corpus and its split.
+    pub data: DataConfig,
+    /// The network's shape.
+    pub model: ModelConfig,
+    /// The optimisation.
+    pub train: TrainConfig,
+}
+
+/// The corpus and how it is split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// A file path, or the name of a known corpus (see `corpora/README.md`).
+    pub corpus: String,
+    /// Fraction of the corpus held out for validation (taken after the training part).
+    pub validation_fraction: f64,
+    /// Fraction held out for a final test (the very end of the corpus).
+    pub test_fraction: f64,
+}
+
+/// The network's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Recurrent cell.
+    pub cell: CellKind,
+    /// Width of the character embedding.
+    pub embedding_size: usize,
+    /// Width of each recurrent layer.
+    pub hidden_size: usize,
+    /// Number of stacked recurrent layers.
+    pub num_layers: usize,
+    /// Dropout between layers while training, in `[0, 1)`.
+    pub dropout: f64,
+    /// Initial forget-gate bias.
+    pub forget_bias: f64,
+}
+
+/// The optimisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Parallel streams per batch.
+    pub batch_size: usize,
+    /// Steps of backpropagation through time per chunk.
+    pub seq_len: usize,
+    /// Peak learning rate of Adam.
+    pub learning_rate: f64,
+    /// Learning rate at the end of the schedule (cosine and linear).
+    pub min_learning_rate: f64,
+    /// Schedule after warm-up: `constant`, `cosine` or `linear`.
+    pub schedule: ScheduleKind,
+    /// Steps of linear warm-up from 0 to `learning_rate`.
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm (all parameters together, as PyTorch's
+    /// `clip_grad_norm_`) to this value; 0 turns clipping off.
+    pub grad_clip: f64,
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Stop after this many steps (0: no limit).
+    pub max_steps: usize,
+    /// Stop after this many minutes of training (0: no limit).
+    pub max_minutes: f64,
+    /// Validate (and checkpoint) every this many steps.
+    pub eval_interval: usize,
+    /// Print training progress every this many steps.
+    pub log_interval: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            backend: BackendKind::Ndarray,
+            seed: 1337,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            corpus: "tinyshakespeare".into(),
+            validation_fraction: 0.1,
+            test_fraction: 0.0,
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            cell: CellKind::Lstm,
+            embedding_size: 64,
+            hidden_size: 512,
+            num_layers: 2,
+            dropout: 0.0,
+            forget_bias: 1.0,
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            seq_len: 100,
+            learning_rate: 2e-3,
+            min_learning_rate: 2e-4,
+            schedule: ScheduleKind::Cosine,
+            warmup_steps: 100,
+            grad_clip: 5.0,
+            epochs: 10,
+            max_steps: 0,
+            max_minutes: 0.0,
+            eval_interval: 250,
+            log_interval: 25,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads `path` (if given) over the defaults, applies `overrides` (`key=value`, dotted
+    /// keys such as `train.learning_rate=1e-3`), and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, TrainError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    TrainError::Config(format!("cannot read config '{}': {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    TrainError::Config(format!(
+                        "config '{}' is not valid TOML: {}",
+                        path.display(),
+                        one_line(&e.to_string())
+                    ))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for assignment in overrides {
+            apply_override(&mut table, assignment)?;
+        }
+        let source = path.map_or("the command line".to_string(), |p| {
+            format!("config '{}'", p.display())
+        });
+        let config: RunConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| TrainError::Config(format!("{source}: {}", one_line(&e.to_string()))))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a config written by [`RunConfig::to_toml`] (e.g. a checkpoint's).
+    pub fn from_toml(text: &str) -> Result<Self, TrainError> {
+        let config: RunConfig =
+            toml::from_str(text).map_err(|e| TrainError::Config(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as TOML, every field written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config serializes")
+    }
+
+    /// Checks every value, failing on the first bad one with a message that names the key.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key: &str, value: String, rule: &str| {
+            Err(TrainError::Config(format!(
+                "{key} = {value} is invalid: it must be {rule}"
+            )))
+        };
+        let positive = [
+            ("model.embedding_size", self.model.embedding_size),
+            ("model.hidden_size", self.model.hidden_size),
+            ("model.num_layers", self.model.num_layers),
+            ("train.batch_size", self.train.batch_size),
+            ("train.seq_len", self.train.seq_len),
+            ("train.epochs", self.train.epochs),
+            ("train.eval_interval", self.train.eval_interval),
+            ("train.log_interval", self.train.log_interval),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return bad(key, value.to_string(), "at least 1");
+            }
+        }
+        if self.data.corpus.trim().is_empty() {
+            return bad("data.corpus", "\"\"".into(), "a file path or corpus name");
+        }
+        let t = &self.train;
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return bad("train.learning_rate", t.learning_rate.to_string(), "> 0");
+        }
+        if !(t.min_learning_rate.is_finite()
+            && t.min_learning_rate >= 0.0
+            && t.min_learning_rate <= t.learning_rate)
+        {
+            return bad(
+                "train.min_learning_rate",
+                t.min_learning_rate.to_string(),
+                "between 0 and train.learning_rate",
+            );
+        }
+        if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {
+            return bad(
+                "train.grad_clip",
+                t.grad_clip.to_string(),
+                ">= 0 (0 turns it off)",
+            );
+        }
+        if !(t.max_minutes.is_finite() && t.max_minutes >= 0.0) {
+            return bad(
+                "train.max_minutes",
+                t.max_minutes.to_string(),
+                ">= 0 (0: no limit)",
+            );
+        }
+        let m = &self.model;
+        if !(m.dropout.is_finite() && (0.0..1.0).contains(&m.dropout)) {
+            return bad("model.dropout", m.dropout.to_string(), "in [0, 1)");
+        }
+        if !m.forget_bias.is_finite() {
+            return bad(
+                "model.forget_bias",
+                m.forget_bias.to_string(),
+                "a finite number",
+            );
+        }
+        let d = &self.data;
+        for (key, value) in [
+            ("data.validation_fraction", d.validation_fraction),
+            ("data.test_fraction", d.test_fraction),
+        ] {
+            if !(value.is_finite() && (0.0..1.0).contains(&value)) {
+                return bad(key, value.to_string(), "in [0, 1)");
+            }
+        }
+        if d.validation_fraction + d.test_fraction >= 0.9 {
+            return bad(
+                "data.validation_fraction + data.test_fraction",
+                (d.validation_fraction + d.test_fraction).to_string(),
+                "below 0.9, to leave text to train on",
+            );
+        }
+        Ok(())
+    }
+
+    /// The split fractions of the data section.
+    pub fn split_fractions(&self) -> SplitFractions {
+        SplitFractions {
+            validation: self.data.validation_fraction,
+            test: self.data.test_fraction,
+        }
+    }
+
+    /// The model's shape for a vocabulary of `vocab_size` characters.
+    pub fn model_config(&self, vocab_size: usize) -> CharModelConfig {
+        CharModelConfig::new(vocab_size)
+            .with_cell(self.model.cell)
+            .with_embedding_size(self.model.embedding_size)
+            .with_hidden_size(self.model.hidden_size)
+            .with_num_layers(self.model.num_layers)
+            .with_dropout(self.model.dropout)
+            .with_forget_bias(self.model.forget_bias)
+    }
+}
+
+/// Sets the dotted `key` of `assignment` (`key=value`) in `table`. The value is read as TOML
+/// (`0.5`, `true`, `"text"`), or as a plain string when it is not valid TOML (`wgpu`).
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), TrainError> {
+    let Some((key, raw)) = assignment.split_once('=') else {
+        return Err(TrainError::Config(format!(
+            "--set '{assignment}' is not key=value (e.g. --set train.learning_rate=1e-3)"
+        )));
+    };
+    let key = key.trim();
+    let raw = raw.trim();
+    let value = format!("value = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("value"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(TrainError::Config(format!(
+            "--set key '{key}' is malformed"
+        )));
+    }
+    let (last, sections) = parts.split_last().expect("split yields at least one part");
+    let mut current = table;
+    for section in sections {
+        let entry = current
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(TrainError::Config(format!(
+                    "--set {key}: '{section}' is a value, not a section"
+                )));
+            }
+        };
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// TOML errors span several lines with a source excerpt; the user gets one line.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
+        })
+        .collect();
+    lines.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+        let path = dir.join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[train]\nbatch_size = 8\nseq_len = 20\n");
+        let config = RunConfig::load(
+            Some(&path),
+            &[
+                "train.seq_len=30".into(),
+                "backend=wgpu".into(),
+                "data.corpus=x.txt".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.train.batch_size, 8);
+        assert_eq!(config.train.seq_len, 30);
+        assert_eq!(config.backend, BackendKind::Wgpu);
+        assert_eq!(config.data.corpus, "x.txt");
+        assert_eq!(config.model.hidden_size, ModelConfig::default().hidden_size);
+    }
+
+    #[test]
+    fn unknown_keys_wrong_types_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[train]\nbatch_sise = 8\n");
+        let err = RunConfig::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("batch_sise"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+
+        let path = write(dir.path(), "[train]\nbatch_size = \"big\"\n");
+        let err = RunConfig::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("invalid type"), "{err}");
+
+        let err = RunConfig::load(None, &["train.learning_rate=0".into()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("train.learning_rate = 0 is invalid"),
+            "{err}"
+        );
+        let err = RunConfig::load(None, &["model.dropout=1.0".into()]).unwrap_err();
+        assert!(err.to_string().contains("model.dropout"), "{err}");
+        let err = RunConfig::load(None, &["model.hidden_size=0".into()]).unwrap_err();
+        assert!(err.to_string().contains("model.hidden_size"), "{err}");
+        let err = RunConfig::load(None, &["backend=tpu".into()]).unwrap_err();
+        assert!(err.to_string().contains("tpu"), "{err}");
+        let err = RunConfig::load(None, &["nonsense".into()]).unwrap_err();
+        assert!(err.to_string().contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let config = RunConfig::load(None, &["train.max_minutes=2.5".into()]).unwrap();
+        assert_eq!(RunConfig::from_toml(&config.to_toml()).unwrap(), config);
+    }
+}

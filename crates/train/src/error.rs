@@ -1,0 +1,67 @@
+//! The training crate's error type. Every message is one line that names the problem and the
+//! fix.
+
+use std::path::PathBuf;
+
+use charlstm_data::DataError;
+
+/// Anything that can stop a run, an evaluation or a generation.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The corpus could not be found, read or batched.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The requested backend cannot run here.
+    #[error("{0}")]
+    Backend(String),
+    /// A checkpoint could not be read.
+    #[error("checkpoint '{path}': {reason}")]
+    Checkpoint {
+        /// The checkpoint directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing a checkpoint or run file failed.
+    #[error(
+        "cannot write '{path}': {source} (check the output directory is writable and the disk has room)"
+    )]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run directory already holds a run.
+    #[error(
+        "run directory '{0}' already has a checkpoint (use --resume to continue it, or --out for a new run)"
+    )]
+    RunExists(PathBuf),
+    /// Training diverged.
+    #[error(
+        "training diverged at step {step}: loss is {loss} (lower train.learning_rate or set train.grad_clip); the last good checkpoint is kept"
+    )]
+    NonFinite {
+        /// The step whose loss was not finite.
+        step: usize,
+        /// The loss value.
+        loss: f32,
+    },
+    /// Sampling arguments are invalid.
+    #[error("{0}")]
+    Sampling(String),
+}
+
+impl TrainError {
+    /// A [`TrainError::Checkpoint`] for `path`.
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

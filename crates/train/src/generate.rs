@@ -1,0 +1,105 @@
+//! Text generation: feed the prime text, then sample one character at a time, carrying the
+//! state, and hand each character out as soon as it exists.
+
+use burn::prelude::*;
+use charlstm_data::Vocabulary;
+use charlstm_model::{CharModel, SamplingOptions, sample_index};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::TrainError;
+use crate::tensors::token_tensor;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Text the model reads before generating (not repeated in the output).
+    pub prime: String,
+    /// Characters to generate.
+    pub length: usize,
+    /// Temperature, top-k, top-p.
+    pub sampling: SamplingOptions,
+    /// Seed of the sampling RNG: the same seed, model and backend give the same text.
+    pub seed: u64,
+}
+
+impl GenerateOptions {
+    /// Checks the options against `vocab`, with one-line errors naming the bad value.
+    pub fn validate(&self, vocab: &Vocabulary) -> Result<(), TrainError> {
+        let s = &self.sampling;
+        if !(s.temperature.is_finite() && s.temperature > 0.0) {
+            return Err(TrainError::Sampling(format!(
+                "--temperature {} is invalid: it must be > 0",
+                s.temperature
+            )));
+        }
+        if let Some(p) = s.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(TrainError::Sampling(format!(
+                "--top-p {p} is invalid: it must be in (0, 1]"
+            )));
+        }
+        if s.top_k == Some(0) {
+            return Err(TrainError::Sampling(
+                "--top-k 0 is invalid: it must be at least 1".into(),
+            ));
+        }
+        if self.prime.is_empty() {
+            return Err(TrainError::Sampling(
+                "--prime is empty: give at least one character".into(),
+            ));
+        }
+        vocab
+            .encode(&self.prime)
+            .map_err(|e| TrainError::Sampling(format!("--prime: {e}")))?;
+        Ok(())
+    }
+}
+
+/// Generates up to `options.length` characters after `options.prime`, calling `emit` with
+/// each as it is drawn (generation stops early when `emit` returns `false`, e.g. when the
+/// reader of stdout went away), and returns them. `model` should be an inference model on
+/// `device`.
+pub fn generate(
+    model: &CharModel,
+    vocab: &Vocabulary,
+    options: &GenerateOptions,
+    device: &Device,
+    mut emit: impl FnMut(char) -> bool,
+) -> Result<String, TrainError> {
+    options.validate(vocab)?;
+    let prime = vocab.encode(&options.prime)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+
+    let (logits, mut state) = model.forward(token_tensor(&prime, 1, prime.len(), device), None);
+    let vocab_size = vocab.len();
+    let mut last: Vec<f32> = logits
+        .narrow(1, prime.len() - 1, 1)
+        .reshape([vocab_size])
+        .try_into_vec_as()
+        .map_err(|e| TrainError::Backend(format!("cannot read logits from the device: {e}")))?;
+
+    let mut text = String::with_capacity(options.length);
+    for position in 0..options.length {
+        let index = sample_index(&last, &options.sampling, &mut rng) as u32;
+        let c = vocab.char(index).expect("the head predicts vocabulary ids");
+        text.push(c);
+        if !emit(c) {
+            break;
+        }
+        if position + 1 < options.length {
+            let token =
+                Tensor::<1, Int>::from_data(TensorData::new(vec![i64::from(index)], [1]), device);
+            let (logits, next) = model.step(token, Some(state));
+            state = next;
+            last = logits
+                .reshape([vocab_size])
+                .try_into_vec_as()
+                .map_err(|e| {
+                    TrainError::Backend(format!("cannot read logits from the device: {e}"))
+                })?;
+        }
+    }
+    Ok(text)
+}

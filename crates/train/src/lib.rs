@@ -1,0 +1,23 @@
+//! Wires data and model together: the run configuration, backend selection, the training loop
+//! (truncated BPTT with carried state, Adam, global gradient-norm clipping, a learning-rate
+//! schedule, periodic validation), evaluation, text generation and checkpoints.
+
+pub mod backend;
+pub mod checkpoint;
+pub mod clip;
+pub mod config;
+pub mod error;
+pub mod evaluate;
+pub mod generate;
+pub mod loss;
+pub mod observer;
+pub mod schedule;
+pub mod tensors;
+pub mod trainer;
+
+pub use backend::BackendKind;
+pub use checkpoint::{Checkpoint, Progress};
+pub use config::RunConfig;
+pub use error::TrainError;
+pub use observer::{StderrObserver, TrainEvent, TrainObserver};
+pub use trainer::{TrainOptions, TrainSummary, train};
