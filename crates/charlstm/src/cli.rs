@@ -23,11 +23,13 @@ pub enum Command {
     Sample(SampleArgs),
     /// Report a checkpoint's loss on a text, in nats and bits per character.
     Eval(EvalArgs),
+    /// Measure training and sampling speed of a config on a backend (writes no files).
+    Bench(BenchArgs),
 }
 
-/// `charlstm train`.
+/// Where a run's configuration comes from: a file, a backend and `--set` overrides.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
+pub struct ConfigArgs {
     /// TOML config (see configs/); omitted keys take their defaults.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -37,6 +39,14 @@ pub struct TrainArgs {
     /// Override a config key, e.g. --set train.learning_rate=1e-3 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+}
+
+/// `charlstm train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run's configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// Run directory [default: runs/<config name>].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -93,4 +103,24 @@ pub struct EvalArgs {
     /// Parallel streams [default: the run's batch size].
     #[arg(long)]
     pub batch_size: Option<usize>,
+}
+
+/// `charlstm bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The configuration to measure.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Untimed training steps first (allocation, kernel compilation, autotuning).
+    #[arg(long, default_value_t = 2)]
+    pub warmup_steps: usize,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Characters generated, timed, at batch 1.
+    #[arg(long, default_value_t = 2000)]
+    pub sample_length: usize,
+    /// Print the figures as one JSON object (for scripts/bench.sh).
+    #[arg(long)]
+    pub json: bool,
 }

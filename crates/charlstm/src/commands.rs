@@ -7,11 +7,12 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use charlstm_data::{CorpusLocator, Split};
 use charlstm_model::SamplingOptions;
+use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
 use charlstm_train::evaluate::evaluate;
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::{BackendKind, Checkpoint, RunConfig, StderrObserver, TrainOptions, train};
 
-use crate::cli::{Cli, Command, EvalArgs, SampleArgs, TrainArgs};
+use crate::cli::{BenchArgs, Cli, Command, ConfigArgs, EvalArgs, SampleArgs, TrainArgs};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -19,26 +20,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_command(args),
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
+        Command::Bench(args) => bench_command(args),
     }
 }
 
-fn train_command(args: TrainArgs) -> Result<()> {
+/// The run configuration the arguments describe: the `--config` file (else `fallback`, else
+/// the defaults), then `--set` overrides, then `--backend`. Also points Burn's default device
+/// at the chosen backend.
+fn load_config(args: &ConfigArgs, fallback: Option<PathBuf>) -> Result<RunConfig> {
     let mut overrides = args.overrides.clone();
     if let Some(name) = &args.backend {
         BackendKind::from_name(name)?;
         overrides.push(format!("backend={name}"));
     }
-    let run_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_run_dir(args.config.as_deref()));
-    // A resumed run keeps its own config unless another is given.
-    let saved_config = run_dir.join("config.toml");
-    let config_path = match (&args.config, args.resume) {
-        (Some(path), _) => Some(path.clone()),
-        (None, true) if saved_config.is_file() => Some(saved_config),
-        (None, _) => None,
-    };
+    let config_path = args.config.clone().or(fallback);
     if let Some(path) = &config_path
         && !path.is_file()
     {
@@ -49,6 +44,18 @@ fn train_command(args: TrainArgs) -> Result<()> {
     }
     let config = RunConfig::load(config_path.as_deref(), &overrides)?;
     select_default_device(config.backend);
+    Ok(config)
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let run_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(args.config.config.as_deref()));
+    // A resumed run keeps its own config unless another is given.
+    let saved_config = run_dir.join("config.toml");
+    let fallback = (args.resume && saved_config.is_file()).then_some(saved_config);
+    let config = load_config(&args.config, fallback)?;
 
     let mut observer = StderrObserver { quiet: args.quiet };
     let summary = train(
@@ -177,6 +184,33 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn bench_command(args: BenchArgs) -> Result<()> {
+    if args.steps == 0 || args.sample_length == 0 {
+        bail!("--steps and --sample-length must be at least 1");
+    }
+    let config = load_config(&args.config, None)?;
+    let options = BenchmarkOptions {
+        warmup_steps: args.warmup_steps,
+        timed_steps: args.steps,
+        sample_length: args.sample_length,
+    };
+    let report = run_benchmark(&config, &CorpusLocator::from_env(), options)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{}: training {:.0} chars/s, sampling {:.0} chars/s (batch 1), peak memory {}",
+            report.backend,
+            report.train_chars_per_s,
+            report.sample_chars_per_s,
+            report
+                .peak_rss_mib
+                .map_or("unknown".to_string(), |m| format!("{m:.0} MiB"))
+        );
+    }
+    Ok(())
 }
 
 /// The backend the user asked for, else the one the checkpoint was trained with.

@@ -10,9 +10,10 @@
 //! h_t = o ⊙ tanh(c_t)
 //! ```
 //!
-//! `x · W_x + b` is computed for every time step in one matrix product before the loop, so each
-//! step costs one `[B, H] × [H, 4H]` product plus the pointwise update. PyTorch keeps the
-//! transposes, `weight_ih = W_xᵀ` and `weight_hh = W_hᵀ`, and splits `b` into two biases.
+//! Each step costs a `[B, I] × [I, 4H]` and a `[B, H] × [H, 4H]` product plus the pointwise
+//! update, all as ordinary Burn tensor operations, so the layer runs on every backend and
+//! autodiff derives its backward pass. PyTorch keeps the transposes, `weight_ih = W_xᵀ` and
+//! `weight_hh = W_hᵀ`, and splits `b` into two biases.
 
 use burn::module::Param;
 use burn::nn::Initializer;
@@ -83,13 +84,9 @@ impl LstmLayer {
     pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
         let [seq_len, batch, input_size] = input.dims();
         let gate_width = 4 * self.hidden_size;
-
-        // x · W_x + b for all steps at once: [seq_len · batch, 4H].
-        let projected = input
-            .reshape([seq_len * batch, input_size])
-            .matmul(self.input_weight.val())
-            + self.bias.val().unsqueeze_dim(0);
+        let input_weight = self.input_weight.val();
         let recurrent_weight = self.recurrent_weight.val();
+        let bias = self.bias.val().unsqueeze_dim(0);
 
         let LayerState {
             mut hidden,
@@ -97,8 +94,17 @@ impl LstmLayer {
         } = state;
         let mut outputs = Vec::with_capacity(seq_len);
         for step in 0..seq_len {
-            let gates = projected.clone().narrow(0, step * batch, batch)
-                + hidden.matmul(recurrent_weight.clone());
+            // The input is projected step by step rather than for all steps at once and then
+            // sliced: the gradient of a slice is a zero tensor of the whole source with the
+            // slice written in, so slicing a [seq_len · batch, 4H] projection would cost a
+            // full-size zero fill per step on the way back. The input is 4× narrower.
+            let x = input
+                .clone()
+                .narrow(0, step, 1)
+                .reshape([batch, input_size]);
+            let gates = x.matmul(input_weight.clone())
+                + hidden.matmul(recurrent_weight.clone())
+                + bias.clone();
             debug_assert_eq!(gates.dims(), [batch, gate_width]);
             (hidden, cell) = self.cell_update(gates, cell);
             outputs.push(hidden.clone());

@@ -3,6 +3,7 @@
 //! schedule, periodic validation), evaluation, text generation and checkpoints.
 
 pub mod backend;
+pub mod benchmark;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod generate;
 pub mod loss;
 pub mod observer;
 pub mod schedule;
+pub mod step;
 pub mod tensors;
 pub mod trainer;
 

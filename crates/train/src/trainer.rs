@@ -5,19 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use charlstm_data::{CorpusLocator, RemainderPolicy, Split, StreamBatcher, Vocabulary};
 use charlstm_model::RecurrentState;
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, FORMAT_VERSION, Progress};
-use crate::clip::clip_global_norm;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::evaluate;
-use crate::loss::cross_entropy;
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::schedule::Schedule;
+use crate::step::{adam, train_step};
 use crate::tensors::batch_tensors;
 
 /// How to run a training job, beyond its configuration.
@@ -86,8 +84,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let device = inference_device.clone().autodiff();
     device.seed(config.seed);
     let mut model = config.model_config(vocab.len()).init(&device);
-    // PyTorch's Adam epsilon, so the two are comparable.
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optimizer = adam();
     let mut progress = Progress {
         format_version: FORMAT_VERSION,
         step: 0,
@@ -147,14 +144,24 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         // One step: batch → forward → loss → backward → clip → Adam.
         let batch = batcher.batch(progress.batch_in_epoch);
         let (inputs, targets) = batch_tensors(&batch, &device);
-        let learning_rate = schedule.learning_rate(progress.step);
-        let (logits, next_state) = model.forward(inputs, state.take());
-        let loss = cross_entropy(logits, targets);
-        window.add(loss.clone().inner());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (grads, _norm) = clip_global_norm(&model, grads, t.grad_clip);
-        model = optimizer.step(learning_rate, model, grads);
-        state = Some(next_state.detach());
+        let time_fraction = if t.max_minutes > 0.0 {
+            session_start.elapsed().as_secs_f64() / (t.max_minutes * 60.0)
+        } else {
+            0.0
+        };
+        let learning_rate = schedule.learning_rate_at(progress.step, time_fraction);
+        let outcome = train_step(
+            model,
+            &mut optimizer,
+            inputs,
+            targets,
+            state.take(),
+            learning_rate,
+            t.grad_clip,
+        );
+        model = outcome.model;
+        window.add(outcome.loss);
+        state = Some(outcome.state);
         progress.step += 1;
         progress.batch_in_epoch += 1;
 

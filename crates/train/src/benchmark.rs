@@ -1,0 +1,167 @@
+//! Throughput of a configuration on a backend: training characters per second after warm-up
+//! (optimizer step included), generation characters per second at batch 1, and the process's
+//! peak memory. `charlstm bench` prints it; `scripts/bench.sh` sets it beside PyTorch.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use charlstm_data::{CorpusLocator, RemainderPolicy, Split, StreamBatcher, Vocabulary};
+use charlstm_model::{RecurrentState, SamplingOptions};
+use serde::Serialize;
+
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::generate::{GenerateOptions, generate};
+use crate::step::{adam, train_step};
+use crate::tensors::batch_tensors;
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchmarkOptions {
+    /// Training steps run before the clock starts (first-use costs: allocation, kernel
+    /// compilation and autotuning on wgpu).
+    pub warmup_steps: usize,
+    /// Training steps timed.
+    pub timed_steps: usize,
+    /// Characters generated, timed, after a short untimed warm-up.
+    pub sample_length: usize,
+}
+
+/// What a benchmark measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchmarkReport {
+    /// Backend name.
+    pub backend: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Training throughput, in target characters per second.
+    pub train_chars_per_s: f64,
+    /// Generation throughput at batch 1, in characters per second.
+    pub sample_chars_per_s: f64,
+    /// Peak resident memory of the process, in MiB (Linux only).
+    pub peak_rss_mib: Option<f64>,
+    /// Loss of the last timed step, nats/char (a sanity check that training ran).
+    pub last_loss: f32,
+}
+
+/// Measures `config` on its backend with the corpus it names.
+pub fn run_benchmark(
+    config: &RunConfig,
+    locator: &CorpusLocator,
+    options: BenchmarkOptions,
+) -> Result<BenchmarkReport, TrainError> {
+    let corpus = locator.load(&config.data.corpus)?;
+    let vocab = Vocabulary::from_text(&corpus.text);
+    let tokens = vocab.encode(&corpus.text)?;
+    let split = Split::new(tokens.len(), config.split_fractions());
+    let t = &config.train;
+    let batcher = StreamBatcher::new(
+        &tokens[split.train],
+        t.batch_size,
+        t.seq_len,
+        RemainderPolicy::Drop,
+        "training",
+    )?;
+
+    let inference_device = config.backend.device()?;
+    let device = inference_device.clone().autodiff();
+    device.seed(config.seed);
+    let mut model = config.model_config(vocab.len()).init(&device);
+    let parameters = model.num_params();
+    let mut optimizer = adam();
+    let mut state: Option<RecurrentState> = None;
+    let mut clock = None;
+    let mut last_loss = f32::NAN;
+    let total = options.warmup_steps + options.timed_steps;
+    for step in 0..total {
+        if step == options.warmup_steps {
+            clock = Some(Instant::now());
+        }
+        let batch = batcher.batch(step % batcher.num_batches());
+        let (inputs, targets) = batch_tensors(&batch, &device);
+        let outcome = train_step(
+            model,
+            &mut optimizer,
+            inputs,
+            targets,
+            state.take(),
+            t.learning_rate,
+            t.grad_clip,
+        );
+        model = outcome.model;
+        state = Some(outcome.state);
+        // Reading the loss waits for the device, so the clock sees finished work only.
+        if step + 1 == options.warmup_steps || step + 1 == total {
+            last_loss = outcome.loss.into_scalar();
+        }
+    }
+    let train_seconds = clock.map_or(f64::NAN, |c| c.elapsed().as_secs_f64());
+    let train_chars_per_s = (options.timed_steps * t.batch_size * t.seq_len) as f64 / train_seconds;
+
+    let model = model.valid();
+    let prime: String = corpus.text.chars().take(1).collect();
+    let sample = |length: usize, seed: u64| {
+        let options = GenerateOptions {
+            prime: prime.clone(),
+            length,
+            sampling: SamplingOptions::default(),
+            seed,
+        };
+        generate(&model, &vocab, &options, &inference_device, |_| true)
+    };
+    sample(20, 0)?;
+    let clock = Instant::now();
+    sample(options.sample_length, 1)?;
+    let sample_chars_per_s = options.sample_length as f64 / clock.elapsed().as_secs_f64();
+
+    Ok(BenchmarkReport {
+        backend: config.backend.name().to_string(),
+        parameters,
+        train_chars_per_s,
+        sample_chars_per_s,
+        peak_rss_mib: peak_rss_mib(),
+        last_loss,
+    })
+}
+
+/// The process's peak resident set size (`VmHWM`), where the OS reports it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tiny_benchmark_reports_positive_finite_figures() {
+        let config = RunConfig::load(
+            None,
+            &[
+                "data.corpus=alphabet".into(),
+                "model.hidden_size=8".into(),
+                "model.embedding_size=4".into(),
+                "model.num_layers=1".into(),
+                "train.batch_size=2".into(),
+                "train.seq_len=8".into(),
+            ],
+        )
+        .unwrap();
+        let options = BenchmarkOptions {
+            warmup_steps: 1,
+            timed_steps: 3,
+            sample_length: 10,
+        };
+        let report = run_benchmark(&config, &CorpusLocator::default(), options).unwrap();
+        assert_eq!(report.backend, "ndarray");
+        assert!(report.train_chars_per_s.is_finite() && report.train_chars_per_s > 0.0);
+        assert!(report.sample_chars_per_s.is_finite() && report.sample_chars_per_s > 0.0);
+        assert!(report.last_loss.is_finite() && report.last_loss > 0.0);
+        if cfg!(target_os = "linux") {
+            assert!(report.peak_rss_mib.is_some_and(|m| m > 0.0));
+        }
+    }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Measures charlstm against the PyTorch reference on this machine, in one run, and prints a
+# Markdown section for BENCHMARKS.md.
+#
+#   scripts/bench.sh                      # the standard config: 2 x 512, embedding 64, batch 64, seq 100
+#   BACKENDS="ndarray flex" scripts/bench.sh
+#
+# Environment:
+#   THREADS       threads for every implementation (default: all cores)
+#   BACKENDS      charlstm backends to measure (default: "ndarray flex wgpu")
+#   STEPS         timed training steps on the CPU backends and PyTorch (default 10; 2 warm-up steps)
+#   WGPU_STEPS    timed training steps on wgpu (default 2; 1 warm-up step: a software device is slow)
+#   SAMPLE_LENGTH characters generated, timed (default 2000)
+#   VENV          where PyTorch is installed (default target/bench-venv; created on first use)
+#   CHARLSTM_DATA_DIR  a directory holding tinyshakespeare.txt (else the download cache is used)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+THREADS=${THREADS:-$(nproc)}
+BACKENDS=${BACKENDS:-"ndarray flex wgpu"}
+STEPS=${STEPS:-10}
+WGPU_STEPS=${WGPU_STEPS:-2}
+SAMPLE_LENGTH=${SAMPLE_LENGTH:-2000}
+VENV=${VENV:-target/bench-venv}
+CONFIG=configs/tinyshakespeare.toml
+
+# The same thread count everywhere: rayon and matrixmultiply (ndarray, flex), OpenMP and
+# intra-op threads (PyTorch).
+export RAYON_NUM_THREADS=$THREADS MATMUL_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+
+cargo build --release --quiet
+charlstm=target/release/charlstm
+
+# The corpus file, for PyTorch (charlstm finds it by name itself).
+corpus=""
+for dir in "${CHARLSTM_DATA_DIR:-}" "${CHARLSTM_CACHE_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/charlstm/corpora"; do
+  if [ -n "$dir" ] && [ -f "$dir/tinyshakespeare.txt" ]; then corpus="$dir/tinyshakespeare.txt"; break; fi
+done
+if [ -z "$corpus" ]; then
+  echo "error: tinyshakespeare.txt not found (set CHARLSTM_DATA_DIR, or run 'charlstm train' once to download it)" >&2
+  exit 1
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "installing PyTorch from PyPI into $VENV (once)..." >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet torch numpy
+fi
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+for backend in $BACKENDS; do
+  steps=$STEPS warmup=2
+  if [ "$backend" = wgpu ]; then steps=$WGPU_STEPS warmup=1; fi
+  echo "measuring charlstm on $backend..." >&2
+  if line=$("$charlstm" bench --config "$CONFIG" --backend "$backend" --json \
+      --warmup-steps "$warmup" --steps "$steps" --sample-length "$SAMPLE_LENGTH"); then
+    echo "charlstm $backend|$line" >>"$results"
+  else
+    echo "charlstm $backend|" >>"$results"
+  fi
+done
+
+echo "measuring PyTorch..." >&2
+line=$("$VENV/bin/python" scripts/pytorch_reference.py --corpus "$corpus" --threads "$THREADS" \
+  --steps "$STEPS" --sample-length "$SAMPLE_LENGTH")
+echo "pytorch|$line" >>"$results"
+
+"$VENV/bin/python" - "$results" "$THREADS" "$STEPS" "$WGPU_STEPS" <<'EOF'
+import datetime, json, platform, subprocess, sys
+
+path, threads, steps, wgpu_steps = sys.argv[1:]
+rows = []
+for line in open(path):
+    name, _, payload = line.rstrip("\n").partition("|")
+    rows.append((name, json.loads(payload) if payload else None))
+reference = dict(rows)["pytorch"]
+try:
+    cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+except (OSError, StopIteration):
+    cpu = platform.processor() or "unknown CPU"
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+print(f"### {datetime.date.today()} - {cpu}, {cores} cores, {threads} threads")
+print()
+print(f"Command: `scripts/bench.sh` (timed training steps: {steps}; wgpu: {wgpu_steps}). "
+      "Standard config: 2 x 512 LSTM, embedding 64, batch 64, sequence 100, tinyshakespeare.")
+print()
+print("| implementation | train chars/s | / PyTorch | sample chars/s (batch 1) | / PyTorch | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|")
+for name, r in rows:
+    if r is None:
+        print(f"| {name} | failed | | | | |")
+        continue
+    label = r.get("implementation", name)
+    train, sample = r["train_chars_per_s"], r["sample_chars_per_s"]
+    rss = r.get("peak_rss_mib")
+    print(f"| {label if name == 'pytorch' else name} | {train:,.0f} | {train / reference['train_chars_per_s']:.2f} "
+          f"| {sample:,.0f} | {sample / reference['sample_chars_per_s']:.2f} | {rss if rss is not None else 'n/a'} |")
+EOF

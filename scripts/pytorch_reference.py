@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The PyTorch reference for charlstm's benchmark: the same model, data layout and optimiser.
+
+Embedding -> nn.LSTM (stacked) -> Linear, Adam (eps 1e-8), global gradient-norm clipping
+(clip_grad_norm_), truncated BPTT over `batch_size` contiguous streams with the hidden state
+carried (detached) from chunk to chunk -- what `charlstm train` does.
+
+Prints one JSON object on stdout:
+  train_chars_per_s   training throughput after warm-up, optimizer step included
+  sample_chars_per_s  generation throughput at batch 1 (one step + one draw per character)
+  peak_rss_mib        peak resident memory of this process
+
+Run it through scripts/bench.sh, which installs torch into a venv and pins the thread count.
+"""
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import torch
+from torch import nn
+
+
+class CharLstm(nn.Module):
+    def __init__(self, vocab_size, embedding_size, hidden_size, num_layers):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.lstm = nn.LSTM(embedding_size, hidden_size, num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens, state=None):
+        output, state = self.lstm(self.embedding(tokens), state)
+        return self.head(output), state
+
+
+def streams(ids, batch_size, seq_len):
+    """Inputs and targets cut the way charlstm's StreamBatcher cuts them."""
+    stream_len = (len(ids) - 1) // batch_size
+    chunks = stream_len // seq_len
+    data = torch.tensor(ids[: batch_size * stream_len + 1], dtype=torch.long)
+    inputs = torch.stack([data[b * stream_len : (b + 1) * stream_len] for b in range(batch_size)])
+    targets = torch.stack(
+        [data[b * stream_len + 1 : (b + 1) * stream_len + 1] for b in range(batch_size)]
+    )
+    for k in range(chunks):
+        yield inputs[:, k * seq_len : (k + 1) * seq_len], targets[:, k * seq_len : (k + 1) * seq_len]
+
+
+def measure_training(model, ids, args):
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate, eps=1e-8)
+    loss_fn = nn.CrossEntropyLoss()
+    state = None
+    timed_steps = 0
+    start = None
+    for step, (inputs, targets) in enumerate(streams(ids, args.batch_size, args.seq_len)):
+        if step == args.warmup_steps:
+            start = time.perf_counter()
+        if step == args.warmup_steps + args.steps:
+            break
+        logits, state = model(inputs, state)
+        state = tuple(s.detach() for s in state)
+        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        if step >= args.warmup_steps:
+            timed_steps += 1
+    loss.item()  # wait for the last step
+    seconds = time.perf_counter() - start
+    return timed_steps * args.batch_size * args.seq_len / seconds, float(loss.item())
+
+
+@torch.no_grad()
+def measure_sampling(model, vocab_size, length):
+    model.eval()
+    generator = torch.Generator().manual_seed(1)
+    token = torch.zeros((1, 1), dtype=torch.long)
+    state = None
+    for _ in range(20):  # warm-up
+        logits, state = model(token, state)
+    start = time.perf_counter()
+    for _ in range(length):
+        logits, state = model(token, state)
+        probabilities = torch.softmax(logits[0, -1], dim=-1)
+        token = torch.multinomial(probabilities, 1, generator=generator).view(1, 1)
+    return length / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", required=True, help="UTF-8 text file")
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--embedding-size", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--num-layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=100)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--grad-clip", type=float, default=5.0)
+    parser.add_argument("--warmup-steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--sample-length", type=int, default=2000)
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1337)
+    with open(args.corpus, encoding="utf-8") as f:
+        text = f.read()
+    vocab = sorted(set(text))
+    index = {c: i for i, c in enumerate(vocab)}
+    ids = [index[c] for c in text[: int(len(text) * 0.9)]]
+
+    model = CharLstm(len(vocab), args.embedding_size, args.hidden_size, args.num_layers)
+    train_rate, last_loss = measure_training(model, ids, args)
+    sample_rate = measure_sampling(model, len(vocab), args.sample_length)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    json.dump(
+        {
+            "implementation": f"pytorch {torch.__version__}",
+            "threads": torch.get_num_threads(),
+            "train_chars_per_s": round(train_rate, 1),
+            "sample_chars_per_s": round(sample_rate, 1),
+            "peak_rss_mib": round(peak_kib / 1024, 1),
+            "last_loss": round(last_loss, 4),
+        },
+        sys.stdout,
+    )
+    print()
+
+
+if __name__ == "__main__":
+    main()
