@@ -4,6 +4,7 @@
 //! time. Also the pure sampling rule that turns logits into a character.
 
 pub mod char_model;
+pub mod fused_lstm;
 pub mod lstm;
 pub mod recurrent;
 pub mod sampling;

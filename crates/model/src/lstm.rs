@@ -10,16 +10,19 @@
 //! h_t = o ⊙ tanh(c_t)
 //! ```
 //!
-//! Each step costs a `[B, I] × [I, 4H]` and a `[B, H] × [H, 4H]` product plus the pointwise
-//! update, all as ordinary Burn tensor operations, so the layer runs on every backend and
-//! autodiff derives its backward pass. PyTorch keeps the transposes, `weight_ih = W_xᵀ` and
-//! `weight_hh = W_hᵀ`, and splits `b` into two biases.
+//! On the CPU backends (flex, ndarray) the layer runs as one fused operation with a
+//! hand-written backward pass ([`crate::fused_lstm`]). Elsewhere (wgpu) each step costs a
+//! `[B, I] × [I, 4H]` and a `[B, H] × [H, 4H]` product plus the pointwise update, all as
+//! ordinary Burn tensor operations, so the layer runs on every backend and autodiff derives its
+//! backward pass ([`LstmLayer::forward_reference`]). PyTorch keeps the transposes,
+//! `weight_ih = W_xᵀ` and `weight_hh = W_hᵀ`, and splits `b` into two biases.
 
 use burn::module::Param;
 use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
+use crate::fused_lstm;
 use crate::state::LayerState;
 
 /// Configuration of an [`LstmLayer`].
@@ -76,12 +79,42 @@ impl LstmLayer {
         self.hidden_size
     }
 
-    /// Runs the layer over a time-major sequence.
+    /// Runs the layer over a time-major sequence: fused ([`Self::forward_fused`]) where
+    /// [`fused_lstm::accepts`] the input, step by step ([`Self::forward_reference`]) elsewhere.
     ///
     /// - `input`: `[seq_len, batch, input_size]`
     /// - `state`: hidden and cell state before the first step, each `[batch, hidden_size]`
     /// - returns every step's hidden state, `[seq_len, batch, hidden_size]`, and the final state.
     pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        if fused_lstm::accepts(&input) {
+            self.forward_fused(input, state)
+        } else {
+            self.forward_reference(input, state)
+        }
+    }
+
+    /// [`Self::forward`] as one fused operation with a hand-written backward pass.
+    ///
+    /// # Panics
+    ///
+    /// Unless [`fused_lstm::accepts`] the input: flex or ndarray, f32, at least one step.
+    pub fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        fused_lstm::lstm_sequence(
+            input,
+            self.input_weight.val(),
+            self.recurrent_weight.val(),
+            self.bias.val(),
+            state,
+        )
+    }
+
+    /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
+    /// derives the backward pass.
+    pub fn forward_reference(
+        &self,
+        input: Tensor<3>,
+        state: LayerState,
+    ) -> (Tensor<3>, LayerState) {
         let [seq_len, batch, input_size] = input.dims();
         let gate_width = 4 * self.hidden_size;
         let input_weight = self.input_weight.val();
@@ -178,5 +211,242 @@ mod tests {
         let got_h: f32 = output.into_scalar();
         assert!((got_c - c).abs() < 1e-6, "{got_c} vs {c}");
         assert!((got_h - h).abs() < 1e-6, "{got_h} vs {h}");
+    }
+
+    mod fused_against_reference {
+        use super::*;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+
+        fn flex() -> Device {
+            Device::flex()
+        }
+
+        #[allow(deprecated)]
+        fn ndarray() -> Device {
+            Device::ndarray()
+        }
+
+        /// A tensor of `shape` with values drawn uniformly from `[-scale, scale)`.
+        fn random<const D: usize>(
+            rng: &mut ChaCha8Rng,
+            shape: [usize; D],
+            scale: f32,
+            device: &Device,
+        ) -> Tensor<D> {
+            let values: Vec<f32> = (0..shape.iter().product())
+                .map(|_| rng.random_range(-scale..scale))
+                .collect();
+            Tensor::from_data(TensorData::new(values, shape), device)
+        }
+
+        fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+            tensor.try_into_vec_as().expect("an f32 tensor")
+        }
+
+        fn assert_close(what: &str, fused: &[f32], reference: &[f32]) {
+            assert_eq!(fused.len(), reference.len(), "{what}: lengths");
+            for (index, (x, y)) in fused.iter().zip(reference).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs().max(1.0),
+                    "{what}[{index}]: fused {x}, reference {y}"
+                );
+            }
+        }
+
+        /// The initial state a test starts from.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum InitialState {
+            /// Random, and requiring a gradient on autodiff devices.
+            Tracked,
+            /// Random but detached, as the trainer carries it between chunks.
+            Detached,
+            /// All zeros, as at the start of a stream.
+            Zero,
+        }
+
+        /// A layer with random weights and bias, a random input and an initial state; the same
+        /// arguments give the same values.
+        struct Setup {
+            layer: LstmLayer,
+            input: Tensor<3>,
+            state: LayerState,
+        }
+
+        impl Setup {
+            fn new(
+                [seq_len, batch, input_size, hidden_size]: [usize; 4],
+                initial: InitialState,
+                device: &Device,
+            ) -> Self {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    (seq_len * 1000 + batch * 100 + input_size * 10 + hidden_size) as u64,
+                );
+                let gates = 4 * hidden_size;
+                let mut layer = LstmLayerConfig::new(input_size, hidden_size).init(device);
+                layer.input_weight =
+                    Param::from_tensor(random(&mut rng, [input_size, gates], 0.8, device));
+                layer.recurrent_weight =
+                    Param::from_tensor(random(&mut rng, [hidden_size, gates], 0.8, device));
+                layer.bias = Param::from_tensor(random(&mut rng, [gates], 0.5, device));
+                let mut input = random(&mut rng, [seq_len, batch, input_size], 1.5, device);
+                let mut state = LayerState {
+                    hidden: random(&mut rng, [batch, hidden_size], 0.9, device),
+                    cell: random(&mut rng, [batch, hidden_size], 2.0, device),
+                };
+                if device.is_autodiff() {
+                    input = input.require_grad();
+                    state = match initial {
+                        InitialState::Tracked => LayerState {
+                            hidden: state.hidden.require_grad(),
+                            cell: state.cell.require_grad(),
+                        },
+                        // Computed from a tracked tensor, then cut off, as between chunks.
+                        InitialState::Detached => LayerState {
+                            hidden: state.hidden.require_grad() * 2.0,
+                            cell: state.cell.require_grad() * 2.0,
+                        }
+                        .detach(),
+                        InitialState::Zero => LayerState::zeros(batch, hidden_size, device),
+                    };
+                } else if initial == InitialState::Zero {
+                    state = LayerState::zeros(batch, hidden_size, device);
+                }
+                Self {
+                    layer,
+                    input,
+                    state,
+                }
+            }
+
+            fn forward(&self, fused: bool) -> (Tensor<3>, LayerState) {
+                let (input, state) = (self.input.clone(), self.state.clone());
+                if fused {
+                    self.layer.forward_fused(input, state)
+                } else {
+                    self.layer.forward_reference(input, state)
+                }
+            }
+
+            /// Gradients of `L = Σ outputs ⊙ R_1 + Σ h_T ⊙ R_2 + Σ c_T ⊙ R_3` with fixed random
+            /// `R_i` for the input, `W_x`, `W_h`, the bias, `h_0` and `c_0` (`None`: no
+            /// gradient).
+            fn gradients(&self, fused: bool) -> [(&'static str, Option<Vec<f32>>); 6] {
+                let device = self.input.device();
+                let mut rng = ChaCha8Rng::seed_from_u64(99);
+                let [seq_len, batch, _] = self.input.dims();
+                let hidden_size = self.layer.hidden_size();
+                let (outputs, state) = self.forward(fused);
+                let loss = (outputs
+                    * random(&mut rng, [seq_len, batch, hidden_size], 1.0, &device))
+                .sum()
+                    + (state.hidden * random(&mut rng, [batch, hidden_size], 1.0, &device)).sum()
+                    + (state.cell * random(&mut rng, [batch, hidden_size], 1.0, &device)).sum();
+                let grads = loss.backward();
+                [
+                    ("input", self.input.grad(&grads).map(read)),
+                    ("W_x", self.layer.input_weight.val().grad(&grads).map(read)),
+                    (
+                        "W_h",
+                        self.layer.recurrent_weight.val().grad(&grads).map(read),
+                    ),
+                    ("bias", self.layer.bias.val().grad(&grads).map(read)),
+                    ("h0", self.state.hidden.grad(&grads).map(read)),
+                    ("c0", self.state.cell.grad(&grads).map(read)),
+                ]
+            }
+        }
+
+        /// Both paths from the same setup: outputs, final hidden and cell state, and on
+        /// autodiff devices every gradient agree.
+        fn compare(shape: [usize; 4], initial: InitialState, device: &Device) {
+            let setup = Setup::new(shape, initial, device);
+            let (fused, fused_state) = setup.forward(true);
+            let (reference, reference_state) = setup.forward(false);
+            assert_close("outputs", &read(fused), &read(reference));
+            assert_close(
+                "final hidden",
+                &read(fused_state.hidden),
+                &read(reference_state.hidden),
+            );
+            assert_close(
+                "final cell",
+                &read(fused_state.cell),
+                &read(reference_state.cell),
+            );
+            if !device.is_autodiff() {
+                return;
+            }
+
+            // A fresh setup per path, so that neither backward pass sees the other's graph.
+            let fused = Setup::new(shape, initial, device).gradients(true);
+            let reference = Setup::new(shape, initial, device).gradients(false);
+            for ((name, fused), (_, reference)) in fused.into_iter().zip(reference) {
+                let expected = initial == InitialState::Tracked || !matches!(name, "h0" | "c0");
+                assert_eq!(reference.is_some(), expected, "reference grad {name}");
+                assert_eq!(fused.is_some(), expected, "fused grad {name}");
+                if let (Some(fused), Some(reference)) = (fused, reference) {
+                    assert_close(&format!("grad {name}"), &fused, &reference);
+                }
+            }
+        }
+
+        /// [seq_len, batch, input_size, hidden_size]
+        const SHAPES: [[usize; 4]; 6] = [
+            [1, 1, 1, 1],
+            [1, 3, 2, 4],
+            [5, 1, 3, 2],
+            [7, 3, 5, 4],
+            [7, 3, 4, 6],
+            [3, 2, 8, 8],
+        ];
+
+        fn check_device(device: &Device) {
+            for shape in SHAPES {
+                for initial in [
+                    InitialState::Tracked,
+                    InitialState::Detached,
+                    InitialState::Zero,
+                ] {
+                    compare(shape, initial, device);
+                }
+            }
+        }
+
+        #[test]
+        fn on_flex() {
+            check_device(&flex());
+        }
+
+        #[test]
+        fn on_ndarray() {
+            check_device(&ndarray());
+        }
+
+        #[test]
+        fn on_flex_with_autodiff() {
+            check_device(&flex().autodiff());
+        }
+
+        #[test]
+        fn on_ndarray_with_autodiff() {
+            check_device(&ndarray().autodiff());
+        }
+
+        #[test]
+        fn with_gradient_checkpointing() {
+            check_device(&flex().autodiff().gradient_checkpointing());
+            check_device(&ndarray().autodiff().gradient_checkpointing());
+        }
+
+        #[test]
+        fn the_cpu_backends_take_the_fused_path_and_wgpu_does_not() {
+            for device in [flex(), ndarray(), flex().autodiff(), ndarray().autodiff()] {
+                assert!(crate::fused_lstm::supports(&device), "{device:?}");
+            }
+            let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+            assert!(!crate::fused_lstm::supports(&wgpu));
+            assert!(!crate::fused_lstm::supports(&wgpu.autodiff()));
+        }
     }
 }

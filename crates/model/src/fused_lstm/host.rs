@@ -1,0 +1,56 @@
+//! Moving tensors of the CPU backends to and from the f32 slices the kernel works on, without
+//! copying when the layout allows.
+
+// NdArray is deprecated, but still one of the backends charlstm offers.
+#![allow(deprecated)]
+
+use std::borrow::Cow;
+
+use burn::backend::ndarray::NdArrayTensor;
+use burn::backend::tensor::{Device, FloatTensor};
+use burn::backend::{Backend, Flex, NdArray, Shape, TensorData, read_sync};
+
+/// A CPU backend whose float tensors the fused kernel can read in place.
+pub trait HostBackend: Backend {
+    /// The elements of `tensor` in row-major order: borrowed when it is a contiguous f32
+    /// tensor, copied (and converted to f32) otherwise.
+    fn host_slice(tensor: &FloatTensor<Self>) -> Cow<'_, [f32]>;
+
+    /// A tensor of `shape` holding `values` (row-major), which it takes over without copying.
+    fn from_host(
+        values: Vec<f32>,
+        shape: impl Into<Shape>,
+        device: &Device<Self>,
+    ) -> FloatTensor<Self> {
+        Self::float_from_data(TensorData::new(values, shape), device)
+    }
+}
+
+impl HostBackend for Flex {
+    fn host_slice(tensor: &FloatTensor<Self>) -> Cow<'_, [f32]> {
+        match tensor.as_slice::<f32>() {
+            Some(values) => Cow::Borrowed(values),
+            None => Cow::Owned(copy_to_host::<Self>(tensor)),
+        }
+    }
+}
+
+impl HostBackend for NdArray {
+    fn host_slice(tensor: &FloatTensor<Self>) -> Cow<'_, [f32]> {
+        if let NdArrayTensor::F32(storage) = tensor
+            && let Some(values) = storage.view().to_slice()
+        {
+            return Cow::Borrowed(values);
+        }
+        Cow::Owned(copy_to_host::<Self>(tensor))
+    }
+}
+
+/// The elements of a strided or non-f32 tensor, copied out in row-major order.
+fn copy_to_host<B: Backend>(tensor: &FloatTensor<B>) -> Vec<f32> {
+    // CPU backends hold their data in memory: reading cannot fail, and the future is ready.
+    read_sync(B::float_into_data(tensor.clone()))
+        .expect("reading a CPU tensor")
+        .try_into_vec_as::<f32>()
+        .expect("float tensors convert to f32")
+}

@@ -1,0 +1,105 @@
+//! A whole LSTM layer as one Burn operation on the CPU backends, flex and ndarray, with or
+//! without autodiff, and its backpropagation through time written by hand.
+//!
+//! Built from Burn tensor operations, a layer is a few dozen small operations per step, each
+//! recorded in the autodiff graph and each with its own backward step. Here the forward pass is
+//! one matrix product for the inputs of all steps, then one product and one fused pointwise
+//! loop per step; the backward pass is one product and one pointwise loop per step, then three
+//! products over all steps (the equations are in `kernel.rs`).
+//!
+//! - `kernel`: forward and backward on f32 slices, no Burn types
+//! - `matmul`, `activation`: the products (`gemm` crate) and the gate nonlinearities it uses
+//! - `host`: tensors of the CPU backends to and from slices
+//! - `ops`: the backend operation, with the backward step registered for autodiff
+
+mod activation;
+mod host;
+mod kernel;
+mod matmul;
+mod ops;
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use crate::state::LayerState;
+use ops::LstmOps;
+
+/// Whether [`lstm_sequence`] can run on `device`: the flex and ndarray backends, with or without
+/// autodiff.
+pub fn supports(device: &Device) -> bool {
+    let device = match device.as_dispatch() {
+        DispatchDevice::Autodiff(inner) => &**inner,
+        other => other,
+    };
+    matches!(device, DispatchDevice::Flex(_) | DispatchDevice::NdArray(_))
+}
+
+/// Whether [`lstm_sequence`] can run on `input`: an f32 sequence of at least one step on a
+/// supported device.
+pub fn accepts(input: &Tensor<3>) -> bool {
+    supports(&input.device()) && input.dims()[0] > 0 && input.dtype() == DType::F32
+}
+
+/// Runs an LSTM layer over a time-major sequence in one operation; the equations are those of
+/// [`crate::lstm`].
+///
+/// - `input`: `[seq_len, batch, input_size]`
+/// - `input_weight`: `W_x`, `[input_size, 4·hidden]`; `recurrent_weight`: `W_h`,
+///   `[hidden, 4·hidden]`; `bias`: `[4·hidden]`; gates ordered i, f, g, o
+/// - `state`: hidden and cell state before the first step, each `[batch, hidden]`
+/// - returns every step's hidden state, `[seq_len, batch, hidden]`, and the final state.
+///
+/// Gradients flow to all of them.
+///
+/// # Panics
+///
+/// Unless [`accepts`] holds, or if the shapes disagree.
+pub fn lstm_sequence(
+    input: Tensor<3>,
+    input_weight: Tensor<2>,
+    recurrent_weight: Tensor<2>,
+    bias: Tensor<1>,
+    state: LayerState,
+) -> (Tensor<3>, LayerState) {
+    assert!(
+        accepts(&input),
+        "the fused LSTM runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
+        input.device(),
+        input.dtype(),
+        input.dims()
+    );
+    let [seq_len, batch, input_size] = input.dims();
+    let hidden_size = recurrent_weight.dims()[0];
+    let gate_width = 4 * hidden_size;
+    assert_eq!(
+        input_weight.dims(),
+        [input_size, gate_width],
+        "input weight"
+    );
+    assert_eq!(
+        recurrent_weight.dims(),
+        [hidden_size, gate_width],
+        "recurrent weight"
+    );
+    assert_eq!(bias.dims(), [gate_width], "bias");
+    assert_eq!(state.hidden.dims(), [batch, hidden_size], "hidden state");
+    assert_eq!(state.cell.dims(), [batch, hidden_size], "cell state");
+
+    // [T+1, B, H]: h_1 … h_T, then c_T.
+    let packed = Tensor::<3>::from_dispatch(<Dispatch as LstmOps>::lstm_sequence(
+        input.into_dispatch(),
+        input_weight.into_dispatch(),
+        recurrent_weight.into_dispatch(),
+        bias.into_dispatch(),
+        state.hidden.into_dispatch(),
+        state.cell.into_dispatch(),
+    ));
+    let outputs = packed.clone().narrow(0, 0, seq_len);
+    let hidden = packed
+        .clone()
+        .narrow(0, seq_len - 1, 1)
+        .reshape([batch, hidden_size]);
+    let cell = packed.narrow(0, seq_len, 1).reshape([batch, hidden_size]);
+    (outputs, LayerState { hidden, cell })
+}
