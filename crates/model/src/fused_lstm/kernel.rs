@@ -22,6 +22,8 @@
 //!   grad_X   = grad_G · W_xᵀ    grad_h_0 = grad_h                grad_c_0 = grad_c
 //! ```
 
+use rayon::prelude::*;
+
 use super::activation::{sigmoid, tanh};
 use super::matmul::{Matrix, Write, matmul};
 
@@ -195,35 +197,35 @@ fn cell_step(
     hidden: &mut [f32],
     cell_tanh: &mut [f32],
 ) {
-    let rows = gates
-        .chunks_exact_mut(4 * hidden_size)
-        .zip(cell_before.chunks_exact(hidden_size))
-        .zip(cell.chunks_exact_mut(hidden_size))
-        .zip(hidden.chunks_exact_mut(hidden_size))
-        .zip(cell_tanh.chunks_exact_mut(hidden_size));
-    for ((((gates, cell_before), cell), hidden), cell_tanh) in rows {
-        let (input_gate, rest) = gates.split_at_mut(hidden_size);
-        let (forget_gate, rest) = rest.split_at_mut(hidden_size);
-        let (candidate, output_gate) = rest.split_at_mut(hidden_size);
-        let units = input_gate
-            .iter_mut()
-            .zip(forget_gate.iter_mut())
-            .zip(candidate.iter_mut())
-            .zip(output_gate.iter_mut())
-            .zip(cell_before)
-            .zip(cell.iter_mut())
-            .zip(hidden.iter_mut())
-            .zip(cell_tanh.iter_mut());
-        for (((((((i, f), g), o), &c_before), c), h), tc) in units {
-            *i = sigmoid(*i);
-            *f = sigmoid(*f);
-            *g = tanh(*g);
-            *o = sigmoid(*o);
-            *c = *f * c_before + *i * *g;
-            *tc = tanh(*c);
-            *h = *o * *tc;
-        }
-    }
+    gates
+        .par_chunks_exact_mut(4 * hidden_size)
+        .zip(cell_before.par_chunks_exact(hidden_size))
+        .zip(cell.par_chunks_exact_mut(hidden_size))
+        .zip(hidden.par_chunks_exact_mut(hidden_size))
+        .zip(cell_tanh.par_chunks_exact_mut(hidden_size))
+        .with_min_len(min_rows_per_task(hidden_size))
+        .for_each(|((((gates, cell_before), cell), hidden), cell_tanh)| {
+            let (input_gate, rest) = gates.split_at_mut(hidden_size);
+            let (forget_gate, rest) = rest.split_at_mut(hidden_size);
+            let (candidate, output_gate) = rest.split_at_mut(hidden_size);
+            for unit in 0..hidden_size {
+                let i = sigmoid(input_gate[unit]);
+                let f = sigmoid(forget_gate[unit]);
+                let g = tanh(candidate[unit]);
+                let o = sigmoid(output_gate[unit]);
+                let c = f * cell_before[unit] + i * g;
+                let tc = tanh(c);
+                (input_gate[unit], forget_gate[unit]) = (i, f);
+                (candidate[unit], output_gate[unit]) = (g, o);
+                (cell[unit], cell_tanh[unit], hidden[unit]) = (c, tc, o * tc);
+            }
+        });
+}
+
+/// Rows of a pointwise pass handed to one thread at least: splitting finer than a few
+/// thousand units costs more in scheduling than it saves.
+fn min_rows_per_task(hidden_size: usize) -> usize {
+    (4096 / hidden_size.max(1)).max(1)
 }
 
 /// Which gradients the caller wants; the others are not computed.
