@@ -207,6 +207,41 @@ fn trains_on_wgpu_and_samples_on_ndarray() {
 }
 
 #[test]
+fn bench_reports_speed_as_json_and_writes_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(charlstm()
+        .current_dir(dir.path())
+        .args([
+            "bench",
+            "--json",
+            "--steps",
+            "2",
+            "--sample-length",
+            "20",
+            "--config",
+        ])
+        .arg(repo_file("configs/tiny.toml")));
+    assert_ok(&output);
+    let report = stdout(&output);
+    for key in [
+        "\"train_chars_per_s\":",
+        "\"sample_chars_per_s\":",
+        "\"backend\":\"ndarray\"",
+    ] {
+        assert!(report.contains(key), "{key} missing from {report}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "bench writes no files"
+    );
+    assert_clean_error(
+        &run(charlstm().args(["bench", "--steps", "0"])),
+        "--steps and --sample-length must be at least 1",
+    );
+}
+
+#[test]
 fn bad_input_gets_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
