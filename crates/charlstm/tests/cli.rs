@@ -192,6 +192,10 @@ fn trains_on_wgpu_and_samples_on_ndarray() {
     }
     assert_ok(&output);
     assert!(log.contains("training on wgpu"), "{log}");
+    assert!(
+        !log.contains("error"),
+        "a successful run reports no errors: {log}"
+    );
 
     for backend in ["ndarray", "wgpu"] {
         let output = run(charlstm()
