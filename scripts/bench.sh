@@ -96,6 +96,7 @@ for name, r in rows:
     label = r.get("implementation", name)
     train, sample = r["train_chars_per_s"], r["sample_chars_per_s"]
     rss = r.get("peak_rss_mib")
+    rss = f"{rss:,.0f}" if rss is not None else "n/a"
     print(f"| {label if name == 'pytorch' else name} | {train:,.0f} | {train / reference['train_chars_per_s']:.2f} "
-          f"| {sample:,.0f} | {sample / reference['sample_chars_per_s']:.2f} | {rss if rss is not None else 'n/a'} |")
+          f"| {sample:,.0f} | {sample / reference['sample_chars_per_s']:.2f} | {rss} |")
 EOF

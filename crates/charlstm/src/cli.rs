@@ -33,7 +33,7 @@ pub struct ConfigArgs {
     /// TOML config (see configs/); omitted keys take their defaults.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// Backend: ndarray, flex (CPU) or wgpu (GPU). Overrides the config's `backend`.
+    /// Backend: flex or ndarray (CPU), wgpu (GPU). Overrides the config's `backend`.
     #[arg(long)]
     pub backend: Option<String>,
     /// Override a config key, e.g. --set train.learning_rate=1e-3 (repeatable).

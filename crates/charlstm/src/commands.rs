@@ -236,4 +236,13 @@ fn select_default_device(backend: BackendKind) {
     // SAFETY: the program is still single-threaded here; nothing reads the environment
     // concurrently.
     unsafe { std::env::set_var("BURN_DEVICE", backend.name()) };
+    // Mesa's Vulkan device-select layer looks for the GPU driving the display; outside a
+    // desktop session (a server, CI) there is none, and libwayland prints
+    // "error: XDG_RUNTIME_DIR is invalid" four times. Nothing is selected either way, so the
+    // layer is turned off there unless the user set it.
+    let no_session = std::env::var_os("XDG_RUNTIME_DIR").is_none();
+    if backend == BackendKind::Wgpu && no_session && std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: as above.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
 }

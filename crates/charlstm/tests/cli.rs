@@ -96,17 +96,20 @@ fn train_then_sample_then_eval() {
         assert!(run_dir.join(file).is_file(), "{file} missing");
     }
 
+    // One full cycle of context, then an all but greedy draw: the model must go on with the
+    // alphabet.
+    let prime = "abcdefghijklmnopqrstuvwxyz\nabc";
     let sample = |seed: &str| {
         let output = run(charlstm()
             .args(["sample", "--checkpoint"])
             .arg(&run_dir)
             .args([
                 "--prime",
-                "abc",
+                prime,
                 "--length",
                 "50",
                 "--temperature",
-                "0.5",
+                "0.1",
                 "--seed",
                 seed,
             ]));
@@ -114,8 +117,11 @@ fn train_then_sample_then_eval() {
         sampled_text(&output)
     };
     let text = sample("1");
-    assert!(text.starts_with("abcdefghijklmnop"), "{text:?}");
-    assert_eq!(text.chars().count(), 53);
+    assert!(
+        text.starts_with(&format!("{prime}defghijklmnop")),
+        "{text:?}"
+    );
+    assert_eq!(text.chars().count(), prime.chars().count() + 50);
     assert_eq!(text, sample("1"));
 
     let output = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
@@ -186,6 +192,10 @@ fn trains_on_wgpu_and_samples_on_ndarray() {
     }
     assert_ok(&output);
     assert!(log.contains("training on wgpu"), "{log}");
+    assert!(
+        !log.contains("error"),
+        "a successful run reports no errors: {log}"
+    );
 
     for backend in ["ndarray", "wgpu"] {
         let output = run(charlstm()
@@ -204,6 +214,41 @@ fn trains_on_wgpu_and_samples_on_ndarray() {
         assert_ok(&output);
         assert_eq!(sampled_text(&output).chars().count(), 21);
     }
+}
+
+#[test]
+fn bench_reports_speed_as_json_and_writes_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(charlstm()
+        .current_dir(dir.path())
+        .args([
+            "bench",
+            "--json",
+            "--steps",
+            "2",
+            "--sample-length",
+            "20",
+            "--config",
+        ])
+        .arg(repo_file("configs/tiny.toml")));
+    assert_ok(&output);
+    let report = stdout(&output);
+    for key in [
+        "\"train_chars_per_s\":",
+        "\"sample_chars_per_s\":",
+        "\"backend\":\"ndarray\"",
+    ] {
+        assert!(report.contains(key), "{key} missing from {report}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "bench writes no files"
+    );
+    assert_clean_error(
+        &run(charlstm().args(["bench", "--steps", "0"])),
+        "--steps and --sample-length must be at least 1",
+    );
 }
 
 #[test]

@@ -156,7 +156,7 @@ mod tests {
             sample_length: 10,
         };
         let report = run_benchmark(&config, &CorpusLocator::default(), options).unwrap();
-        assert_eq!(report.backend, "ndarray");
+        assert_eq!(report.backend, "flex");
         assert!(report.train_chars_per_s.is_finite() && report.train_chars_per_s > 0.0);
         assert!(report.sample_chars_per_s.is_finite() && report.sample_chars_per_s > 0.0);
         assert!(report.last_loss.is_finite() && report.last_loss > 0.0);

@@ -95,7 +95,7 @@ pub struct TrainConfig {
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
-            backend: BackendKind::Ndarray,
+            backend: BackendKind::Flex,
             seed: 1337,
             data: DataConfig::default(),
             model: ModelConfig::default(),
