@@ -5,13 +5,14 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use charlstm_data::{CorpusLocator, RemainderPolicy, Split, StreamBatcher, Vocabulary};
+use charlstm_data::{CorpusLocator, Vocabulary};
 use charlstm_model::{RecurrentState, SamplingOptions};
 use serde::Serialize;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::generate::{GenerateOptions, generate};
+use crate::setup::{SeededModel, seeded_model, split_and_batch};
 use crate::step::{adam, train_step};
 use crate::tensors::batch_tensors;
 
@@ -53,20 +54,14 @@ pub fn run_benchmark(
     let corpus = locator.load(&config.data.corpus)?;
     let vocab = Vocabulary::from_text(&corpus.text);
     let tokens = vocab.encode(&corpus.text)?;
-    let split = Split::new(tokens.len(), config.split_fractions());
+    let (_, batcher) = split_and_batch(config, &tokens)?;
     let t = &config.train;
-    let batcher = StreamBatcher::new(
-        &tokens[split.train],
-        t.batch_size,
-        t.seq_len,
-        RemainderPolicy::Drop,
-        "training",
-    )?;
 
-    let inference_device = config.backend.device()?;
-    let device = inference_device.clone().autodiff();
-    device.seed(config.seed);
-    let mut model = config.model_config(vocab.len()).init(&device);
+    let SeededModel {
+        inference_device,
+        device,
+        mut model,
+    } = seeded_model(config, vocab.len())?;
     let parameters = model.num_params();
     let mut optimizer = adam();
     let mut state: Option<RecurrentState> = None;

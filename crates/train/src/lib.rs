@@ -13,6 +13,7 @@ pub mod generate;
 pub mod loss;
 pub mod observer;
 pub mod schedule;
+pub mod setup;
 pub mod step;
 pub mod tensors;
 pub mod trainer;

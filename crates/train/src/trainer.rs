@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::prelude::*;
-use charlstm_data::{CorpusLocator, RemainderPolicy, Split, StreamBatcher, Vocabulary};
+use charlstm_data::{CorpusLocator, Vocabulary};
 use charlstm_model::RecurrentState;
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, FORMAT_VERSION, Progress};
@@ -15,6 +15,7 @@ use crate::error::TrainError;
 use crate::evaluate::evaluate;
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::schedule::Schedule;
+use crate::setup::{SeededModel, seeded_model, split_and_batch};
 use crate::step::{adam, train_step};
 use crate::tensors::batch_tensors;
 
@@ -67,23 +68,17 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         None => Vocabulary::from_text(&corpus.text),
     };
     let tokens = vocab.encode(&corpus.text)?;
-    let split = Split::new(tokens.len(), config.split_fractions());
-    let train_tokens = &tokens[split.train.clone()];
+    let (split, batcher) = split_and_batch(config, &tokens)?;
+    let train_chars = split.train.len();
     let validation_tokens = &tokens[split.validation.clone()];
     let t = &config.train;
-    let batcher = StreamBatcher::new(
-        train_tokens,
-        t.batch_size,
-        t.seq_len,
-        RemainderPolicy::Drop,
-        "training",
-    )?;
 
     // Model and optimizer on the chosen backend, with gradients.
-    let inference_device = config.backend.device()?;
-    let device = inference_device.clone().autodiff();
-    device.seed(config.seed);
-    let mut model = config.model_config(vocab.len()).init(&device);
+    let SeededModel {
+        inference_device,
+        device,
+        mut model,
+    } = seeded_model(config, vocab.len())?;
     let mut optimizer = adam();
     let mut progress = Progress {
         format_version: FORMAT_VERSION,
@@ -120,7 +115,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         backend: config.backend.name(),
         parameters: model.num_params(),
         vocab_size: vocab.len(),
-        train_chars: train_tokens.len(),
+        train_chars,
         validation_chars: validation_tokens.len(),
         steps_per_epoch,
         total_steps,

@@ -127,17 +127,7 @@ pub fn forward(
         input_size,
         hidden_size,
     } = dims;
-    check_len("input", input, rows * input_size);
-    check_len(
-        "input weight",
-        weights.input_weight,
-        input_size * gate_width,
-    );
-    check_len(
-        "recurrent weight",
-        weights.recurrent_weight,
-        hidden_size * gate_width,
-    );
+    check_input_and_weights(dims, input, &weights);
     check_len("bias", weights.bias, gate_width);
     check_len("hidden state", hidden, state_len);
     check_len("cell state", cell, state_len);
@@ -307,17 +297,7 @@ pub fn backward(
         input_size,
         hidden_size,
     } = dims;
-    check_len("input", input, rows * input_size);
-    check_len(
-        "input weight",
-        weights.input_weight,
-        input_size * gate_width,
-    );
-    check_len(
-        "recurrent weight",
-        weights.recurrent_weight,
-        hidden_size * gate_width,
-    );
+    check_input_and_weights(dims, input, &weights);
     check_len("output gradient", upstream.outputs, rows * hidden_size);
     check_len("final hidden gradient", upstream.last_hidden, state_len);
     check_len("final cell gradient", upstream.last_cell, state_len);
@@ -463,6 +443,22 @@ fn gate_grads_step(
 /// Block `index` of `all` cut in blocks of `len`.
 fn block(all: &[f32], index: usize, len: usize) -> &[f32] {
     &all[index * len..][..len]
+}
+
+/// Checks the lengths of the input and of both weight matrices against `dims`.
+fn check_input_and_weights(dims: Dims, input: &[f32], weights: &Weights<'_>) {
+    let gate_width = dims.gate_width();
+    check_len("input", input, dims.rows() * dims.input_size);
+    check_len(
+        "input weight",
+        weights.input_weight,
+        dims.input_size * gate_width,
+    );
+    check_len(
+        "recurrent weight",
+        weights.recurrent_weight,
+        dims.hidden_size * gate_width,
+    );
 }
 
 fn check_len(what: &str, slice: &[f32], expected: usize) {
