@@ -9,9 +9,11 @@ pub mod lstm;
 pub mod recurrent;
 pub mod sampling;
 pub mod state;
+pub mod stepper;
 
 pub use char_model::{CharModel, CharModelConfig};
 pub use lstm::{LstmLayer, LstmLayerConfig};
 pub use recurrent::{CellKind, RecurrentLayer};
-pub use sampling::{SamplingOptions, sample_index};
+pub use sampling::{Sampler, SamplingOptions, sample_index};
 pub use state::{LayerState, RecurrentState};
+pub use stepper::{HostStepper, StepperError};

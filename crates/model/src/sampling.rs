@@ -25,43 +25,81 @@ impl Default for SamplingOptions {
     }
 }
 
-/// Draws a token index from `logits` under `options`.
+/// Draws a token index from `logits` under `options` (allocates; a [`Sampler`] reuses its
+/// buffer across draws).
 pub fn sample_index(logits: &[f32], options: &SamplingOptions, rng: &mut impl Rng) -> usize {
-    assert!(!logits.is_empty(), "logits cover at least one token");
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // Probabilities in descending order, ties broken by index so the order is deterministic.
-    let mut ranked: Vec<(usize, f32)> = logits
-        .iter()
-        .map(|&logit| ((logit - max) / options.temperature).exp())
-        .enumerate()
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Sampler::new(*options).sample(logits, rng)
+}
 
-    let mut keep = ranked.len();
-    if let Some(k) = options.top_k {
-        keep = keep.min(k.max(1));
+/// Draws token indices under fixed options, reusing one buffer, so a draw allocates nothing.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    options: SamplingOptions,
+    /// (token, unnormalised probability), ranked when truncating.
+    weights: Vec<(usize, f32)>,
+}
+
+impl Sampler {
+    /// A sampler for `options`.
+    pub fn new(options: SamplingOptions) -> Self {
+        Self {
+            options,
+            weights: Vec::new(),
+        }
     }
-    if let Some(p) = options.top_p {
-        let total: f32 = ranked[..keep].iter().map(|(_, w)| w).sum();
-        let mut cumulative = 0.0;
-        for (position, (_, weight)) in ranked[..keep].iter().enumerate() {
-            cumulative += weight / total;
-            if cumulative >= p {
-                keep = position + 1;
-                break;
+
+    /// Draws a token index from `logits`.
+    ///
+    /// # Panics
+    ///
+    /// If `logits` is empty.
+    pub fn sample(&mut self, logits: &[f32], rng: &mut impl Rng) -> usize {
+        assert!(!logits.is_empty(), "logits cover at least one token");
+        let options = &self.options;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        self.weights.clear();
+        self.weights.extend(
+            logits
+                .iter()
+                .map(|&logit| ((logit - max) / options.temperature).exp())
+                .enumerate(),
+        );
+        let mut keep = self.weights.len();
+        if options.top_k.is_some() || options.top_p.is_some() {
+            // Truncation keeps the most likely tokens: rank them, ties broken by index so the
+            // order is deterministic.
+            self.weights
+                .sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            if let Some(k) = options.top_k {
+                keep = keep.min(k.max(1));
+            }
+            if let Some(p) = options.top_p {
+                let total: f32 = self.weights[..keep].iter().map(|(_, w)| w).sum();
+                let mut cumulative = 0.0;
+                for (position, (_, weight)) in self.weights[..keep].iter().enumerate() {
+                    cumulative += weight / total;
+                    if cumulative >= p {
+                        keep = position + 1;
+                        break;
+                    }
+                }
             }
         }
-    }
-    let kept = &ranked[..keep];
-    let total: f32 = kept.iter().map(|(_, w)| w).sum();
-    let mut target = rng.random::<f32>() * total;
-    for &(index, weight) in kept {
-        if target < weight {
-            return index;
+        let kept = &self.weights[..keep];
+        let total: f32 = kept.iter().map(|(_, w)| w).sum();
+        let mut target = rng.random::<f32>() * total;
+        for &(index, weight) in kept {
+            if target < weight {
+                return index;
+            }
+            target -= weight;
         }
-        target -= weight;
+        // Rounding left a sliver of `target`: the last token with any weight takes it.
+        kept.iter()
+            .rev()
+            .find(|(_, weight)| *weight > 0.0)
+            .map_or(kept[0].0, |&(index, _)| index)
     }
-    kept[kept.len() - 1].0
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 use charlstm_data::Vocabulary;
-use charlstm_model::{CharModel, SamplingOptions, sample_index};
+use charlstm_model::{
+    CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, fused_lstm,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -60,7 +62,8 @@ impl GenerateOptions {
 /// Generates up to `options.length` characters after `options.prime`, calling `emit` with
 /// each as it is drawn (generation stops early when `emit` returns `false`, e.g. when the
 /// reader of stdout went away), and returns them. `model` should be an inference model on
-/// `device`.
+/// `device`. On the CPU backends the steps run on a [`HostStepper`]; elsewhere (wgpu) they are
+/// the model's own Burn operations on `device`.
 pub fn generate(
     model: &CharModel,
     vocab: &Vocabulary,
@@ -72,34 +75,105 @@ pub fn generate(
     let prime = vocab.encode(&options.prime)?;
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
 
-    let (logits, mut state) = model.forward(token_tensor(&prime, 1, prime.len(), device), None);
-    let vocab_size = vocab.len();
-    let mut last: Vec<f32> = logits
-        .narrow(1, prime.len() - 1, 1)
-        .reshape([vocab_size])
-        .try_into_vec_as()
-        .map_err(|e| TrainError::Backend(format!("cannot read logits from the device: {e}")))?;
-
+    let mut sampler = Sampler::new(options.sampling);
+    let mut source = LogitSource::new(model, device)?;
+    let mut last = source.read_prime(&prime)?;
     let mut text = String::with_capacity(options.length);
     for position in 0..options.length {
-        let index = sample_index(&last, &options.sampling, &mut rng) as u32;
+        let index = sampler.sample(&last, &mut rng) as u32;
         let c = vocab.char(index).expect("the head predicts vocabulary ids");
         text.push(c);
         if !emit(c) {
             break;
         }
         if position + 1 < options.length {
-            let token =
-                Tensor::<1, Int>::from_data(TensorData::new(vec![i64::from(index)], [1]), device);
-            let (logits, next) = model.step(token, Some(state));
-            state = next;
-            last = logits
-                .reshape([vocab_size])
-                .try_into_vec_as()
-                .map_err(|e| {
-                    TrainError::Backend(format!("cannot read logits from the device: {e}"))
-                })?;
+            source.step(index, &mut last)?;
         }
     }
     Ok(text)
+}
+
+/// Where the logits of the next token come from.
+enum LogitSource<'a> {
+    /// The host stepper (CPU backends).
+    Host(Box<HostStepper>),
+    /// The model's own operations on its device, with the state carried.
+    Device {
+        model: &'a CharModel,
+        device: &'a Device,
+        state: Option<RecurrentState>,
+    },
+}
+
+impl<'a> LogitSource<'a> {
+    fn new(model: &'a CharModel, device: &'a Device) -> Result<Self, TrainError> {
+        if fused_lstm::supports(device) {
+            let stepper =
+                HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
+            Ok(Self::Host(Box::new(stepper)))
+        } else {
+            Ok(Self::Device {
+                model,
+                device,
+                state: None,
+            })
+        }
+    }
+
+    /// Reads the prime and returns the logits after its last token.
+    fn read_prime(&mut self, prime: &[u32]) -> Result<Vec<f32>, TrainError> {
+        match self {
+            Self::Host(stepper) => {
+                let mut logits = &[][..];
+                for &token in prime {
+                    logits = stepper.step(token as usize);
+                }
+                Ok(logits.to_vec())
+            }
+            Self::Device {
+                model,
+                device,
+                state,
+            } => {
+                let (logits, next) =
+                    model.forward(token_tensor(prime, 1, prime.len(), device), None);
+                *state = Some(next);
+                let vocab_size = logits.dims()[2];
+                read_logits(logits.narrow(1, prime.len() - 1, 1).reshape([vocab_size]))
+            }
+        }
+    }
+
+    /// Reads `token` and puts the logits after it into `logits` (on the host path without
+    /// allocating).
+    fn step(&mut self, token: u32, logits: &mut Vec<f32>) -> Result<(), TrainError> {
+        match self {
+            Self::Host(stepper) => {
+                logits.clear();
+                logits.extend_from_slice(stepper.step(token as usize));
+                Ok(())
+            }
+            Self::Device {
+                model,
+                device,
+                state,
+            } => {
+                let token = Tensor::<1, Int>::from_data(
+                    TensorData::new(vec![i64::from(token)], [1]),
+                    *device,
+                );
+                let (next_logits, next) = model.step(token, state.take());
+                *state = Some(next);
+                let vocab_size = next_logits.dims()[1];
+                *logits = read_logits(next_logits.reshape([vocab_size]))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn read_logits(logits: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    logits
+        .try_into_vec_as()
+        .map_err(|e| TrainError::Backend(format!("cannot read logits from the device: {e}")))
 }

@@ -12,7 +12,7 @@
 //! - `host`: tensors of the CPU backends to and from slices
 //! - `ops`: the backend operation, with the backward step registered for autodiff
 
-mod activation;
+pub(crate) mod activation;
 mod host;
 mod kernel;
 mod matmul;

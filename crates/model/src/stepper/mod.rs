@@ -1,0 +1,299 @@
+//! Batch-1 stepping on the host for sampling: the weights copied once out of a [`CharModel`]
+//! into layouts made for matrix–vector products, then each step reads them with no autodiff,
+//! no Burn operation and no allocation.
+//!
+//! At batch 1, Burn's per-operation overhead and the matrix-product routines (made for
+//! matrices, not vectors) cost more than the arithmetic. Here a step is, per layer, one pass
+//! over the gate weights ([`dot::RowDot`]) and one pointwise loop, then one pass over the head.
+//! The bottom layer's input product is folded into a table: the embedding of token `v` times
+//! `W_x`, plus the bias, is precomputed for every `v`, so that layer only multiplies `W_h`.
+
+pub mod dot;
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use crate::char_model::CharModel;
+use crate::fused_lstm::activation::{sigmoid, tanh};
+use crate::recurrent::RecurrentLayer;
+use dot::RowDot;
+
+/// Why a model cannot be stepped on the host.
+#[derive(Debug, thiserror::Error)]
+pub enum StepperError {
+    /// A weight could not be read back from its device.
+    #[error("cannot read the model's weights from the device: {0}")]
+    Read(String),
+}
+
+/// One LSTM layer in stepping layout.
+#[derive(Debug, Clone)]
+struct StepLayer {
+    hidden_size: usize,
+    /// Width of the input this layer multiplies itself: 0 for the bottom layer, whose input
+    /// product comes from the table.
+    input_size: usize,
+    /// `[4H, input_size + H]`: row `r` is column `r` of `W_x` followed by column `r` of `W_h`.
+    rows: Vec<f32>,
+    /// `[4H]`; zeros in the bottom layer, whose bias is in the table.
+    bias: Vec<f32>,
+    /// `[input_size + H]`: this step's input, then the hidden state of the previous step.
+    input_and_hidden: Vec<f32>,
+    /// `[H]`
+    cell: Vec<f32>,
+    /// `[4H]` gate pre-activations of the current step.
+    gates: Vec<f32>,
+}
+
+impl StepLayer {
+    fn new(input_weight: &[f32], recurrent_weight: &[f32], bias: Vec<f32>, hidden: usize) -> Self {
+        let gate_width = 4 * hidden;
+        let input_size = input_weight.len() / gate_width;
+        let width = input_size + hidden;
+        let mut rows = vec![0.0; gate_width * width];
+        for (r, row) in rows.chunks_exact_mut(width).enumerate() {
+            for (k, w) in row[..input_size].iter_mut().enumerate() {
+                *w = input_weight[k * gate_width + r];
+            }
+            for (k, w) in row[input_size..].iter_mut().enumerate() {
+                *w = recurrent_weight[k * gate_width + r];
+            }
+        }
+        Self {
+            hidden_size: hidden,
+            input_size,
+            rows,
+            bias,
+            input_and_hidden: vec![0.0; width],
+            cell: vec![0.0; hidden],
+            gates: vec![0.0; gate_width],
+        }
+    }
+
+    fn hidden(&self) -> &[f32] {
+        &self.input_and_hidden[self.input_size..]
+    }
+
+    /// One step: `gates = init + rows · [x; h]`, then the cell update, which overwrites the
+    /// hidden-state part of `input_and_hidden`.
+    fn step(&mut self, dot: &RowDot, init: Option<&[f32]>) {
+        dot.apply(
+            &mut self.gates,
+            init.unwrap_or(&self.bias),
+            &self.rows,
+            &self.input_and_hidden,
+        );
+        let h = self.hidden_size;
+        let (i, rest) = self.gates.split_at(h);
+        let (f, rest) = rest.split_at(h);
+        let (g, o) = rest.split_at(h);
+        let hidden = &mut self.input_and_hidden[self.input_size..];
+        for j in 0..h {
+            let cell = sigmoid(f[j]) * self.cell[j] + sigmoid(i[j]) * tanh(g[j]);
+            self.cell[j] = cell;
+            hidden[j] = sigmoid(o[j]) * tanh(cell);
+        }
+    }
+}
+
+/// Steps a [`CharModel`] one token at a time on the host (LSTM cells, inference only: dropout
+/// is off).
+#[derive(Debug, Clone)]
+pub struct HostStepper {
+    dot: RowDot,
+    vocab_size: usize,
+    /// `[V, 4H]`: `embedding[v] · W_x + b` of the bottom layer.
+    input_table: Vec<f32>,
+    layers: Vec<StepLayer>,
+    /// `[V, H]`: the head's weight, one row per token.
+    head_rows: Vec<f32>,
+    head_bias: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl HostStepper {
+    /// Copies `model`'s weights to the host, with the state at zero.
+    pub fn new(model: &CharModel) -> Result<Self, StepperError> {
+        let embedding = read(&model.embedding.weight)?;
+        let [vocab_size, embedding_size] = model.embedding.weight.dims();
+        let mut layers = Vec::with_capacity(model.layers.len());
+        let mut input_table = Vec::new();
+        for (index, layer) in model.layers.iter().enumerate() {
+            let RecurrentLayer::Lstm(lstm) = layer;
+            let hidden = lstm.hidden_size();
+            let gate_width = 4 * hidden;
+            let input_weight = read(&lstm.input_weight)?;
+            let recurrent_weight = read(&lstm.recurrent_weight)?;
+            let bias = read(&lstm.bias)?;
+            if index == 0 {
+                input_table = vec![0.0; vocab_size * gate_width];
+                for (v, row) in input_table.chunks_exact_mut(gate_width).enumerate() {
+                    row.copy_from_slice(&bias);
+                    for e in 0..embedding_size {
+                        let x = embedding[v * embedding_size + e];
+                        let weights = &input_weight[e * gate_width..(e + 1) * gate_width];
+                        for (out, w) in row.iter_mut().zip(weights) {
+                            *out += x * w;
+                        }
+                    }
+                }
+                layers.push(StepLayer::new(
+                    &[],
+                    &recurrent_weight,
+                    vec![0.0; gate_width],
+                    hidden,
+                ));
+            } else {
+                layers.push(StepLayer::new(
+                    &input_weight,
+                    &recurrent_weight,
+                    bias,
+                    hidden,
+                ));
+            }
+        }
+        let [top, _] = model.head.weight.dims();
+        let head_weight = read(&model.head.weight)?;
+        let mut head_rows = vec![0.0; vocab_size * top];
+        for (v, row) in head_rows.chunks_exact_mut(top).enumerate() {
+            for (k, w) in row.iter_mut().enumerate() {
+                *w = head_weight[k * vocab_size + v];
+            }
+        }
+        let head_bias = match &model.head.bias {
+            Some(bias) => read(bias)?,
+            None => vec![0.0; vocab_size],
+        };
+        Ok(Self {
+            dot: RowDot::new(),
+            vocab_size,
+            input_table,
+            layers,
+            head_rows,
+            head_bias,
+            logits: vec![0.0; vocab_size],
+        })
+    }
+
+    /// Uses `dot` for the products (tests compare instruction sets with it).
+    pub fn with_dot(mut self, dot: RowDot) -> Self {
+        self.dot = dot;
+        self
+    }
+
+    /// Number of tokens the head predicts over.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// Back to the all-zero state of a new stream.
+    pub fn reset(&mut self) {
+        for layer in &mut self.layers {
+            layer.input_and_hidden.fill(0.0);
+            layer.cell.fill(0.0);
+        }
+    }
+
+    /// Reads `token` and returns the logits for the token after it, `[vocab_size]`.
+    ///
+    /// # Panics
+    ///
+    /// If `token` is not below [`Self::vocab_size`].
+    pub fn step(&mut self, token: usize) -> &[f32] {
+        assert!(
+            token < self.vocab_size,
+            "token {token} is outside the vocabulary of {}",
+            self.vocab_size
+        );
+        let gate_width = self.input_table.len() / self.vocab_size;
+        let table_row = &self.input_table[token * gate_width..(token + 1) * gate_width];
+        for index in 0..self.layers.len() {
+            let (below, rest) = self.layers.split_at_mut(index);
+            let layer = &mut rest[0];
+            match below.last() {
+                None => layer.step(&self.dot, Some(table_row)),
+                Some(previous) => {
+                    let input_size = layer.input_size;
+                    layer.input_and_hidden[..input_size].copy_from_slice(previous.hidden());
+                    layer.step(&self.dot, None);
+                }
+            }
+        }
+        let top = self.layers.last().map_or(&[][..], StepLayer::hidden);
+        self.dot
+            .apply(&mut self.logits, &self.head_bias, &self.head_rows, top);
+        &self.logits
+    }
+}
+
+/// A parameter's values on the host, row-major.
+fn read<const D: usize>(param: &Param<Tensor<D>>) -> Result<Vec<f32>, StepperError> {
+    param
+        .val()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| StepperError::Read(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot::Isa;
+    use super::*;
+    use crate::char_model::CharModelConfig;
+
+    fn model(layers: usize, device: &Device) -> CharModel {
+        device.seed(11);
+        CharModelConfig::new(13)
+            .with_embedding_size(6)
+            .with_hidden_size(20)
+            .with_num_layers(layers)
+            .init(device)
+    }
+
+    /// The host stepper gives the logits of the Burn model's own step, token after token, with
+    /// the state carried: for one to three layers, every instruction set, and after a reset.
+    #[test]
+    fn steps_match_the_burn_model() {
+        let device = Device::flex();
+        let tokens = [3usize, 0, 12, 7, 7, 1, 9, 4];
+        for layers in 1..=3 {
+            let model = model(layers, &device);
+            for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+                let mut stepper = HostStepper::new(&model)
+                    .unwrap()
+                    .with_dot(RowDot::with_isa(isa));
+                for round in 0..2 {
+                    let mut state = None;
+                    for &token in &tokens {
+                        let input = Tensor::<1, Int>::from_data(
+                            TensorData::new(vec![token as i64], [1]),
+                            &device,
+                        );
+                        let (expected, next) = model.step(input, state);
+                        state = Some(next);
+                        let expected: Vec<f32> = expected.try_into_vec_as().unwrap();
+                        let got = stepper.step(token);
+                        for (g, e) in got.iter().zip(&expected) {
+                            assert!(
+                                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                                "{layers} layers, {isa:?}, round {round}: {g} vs {e}"
+                            );
+                        }
+                    }
+                    stepper.reset();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_state_carries_over_between_steps() {
+        let device = Device::flex();
+        let model = model(2, &device);
+        let mut stepper = HostStepper::new(&model).unwrap();
+        let first = stepper.step(5).to_vec();
+        let again = stepper.step(5).to_vec();
+        assert_ne!(first, again, "the second step sees the state of the first");
+        stepper.reset();
+        assert_eq!(stepper.step(5), &first[..], "a reset starts a new stream");
+    }
+}
