@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -47,6 +49,28 @@ fn load_config(args: &ConfigArgs, fallback: Option<PathBuf>) -> Result<RunConfig
     Ok(config)
 }
 
+/// Exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+const INTERRUPTED_EXIT_CODE: i32 = 130;
+
+/// A flag that SIGINT and SIGTERM set, so the run can finish its step and write a checkpoint.
+/// A second signal, arriving while the flag is set, exits at once.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            INTERRUPTED_EXIT_CODE,
+            Arc::clone(&stop),
+        )
+        .context("cannot install the signal handler")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    Ok(stop)
+}
+
 fn train_command(args: TrainArgs) -> Result<()> {
     let run_dir = args
         .out
@@ -57,6 +81,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let fallback = (args.resume && saved_config.is_file()).then_some(saved_config);
     let config = load_config(&args.config, fallback)?;
 
+    let stop = stop_on_signals()?;
     let mut observer = StderrObserver { quiet: args.quiet };
     let summary = train(
         &config,
@@ -65,8 +90,21 @@ fn train_command(args: TrainArgs) -> Result<()> {
             resume: args.resume,
             locator: CorpusLocator::from_env(),
             observer: &mut observer,
+            stop: Some(stop),
         },
     )?;
+    if summary.interrupted {
+        eprintln!(
+            "interrupted after step {}; checkpoint written to {}",
+            summary.steps,
+            run_dir.join("latest").display()
+        );
+        eprintln!(
+            "resume with: charlstm train --resume --out {}",
+            run_dir.display()
+        );
+        std::process::exit(INTERRUPTED_EXIT_CODE);
+    }
     if !args.quiet {
         eprintln!(
             "done: {} steps in {:.1} s ({:.0} chars/s); best validation loss {}",

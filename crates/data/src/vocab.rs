@@ -91,13 +91,17 @@ impl Vocabulary {
             .collect()
     }
 
-    /// Writes the vocabulary as JSON.
-    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+    /// The vocabulary as the JSON [`Vocabulary::save`] writes.
+    pub fn to_json(&self) -> String {
         let file = VocabularyFile {
             chars: self.chars.iter().map(|c| c.to_string()).collect(),
         };
-        let json = serde_json::to_string_pretty(&file).expect("a list of strings serializes");
-        std::fs::write(path, json).map_err(|e| DataError::io("write", path, e))
+        serde_json::to_string_pretty(&file).expect("a list of strings serializes")
+    }
+
+    /// Writes the vocabulary as JSON.
+    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+        std::fs::write(path, self.to_json()).map_err(|e| DataError::io("write", path, e))
     }
 
     /// Reads a vocabulary written by [`Vocabulary::save`], checking it is sorted and has one

@@ -6,15 +6,24 @@
 //!     config.toml      the resolved run configuration
 //!     vocab.json       the character vocabulary
 //!     model.bpk        weights (Burn's burnpack format; backend-independent)
-//!     optimizer.bpk    Adam's moments, for resuming
-//!     progress.json    step, epoch, position in the epoch, losses, format version
-//!   best/              the checkpoint with the lowest validation loss (no optimizer.bpk)
+//!     optimizer.bpk    Adam's moments and step count, for resuming
+//!     state.bin        the recurrent state carried into the next chunk (little-endian f32,
+//!                      per layer h then c), absent at the start of an epoch
+//!     progress.json    format version, step, epoch, position in the epoch, losses, and the
+//!                      sha256 of every other file
+//!   best/              the checkpoint with the lowest validation loss (no optimizer or state)
 //! ```
+//!
+//! With the weights, the optimizer, the data position and the carried state saved, and the
+//! dropout masks seeded by the step number, a resumed run takes exactly the steps the
+//! uninterrupted run would have.
 //!
 //! A checkpoint is written into a hidden temporary directory, every file synced, and only
 //! then renamed into place; the previous one is kept as `.NAME.old` until the swap is done, so
-//! a crash at any moment leaves a complete checkpoint behind.
+//! a crash at any moment leaves a complete checkpoint behind. Opening one checks every file
+//! against its sha256, so a truncated or altered file is reported, not loaded.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,19 +33,21 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use charlstm_data::Vocabulary;
-use charlstm_model::CharModel;
+use charlstm_model::{CharModel, LayerState, RecurrentState};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
 
 /// Version of the checkpoint layout; a checkpoint of another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const CONFIG_FILE: &str = "config.toml";
 const VOCAB_FILE: &str = "vocab.json";
 const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const STATE_FILE: &str = "state.bin";
 const PROGRESS_FILE: &str = "progress.json";
 
 /// Where a run stands.
@@ -61,6 +72,32 @@ pub struct Progress {
     pub elapsed_seconds: f64,
     /// The backend that wrote the checkpoint.
     pub backend: String,
+    /// Steps skipped because their loss or gradient was not finite (`train.skip_nonfinite`).
+    pub skipped_steps: usize,
+    /// The carried state's shape, `[layers, batch, hidden]`, when `state.bin` holds one.
+    pub state_shape: Option<[usize; 3]>,
+    /// sha256 (hex) of every other file of the checkpoint, by file name.
+    pub checksums: BTreeMap<String, String>,
+}
+
+impl Progress {
+    /// Where a new run starts.
+    pub fn start(backend: &str) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            step: 0,
+            epoch: 0,
+            batch_in_epoch: 0,
+            train_loss: None,
+            validation_loss: None,
+            best_validation_loss: None,
+            elapsed_seconds: 0.0,
+            backend: backend.to_string(),
+            skipped_steps: 0,
+            state_shape: None,
+            checksums: BTreeMap::new(),
+        }
+    }
 }
 
 /// A checkpoint directory read from disk (weights are loaded on demand).
@@ -90,17 +127,27 @@ impl Checkpoint {
         let progress_text = std::fs::read_to_string(dir.join(PROGRESS_FILE)).map_err(|e| {
             TrainError::checkpoint(&dir, format!("cannot read {PROGRESS_FILE}: {e}"))
         })?;
-        let progress: Progress = serde_json::from_str(&progress_text)
-            .map_err(|e| TrainError::checkpoint(&dir, format!("bad {PROGRESS_FILE}: {e}")))?;
-        if progress.format_version != FORMAT_VERSION {
+        // The version first, so an older layout is named as such rather than as a parse error.
+        let version = serde_json::from_str::<serde_json::Value>(&progress_text)
+            .ok()
+            .and_then(|v| v.get("format_version").and_then(|v| v.as_u64()));
+        if let Some(version) = version
+            && version != u64::from(FORMAT_VERSION)
+        {
             return Err(TrainError::checkpoint(
                 &dir,
                 format!(
-                    "it has format version {}, this charlstm reads version {FORMAT_VERSION} (use the charlstm version that wrote it)",
-                    progress.format_version
+                    "it has format version {version}, this charlstm reads version {FORMAT_VERSION} (use the charlstm version that wrote it, or start a new run)"
                 ),
             ));
         }
+        let progress: Progress = serde_json::from_str(&progress_text).map_err(|e| {
+            TrainError::checkpoint(
+                &dir,
+                format!("{PROGRESS_FILE} is damaged ({e}); resume from another checkpoint or start a new run"),
+            )
+        })?;
+        verify_checksums(&dir, &progress.checksums)?;
         Ok(Self {
             dir,
             config,
@@ -118,6 +165,45 @@ impl Checkpoint {
         model.try_load_record(record).map_err(|e| {
             TrainError::checkpoint(&path, format!("weights do not fit the config: {e}"))
         })
+    }
+
+    /// The recurrent state the run carried into its next chunk, on `device` (`None` at the
+    /// start of an epoch).
+    pub fn load_state(&self, device: &Device) -> Result<Option<RecurrentState>, TrainError> {
+        let Some([layers, batch, hidden]) = self.progress.state_shape else {
+            return Ok(None);
+        };
+        let path = self.dir.join(STATE_FILE);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| TrainError::checkpoint(&path, format!("cannot read: {e}")))?;
+        let block = batch * hidden;
+        if bytes.len() != layers * 2 * block * 4 {
+            return Err(TrainError::checkpoint(
+                &path,
+                format!(
+                    "holds {} bytes, not the {} of a [{layers}, {batch}, {hidden}] state",
+                    bytes.len(),
+                    layers * 2 * block * 4
+                ),
+            ));
+        }
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let tensor = |offset: usize| {
+            Tensor::<2>::from_data(
+                TensorData::new(values[offset..offset + block].to_vec(), [batch, hidden]),
+                device,
+            )
+        };
+        let layers = (0..layers)
+            .map(|layer| LayerState {
+                hidden: tensor(2 * layer * block),
+                cell: tensor((2 * layer + 1) * block),
+            })
+            .collect();
+        Ok(Some(RecurrentState { layers }))
     }
 
     /// `optimizer` with this checkpoint's saved state, if it has one.
@@ -183,6 +269,8 @@ pub struct CheckpointContents<'a> {
     pub model: &'a CharModel,
     /// Optimizer state, for resumable checkpoints.
     pub optimizer: Option<&'a ModuleOptimizer>,
+    /// The recurrent state carried into the next chunk, for resumable checkpoints.
+    pub state: Option<&'a RecurrentState>,
     /// Where training stands.
     pub progress: &'a Progress,
 }
@@ -207,36 +295,37 @@ pub fn save(
     }
     std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, e))?;
 
-    write_synced(
-        &staging.join(CONFIG_FILE),
-        contents.config.to_toml().as_bytes(),
-    )?;
-    let vocab_path = staging.join(VOCAB_FILE);
-    contents
-        .vocab
-        .save(&vocab_path)
-        .map_err(|e| TrainError::Write {
-            path: vocab_path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    sync_file(&vocab_path)?;
-    let progress_json =
-        serde_json::to_string_pretty(contents.progress).expect("progress serializes");
-    write_synced(&staging.join(PROGRESS_FILE), progress_json.as_bytes())?;
-
+    let mut checksums = BTreeMap::new();
+    let mut write = |file: &str, bytes: &[u8]| -> Result<(), TrainError> {
+        write_synced(&staging.join(file), bytes)?;
+        checksums.insert(file.to_string(), sha256_hex(bytes));
+        Ok(())
+    };
+    write(CONFIG_FILE, contents.config.to_toml().as_bytes())?;
+    write(VOCAB_FILE, contents.vocab.to_json().as_bytes())?;
     let model_bytes = contents
         .model
         .clone()
         .into_record()
         .into_bytes()
         .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))?;
-    write_synced(&staging.join(MODEL_FILE), &model_bytes)?;
+    write(MODEL_FILE, &model_bytes)?;
     if let Some(optimizer) = contents.optimizer {
         let bytes = optimizer
             .into_bytes()
             .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))?;
-        write_synced(&staging.join(OPTIMIZER_FILE), &bytes)?;
+        write(OPTIMIZER_FILE, &bytes)?;
     }
+    let mut progress = contents.progress.clone();
+    progress.state_shape = None;
+    if let Some(state) = contents.state {
+        let (shape, bytes) = state_bytes(state)?;
+        write(STATE_FILE, &bytes)?;
+        progress.state_shape = Some(shape);
+    }
+    progress.checksums = checksums;
+    let progress_json = serde_json::to_string_pretty(&progress).expect("progress serializes");
+    write_synced(&staging.join(PROGRESS_FILE), progress_json.as_bytes())?;
     sync_dir(&staging)?;
 
     if target.exists() {
@@ -251,6 +340,51 @@ pub fn save(
         std::fs::remove_dir_all(&previous).map_err(|e| write_error(&previous, e))?;
     }
     Ok(target)
+}
+
+/// The state as `[layers, batch, hidden]` and little-endian f32 bytes, per layer h then c.
+fn state_bytes(state: &RecurrentState) -> Result<([usize; 3], Vec<u8>), TrainError> {
+    let [batch, hidden] = state.layers.first().map_or([0, 0], |l| l.hidden.dims());
+    let mut bytes = Vec::with_capacity(state.layers.len() * 2 * batch * hidden * 4);
+    for layer in &state.layers {
+        for tensor in [&layer.hidden, &layer.cell] {
+            let values: Vec<f32> = tensor.clone().try_into_vec_as().map_err(|e| {
+                TrainError::Backend(format!("cannot read the recurrent state: {e}"))
+            })?;
+            bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        }
+    }
+    Ok(([state.layers.len(), batch, hidden], bytes))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Fails with a one-line message naming the first file of `dir` that is missing or whose
+/// sha256 differs from the one recorded when it was written.
+fn verify_checksums(dir: &Path, checksums: &BTreeMap<String, String>) -> Result<(), TrainError> {
+    for (file, expected) in checksums {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            TrainError::checkpoint(
+                dir,
+                format!("is incomplete: cannot read {file} ({e}); resume from another checkpoint or start a new run"),
+            )
+        })?;
+        if &sha256_hex(&bytes) != expected {
+            return Err(TrainError::checkpoint(
+                dir,
+                format!(
+                    "{file} is damaged (truncated or changed: its sha256 does not match the one written with it); resume from another checkpoint or start a new run"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` and waits until they are on disk.

@@ -88,8 +88,14 @@ pub struct TrainConfig {
     pub max_minutes: f64,
     /// Validate (and checkpoint) every this many steps.
     pub eval_interval: usize,
-    /// Print training progress every this many steps.
+    /// Also write the `latest` checkpoint every this many steps (0: only at validation). A
+    /// killed run loses at most this many steps.
+    pub checkpoint_interval: usize,
+    /// Print training progress (and add a row to `metrics.csv`) every this many steps.
     pub log_interval: usize,
+    /// When a step's loss or gradient is not finite, skip it (no update) and go on, instead of
+    /// stopping the run.
+    pub skip_nonfinite: bool,
 }
 
 impl Default for RunConfig {
@@ -141,7 +147,9 @@ impl Default for TrainConfig {
             max_steps: 0,
             max_minutes: 0.0,
             eval_interval: 250,
+            checkpoint_interval: 0,
             log_interval: 25,
+            skip_nonfinite: false,
         }
     }
 }

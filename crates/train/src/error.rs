@@ -43,13 +43,18 @@ pub enum TrainError {
     RunExists(PathBuf),
     /// Training diverged.
     #[error(
-        "training diverged at step {step}: loss is {loss} (lower train.learning_rate or set train.grad_clip); the last good checkpoint is kept"
+        "training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; the weights before it are saved in '{}' (resume with a lower train.learning_rate, or set train.skip_nonfinite=true to skip such steps)",
+        checkpoint.display()
     )]
     NonFinite {
-        /// The step whose loss was not finite.
+        /// The step whose loss or gradient was not finite.
         step: usize,
-        /// The loss value.
+        /// Its loss.
         loss: f32,
+        /// Its gradient norm before clipping.
+        grad_norm: f32,
+        /// The checkpoint written with the weights before that step.
+        checkpoint: PathBuf,
     },
     /// Sampling arguments are invalid.
     #[error("{0}")]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod generate;
 pub mod loss;
+pub mod metrics;
 pub mod observer;
 pub mod schedule;
 pub mod setup;

@@ -48,6 +48,16 @@ pub enum TrainEvent<'a> {
         /// Whether this is the best so far.
         best: bool,
     },
+    /// A step was skipped because its loss or gradient was not finite
+    /// (`train.skip_nonfinite`).
+    Skipped {
+        /// The step.
+        step: usize,
+        /// Its loss.
+        loss: f32,
+        /// Its gradient norm.
+        grad_norm: f32,
+    },
     /// A checkpoint was written.
     Checkpoint {
         /// Its directory.
@@ -108,6 +118,13 @@ impl TrainObserver for StderrObserver {
                 "step {step:>6} | validation loss {loss:.4} nats/char ({:.4} bits/char){}",
                 loss / std::f32::consts::LN_2,
                 if *best { " | best so far" } else { "" }
+            ),
+            TrainEvent::Skipped {
+                step,
+                loss,
+                grad_norm,
+            } => eprintln!(
+                "step {step:>6} | skipped: loss {loss}, gradient norm {grad_norm} (train.skip_nonfinite)"
             ),
             TrainEvent::Checkpoint { path } => {
                 eprintln!("checkpoint written to {}", path.display())

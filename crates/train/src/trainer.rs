@@ -2,26 +2,29 @@
 //! recurrent state carried from chunk to chunk and reset at each epoch.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::prelude::*;
+use burn::optim::ModuleOptimizer;
 use charlstm_data::{CorpusLocator, Vocabulary};
-use charlstm_model::RecurrentState;
+use charlstm_model::{CharModel, RecurrentState};
 
-use crate::checkpoint::{self, Checkpoint, CheckpointContents, FORMAT_VERSION, Progress};
+use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::evaluate;
+use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::schedule::Schedule;
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
-use crate::step::{adam, train_step};
+use crate::step::{adam, step_seed, train_step};
 use crate::tensors::batch_tensors;
 
 /// How to run a training job, beyond its configuration.
 pub struct TrainOptions<'a> {
-    /// The run directory: checkpoints and the resolved config go here.
+    /// The run directory: checkpoints, the resolved config and `metrics.csv` go here.
     pub run_dir: PathBuf,
     /// Continue from the run directory's latest checkpoint instead of starting afresh.
     pub resume: bool,
@@ -29,6 +32,9 @@ pub struct TrainOptions<'a> {
     pub locator: CorpusLocator,
     /// Receives progress reports.
     pub observer: &'a mut dyn TrainObserver,
+    /// When set (e.g. by a signal handler), the run finishes its current step, writes the
+    /// `latest` checkpoint and returns with [`TrainSummary::interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// How a run ended.
@@ -48,15 +54,22 @@ pub struct TrainSummary {
     pub chars_per_second: f64,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// Whether the run stopped early because [`TrainOptions::stop`] was set.
+    pub interrupted: bool,
 }
 
 /// Trains a model as `config` says, writing checkpoints into `options.run_dir`.
+///
+/// A resumed run continues exactly: weights, Adam's state, the data position, the carried
+/// recurrent state and the learning-rate schedule come from the checkpoint, and the dropout
+/// masks of every step are seeded from the config's seed and the step number.
 pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSummary, TrainError> {
     let TrainOptions {
         run_dir,
         resume,
         locator,
         observer,
+        stop,
     } = options;
     let resume_from = prepare_run_dir(&run_dir, resume)?;
 
@@ -67,7 +80,13 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         Some(checkpoint) => checkpoint.vocab.clone(),
         None => Vocabulary::from_text(&corpus.text),
     };
-    let tokens = vocab.encode(&corpus.text)?;
+    let tokens = vocab.encode(&corpus.text).map_err(|e| match &resume_from {
+        Some(checkpoint) => TrainError::checkpoint(
+            &checkpoint.dir,
+            format!("its vocabulary does not cover the corpus ({e}); resume with the corpus it was trained on, or start a new run"),
+        ),
+        None => e.into(),
+    })?;
     let (split, batcher) = split_and_batch(config, &tokens)?;
     let train_chars = split.train.len();
     let validation_tokens = &tokens[split.validation.clone()];
@@ -80,24 +99,17 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         mut model,
     } = seeded_model(config, vocab.len())?;
     let mut optimizer = adam();
-    let mut progress = Progress {
-        format_version: FORMAT_VERSION,
-        step: 0,
-        epoch: 0,
-        batch_in_epoch: 0,
-        train_loss: None,
-        validation_loss: None,
-        best_validation_loss: None,
-        elapsed_seconds: 0.0,
-        backend: config.backend.name().to_string(),
-    };
+    let mut progress = Progress::start(config.backend.name());
+    let mut state: Option<RecurrentState> = None;
     if let Some(checkpoint) = &resume_from {
         model = checkpoint.load_model(&device)?;
         optimizer = checkpoint.load_optimizer(optimizer)?;
+        state = checkpoint.load_state(&device)?;
         progress = checkpoint.progress.clone();
         progress.backend = config.backend.name().to_string();
     }
     config_files(&run_dir, config, &vocab)?;
+    let mut metrics = MetricsLog::open(&run_dir, progress.step)?;
 
     let steps_per_epoch = batcher.num_batches();
     let mut total_steps = steps_per_epoch * t.epochs;
@@ -124,10 +136,26 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
 
     let session_start = Instant::now();
     let elapsed_before = progress.elapsed_seconds;
+    let budget_seconds = t.max_minutes * 60.0;
     let chars_per_step = t.batch_size * t.seq_len;
     let steps_at_start = progress.step;
     let mut window = LossWindow::new();
-    let mut state: Option<RecurrentState> = None;
+    let mut interrupted = false;
+    let save_latest = |model: &CharModel,
+                       optimizer: &ModuleOptimizer,
+                       state: Option<&RecurrentState>,
+                       progress: &Progress|
+     -> Result<PathBuf, TrainError> {
+        let contents = CheckpointContents {
+            config,
+            vocab: &vocab,
+            model,
+            optimizer: Some(optimizer),
+            state,
+            progress,
+        };
+        checkpoint::save(&run_dir, "latest", &contents)
+    };
 
     while progress.step < total_steps {
         if progress.batch_in_epoch >= steps_per_epoch {
@@ -139,12 +167,14 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         // One step: batch → forward → loss → backward → clip → Adam.
         let batch = batcher.batch(progress.batch_in_epoch);
         let (inputs, targets) = batch_tensors(&batch, &device);
-        let time_fraction = if t.max_minutes > 0.0 {
-            session_start.elapsed().as_secs_f64() / (t.max_minutes * 60.0)
+        let time_fraction = if budget_seconds > 0.0 {
+            (elapsed_before + session_start.elapsed().as_secs_f64()) / budget_seconds
         } else {
             0.0
         };
         let learning_rate = schedule.learning_rate_at(progress.step, time_fraction);
+        device.seed(step_seed(config.seed, progress.step));
+        let state_before = state.clone();
         let outcome = train_step(
             model,
             &mut optimizer,
@@ -155,19 +185,52 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             t.grad_clip,
         );
         model = outcome.model;
-        window.add(outcome.loss);
-        state = Some(outcome.state);
+        if outcome.applied {
+            window.add(outcome.loss);
+            state = Some(outcome.state);
+        } else if t.skip_nonfinite {
+            observer.on_event(&TrainEvent::Skipped {
+                step: progress.step + 1,
+                loss: outcome.loss,
+                grad_norm: outcome.grad_norm,
+            });
+            progress.skipped_steps += 1;
+            // The chunk's state is suspect: the next chunk starts afresh.
+            state = None;
+        } else {
+            // Nothing is lost: the weights before this step are the last good ones.
+            let path = save_latest(&model, &optimizer, state_before.as_ref(), &progress)?;
+            return Err(TrainError::NonFinite {
+                step: progress.step + 1,
+                loss: outcome.loss,
+                grad_norm: outcome.grad_norm,
+                checkpoint: path,
+            });
+        }
         progress.step += 1;
         progress.batch_in_epoch += 1;
 
-        let elapsed = session_start.elapsed().as_secs_f64();
-        let out_of_time = t.max_minutes > 0.0 && elapsed >= t.max_minutes * 60.0;
+        let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+        let out_of_time = budget_seconds > 0.0 && elapsed >= budget_seconds;
         let last = progress.step >= total_steps || out_of_time;
-        progress.elapsed_seconds = elapsed_before + elapsed;
+        let stop_requested = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        progress.elapsed_seconds = elapsed;
 
-        if progress.step.is_multiple_of(t.log_interval) || last {
-            let (train_loss, chars_per_second) = window.take(chars_per_step, progress.step)?;
+        let log_now = progress.step.is_multiple_of(t.log_interval) || last;
+        let eval_now = progress.step.is_multiple_of(t.eval_interval) || last;
+        let mut row = MetricsRow {
+            step: progress.step,
+            epoch: progress.epoch + 1,
+            train_loss: None,
+            validation_loss: None,
+            learning_rate,
+            chars_per_second: None,
+            wall_seconds: elapsed,
+        };
+        if log_now && let Some((train_loss, chars_per_second)) = window.take(chars_per_step) {
             progress.train_loss = Some(train_loss);
+            row.train_loss = Some(train_loss);
+            row.chars_per_second = Some(chars_per_second);
             observer.on_event(&TrainEvent::Step {
                 step: progress.step,
                 total_steps,
@@ -177,7 +240,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
                 chars_per_second,
             });
         }
-        if progress.step.is_multiple_of(t.eval_interval) || last {
+        if eval_now {
             let inference_model = model.valid();
             let validation_loss = if validation_tokens.len() >= 2 {
                 Some(
@@ -200,6 +263,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
                 _ => false,
             };
             progress.validation_loss = validation_loss;
+            row.validation_loss = validation_loss;
             if is_best {
                 progress.best_validation_loss = validation_loss;
             }
@@ -210,23 +274,33 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
                     best: is_best,
                 });
             }
-            let contents = CheckpointContents {
-                config,
-                vocab: &vocab,
-                model: &model,
-                optimizer: Some(&optimizer),
-                progress: &progress,
-            };
-            let path = checkpoint::save(&run_dir, "latest", &contents)?;
-            observer.on_event(&TrainEvent::Checkpoint { path: &path });
             if is_best || validation_loss.is_none() {
                 let best = CheckpointContents {
+                    config,
+                    vocab: &vocab,
+                    model: &model,
                     optimizer: None,
-                    ..contents
+                    state: None,
+                    progress: &progress,
                 };
                 checkpoint::save(&run_dir, "best", &best)?;
             }
+        }
+        if row.train_loss.is_some() || row.validation_loss.is_some() {
+            metrics.append(&row)?;
+        }
+        let checkpoint_now = eval_now
+            || last
+            || stop_requested
+            || (t.checkpoint_interval > 0 && progress.step.is_multiple_of(t.checkpoint_interval));
+        if checkpoint_now {
+            let path = save_latest(&model, &optimizer, state.as_ref(), &progress)?;
+            observer.on_event(&TrainEvent::Checkpoint { path: &path });
             window.restart_clock();
+        }
+        if stop_requested {
+            interrupted = !last;
+            break;
         }
         if out_of_time {
             break;
@@ -243,6 +317,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         chars_per_second: ((progress.step - steps_at_start) * chars_per_step) as f64
             / session_seconds.max(1e-9),
         run_dir,
+        interrupted,
     })
 }
 
@@ -278,9 +353,9 @@ fn config_files(run_dir: &Path, config: &RunConfig, vocab: &Vocabulary) -> Resul
     })
 }
 
-/// Training losses since the last report, summed on the device so that no step waits for it.
+/// Training losses and time since the last report.
 struct LossWindow {
-    sum: Option<Tensor<1>>,
+    sum: f64,
     steps: usize,
     start: Instant,
 }
@@ -288,32 +363,30 @@ struct LossWindow {
 impl LossWindow {
     fn new() -> Self {
         Self {
-            sum: None,
+            sum: 0.0,
             steps: 0,
             start: Instant::now(),
         }
     }
 
-    fn add(&mut self, loss: Tensor<1>) {
-        self.sum = Some(match self.sum.take() {
-            Some(sum) => sum + loss,
-            None => loss,
-        });
+    fn add(&mut self, loss: f32) {
+        self.sum += f64::from(loss);
         self.steps += 1;
     }
 
-    /// Mean loss and throughput since the last call; fails if the loss is not finite.
-    fn take(&mut self, chars_per_step: usize, step: usize) -> Result<(f32, f64), TrainError> {
-        let sum: f32 = self.sum.take().map(|s| s.into_scalar()).unwrap_or(f32::NAN);
-        let mean = sum / self.steps.max(1) as f32;
-        if !mean.is_finite() {
-            return Err(TrainError::NonFinite { step, loss: mean });
-        }
+    /// Mean loss and throughput since the last call (`None` if no step counted: all skipped).
+    /// With one step in the window the mean is that step's loss exactly.
+    fn take(&mut self, chars_per_step: usize) -> Option<(f32, f64)> {
+        let steps = std::mem::take(&mut self.steps);
+        let sum = std::mem::take(&mut self.sum);
         let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
-        let throughput = (self.steps * chars_per_step) as f64 / seconds;
-        self.steps = 0;
         self.start = Instant::now();
-        Ok((mean, throughput))
+        (steps > 0).then(|| {
+            (
+                (sum / steps as f64) as f32,
+                (steps * chars_per_step) as f64 / seconds,
+            )
+        })
     }
 
     /// Validation and checkpoints do not count against throughput.

@@ -52,6 +52,7 @@ fn train_tiny(run_dir: &Path, config: &RunConfig) -> (charlstm_train::TrainSumma
             resume: false,
             locator: offline(),
             observer: &mut recorder,
+            stop: None,
         },
     )
     .unwrap();
@@ -148,15 +149,13 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
     device.seed(5);
     let model = config.model_config(vocab.len()).init(&device);
     let progress = Progress {
-        format_version: FORMAT_VERSION,
         step: 3,
-        epoch: 0,
         batch_in_epoch: 3,
         train_loss: Some(1.5),
         validation_loss: Some(1.6),
         best_validation_loss: Some(1.6),
         elapsed_seconds: 1.0,
-        backend: "ndarray".into(),
+        ..Progress::start("ndarray")
     };
     let path = checkpoint::save(
         dir.path(),
@@ -166,6 +165,7 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
             vocab: &vocab,
             model: &model,
             optimizer: None,
+            state: None,
             progress: &progress,
         },
     )
@@ -174,7 +174,14 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
     let loaded = Checkpoint::open(&path).unwrap();
     assert_eq!(loaded.config, config);
     assert_eq!(loaded.vocab, vocab);
-    assert_eq!(loaded.progress, progress);
+    assert_eq!(loaded.progress.format_version, FORMAT_VERSION);
+    let mut loaded_progress = loaded.progress.clone();
+    assert_eq!(
+        loaded_progress.checksums.keys().collect::<Vec<_>>(),
+        ["config.toml", "model.bpk", "vocab.json"]
+    );
+    loaded_progress.checksums.clear();
+    assert_eq!(loaded_progress, progress);
     let inference = ndarray();
     let reloaded = loaded.load_model(&inference).unwrap();
     let ids = [0i64, 3, 5, 1, 2, 8, 4];
@@ -246,6 +253,7 @@ fn an_existing_run_is_not_overwritten_without_resume() {
             resume: false,
             locator: offline(),
             observer: &mut recorder,
+            stop: None,
         },
     )
     .unwrap_err();

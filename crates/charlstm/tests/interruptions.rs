@@ -1,0 +1,320 @@
+//! Nothing is lost when a run is stopped: killed with SIGKILL at random moments (also in the
+//! middle of writing checkpoints) and resumed, a run takes bit for bit the steps of a run never
+//! interrupted; SIGINT and SIGTERM checkpoint and say how to resume; a damaged checkpoint is
+//! refused in one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn charlstm() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_charlstm"));
+    command.env("CHARLSTM_CACHE_DIR", "/nonexistent/charlstm-test-cache");
+    command
+}
+
+/// A small two-layer model with dropout (so the random masks must line up too), on ndarray,
+/// logging every step and writing `latest` every `checkpoint_interval` steps.
+fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Command {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
+    let mut command = charlstm();
+    command.args(["train", "--quiet", "--config"]).arg(config);
+    command.arg("--out").arg(run_dir);
+    if resume {
+        command.arg("--resume");
+    }
+    for set in [
+        "backend=ndarray",
+        "data.corpus=brackets",
+        "model.num_layers=2",
+        "model.hidden_size=32",
+        "model.embedding_size=8",
+        "model.dropout=0.25",
+        "train.batch_size=4",
+        "train.seq_len=16",
+        "train.max_steps=160",
+        "train.eval_interval=40",
+        "train.log_interval=1",
+        &format!("train.checkpoint_interval={checkpoint_interval}"),
+    ] {
+        command.args(["--set", set]);
+    }
+    command
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        output.status,
+        stderr(output)
+    );
+}
+
+/// `metrics.csv` rows, header dropped.
+fn metrics(run_dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(run_dir.join("metrics.csv"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The columns that must match exactly: step, epoch, train loss, validation loss, learning
+/// rate (not speed or wall time).
+fn losses(rows: &[String]) -> Vec<String> {
+    rows.iter()
+        .map(|row| row.split(',').take(5).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+fn has_checkpoint(run_dir: &Path) -> bool {
+    ["latest", ".latest.old"]
+        .iter()
+        .any(|name| run_dir.join(name).join("progress.json").is_file())
+}
+
+/// Waits until the run has logged `rows` steps (or ended), then kills it with SIGKILL.
+fn kill_after_rows(mut child: Child, run_dir: &Path, rows: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metrics(run_dir).len() < rows && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn uninterrupted(dir: &Path) -> Vec<String> {
+    let run_dir = dir.join("uninterrupted");
+    assert_ok(&train_command(&run_dir, 0, false).output().unwrap());
+    let rows = losses(&metrics(&run_dir));
+    assert_eq!(rows.len(), 160);
+    rows
+}
+
+#[test]
+fn killed_at_random_steps_and_resumed_the_losses_match_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = uninterrupted(dir.path());
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::rng().random());
+
+    // Killed three times at random steps, checkpoints every 7 steps.
+    let run_dir = dir.path().join("killed");
+    for _ in 0..3 {
+        let resume = has_checkpoint(&run_dir);
+        let done = metrics(&run_dir).len();
+        let child = train_command(&run_dir, 7, resume)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        kill_after_rows(child, &run_dir, rng.random_range(done + 8..done + 40));
+    }
+    assert!(has_checkpoint(&run_dir), "a checkpoint survived the kills");
+    assert_ok(&train_command(&run_dir, 7, true).output().unwrap());
+    assert_eq!(losses(&metrics(&run_dir)), expected);
+}
+
+#[test]
+fn killed_many_times_while_saving_it_always_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = uninterrupted(dir.path());
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::rng().random());
+
+    // A checkpoint after every step, so most kills land in or near a save.
+    let run_dir = dir.path().join("killed");
+    for _ in 0..12 {
+        let resume = has_checkpoint(&run_dir);
+        let child = train_command(&run_dir, 1, resume)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
+        let mut child = child;
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let resume = has_checkpoint(&run_dir);
+    assert_ok(&train_command(&run_dir, 1, resume).output().unwrap());
+    assert_eq!(losses(&metrics(&run_dir)), expected);
+}
+
+fn send(signal: &str, child: &Child) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Spawns a long run and waits until it has taken a few steps.
+fn started_run(run_dir: &Path) -> Child {
+    let mut command = train_command(run_dir, 0, false);
+    command.args(["--set", "train.max_steps=100000"]);
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metrics(run_dir).len() < 5 {
+        assert!(Instant::now() < deadline, "the run did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+fn latest_step(run_dir: &Path) -> usize {
+    let text = std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap();
+    let progress: serde_json::Value = serde_json::from_str(&text).unwrap();
+    progress["step"].as_u64().unwrap() as usize
+}
+
+#[test]
+fn sigint_and_sigterm_finish_the_step_checkpoint_and_say_how_to_resume() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().join("run");
+        let child = started_run(&run_dir);
+        send(signal, &child);
+        let output = child.wait_with_output().unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(130), "{signal}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let resume_line = format!(
+            "resume with: charlstm train --resume --out {}",
+            run_dir.display()
+        );
+        assert!(err.contains(&resume_line), "{signal}: {err}");
+        // The checkpoint holds the last step logged.
+        let rows = metrics(&run_dir);
+        let last_row: usize = rows
+            .last()
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(latest_step(&run_dir), last_row, "{signal}");
+        assert!(
+            err.contains(&format!("interrupted after step {last_row}")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let child = started_run(&run_dir);
+    send("-INT", &child);
+    send("-INT", &child);
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        !err.contains("interrupted after step"),
+        "no orderly stop: {err}"
+    );
+}
+
+fn first_error_line(output: &Output) -> String {
+    let err = stderr(output);
+    assert!(!output.status.success(), "expected a failure: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    lines[0].to_string()
+}
+
+fn damage(run_dir: &Path, file: &str, how: impl FnOnce(&PathBuf)) -> Output {
+    let latest = run_dir.join("latest");
+    how(&latest.join(file));
+    train_command(run_dir, 0, true).output().unwrap()
+}
+
+#[test]
+fn a_damaged_or_foreign_checkpoint_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let mut command = train_command(&source, 0, false);
+    command.args(["--set", "train.max_steps=5"]);
+    assert_ok(&command.output().unwrap());
+
+    let copy = |name: &str| {
+        let run_dir = dir.path().join(name);
+        std::fs::create_dir_all(run_dir.join("latest")).unwrap();
+        for entry in std::fs::read_dir(source.join("latest")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), run_dir.join("latest").join(entry.file_name())).unwrap();
+        }
+        std::fs::copy(source.join("config.toml"), run_dir.join("config.toml")).unwrap();
+        run_dir
+    };
+
+    let truncated = damage(&copy("truncated"), "model.bpk", |path| {
+        let bytes = std::fs::read(path).unwrap();
+        std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    let line = first_error_line(&truncated);
+    assert!(line.contains("model.bpk is damaged"), "{line}");
+
+    let flipped = damage(&copy("flipped"), "optimizer.bpk", |path| {
+        let mut bytes = std::fs::read(path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(path, bytes).unwrap();
+    });
+    let line = first_error_line(&flipped);
+    assert!(line.contains("optimizer.bpk is damaged"), "{line}");
+
+    let missing = damage(&copy("missing"), "state.bin", |path| {
+        std::fs::remove_file(path).unwrap();
+    });
+    let line = first_error_line(&missing);
+    assert!(
+        line.contains("is incomplete: cannot read state.bin"),
+        "{line}"
+    );
+
+    let old = damage(&copy("old"), "progress.json", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        std::fs::write(
+            path,
+            text.replace("\"format_version\": 2", "\"format_version\": 1"),
+        )
+        .unwrap();
+    });
+    let line = first_error_line(&old);
+    assert!(
+        line.contains("format version 1, this charlstm reads version 2"),
+        "{line}"
+    );
+
+    // Resuming on another corpus: the checkpoint's vocabulary does not cover it.
+    let run_dir = copy("other-corpus");
+    let mut command = train_command(&run_dir, 0, true);
+    command.args(["--set", "data.corpus=alphabet"]);
+    let line = first_error_line(&command.output().unwrap());
+    assert!(
+        line.contains("its vocabulary does not cover the corpus"),
+        "{line}"
+    );
+}
