@@ -178,7 +178,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     if batch_size == 0 {
         bail!("--batch-size 0 is invalid: it must be at least 1");
     }
-    let locator = CorpusLocator::from_env();
+    let locator = CorpusLocator::from_env().with_invalid_utf8(config.data.invalid_utf8);
 
     let report = |name: &str, tokens: &[u32]| -> Result<()> {
         let result = evaluate(

@@ -326,3 +326,255 @@ fn bad_input_gets_one_clear_line() {
     assert_clean_error(&sample(&["--temperature", "0"]), "--temperature");
     assert_clean_error(&sample(&["--top-p", "1.5"]), "--top-p");
 }
+
+#[test]
+fn more_bad_input_gets_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let corpus = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        format!("data.corpus={}", path.display())
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![format!("data.corpus={}", dir.path().display())],
+            "is a directory",
+        ),
+        (vec![corpus("empty.txt", b"")], "is empty"),
+        (
+            vec![corpus("binary.bin", b"\x7fELF\x02\x01\x01\x00\x00\x00")],
+            "looks like a binary file (NUL byte at offset 7)",
+        ),
+        (
+            vec![corpus("latin1.txt", b"caf\xe9 au lait")],
+            "set data.invalid_utf8=replace",
+        ),
+        (
+            vec!["train.batch_size=abc".into()],
+            "expected usize; in `train.batch_size`",
+        ),
+        (
+            vec!["train.batch_size=-2".into()],
+            "expected usize; in `train.batch_size`",
+        ),
+        (
+            vec!["model.hidden_size=0".into()],
+            "model.hidden_size = 0 is invalid",
+        ),
+        (
+            vec!["train.seq_len=0".into()],
+            "train.seq_len = 0 is invalid",
+        ),
+        (
+            vec!["train.learning_rate=0".into()],
+            "train.learning_rate = 0 is invalid",
+        ),
+        (
+            vec!["model.dropout=1".into()],
+            "model.dropout = 1 is invalid: it must be in [0, 1)",
+        ),
+        (
+            vec!["model.dropout=-0.1".into()],
+            "model.dropout = -0.1 is invalid",
+        ),
+        (vec!["train.no_such_key=1".into()], "no_such_key"),
+    ];
+    for (sets, expected) in cases {
+        let mut args = Vec::new();
+        for set in &sets {
+            args.extend(["--set", set.as_str()]);
+        }
+        assert_clean_error(&train_tiny(&run_dir, &args), expected);
+    }
+
+    // An output directory that cannot be created.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    assert_clean_error(
+        &train_tiny(&file.join("run"), &[]),
+        "Not a directory (os error 20) (check the output directory is writable",
+    );
+
+    // wgpu without a Vulkan driver: refused before training, with the CPU backends suggested.
+    let output = run(train_tiny_command(&run_dir, &["--backend", "wgpu"])
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("NODEVICE_SELECT", "1"));
+    assert_clean_error(&output, "--backend ndarray");
+
+    // Invalid UTF-8 replaced on request, and counted.
+    let replaced = corpus(
+        "mixed.txt",
+        &[b"abc\xff".repeat(400), b"\xc3(".to_vec()].concat(),
+    );
+    let output = train_tiny(
+        &dir.path().join("lossy"),
+        &[
+            "--set",
+            &replaced,
+            "--set",
+            "data.invalid_utf8=replace",
+            "--set",
+            "train.max_steps=2",
+        ],
+    );
+    assert_ok(&output);
+    assert!(
+        stderr(&output).contains("replaced 401 invalid UTF-8 sequences with U+FFFD"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+fn train_tiny_command(run_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = charlstm();
+    command
+        .args(["train", "--config"])
+        .arg(repo_file("configs/tiny.toml"))
+        .arg("--out")
+        .arg(run_dir)
+        .args(extra);
+    command
+}
+
+#[test]
+fn a_diverging_run_stops_at_the_step_and_keeps_the_weights_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let diverge = [
+        "--set",
+        "train.learning_rate=1e30",
+        "--set",
+        "train.grad_clip=0",
+        "--set",
+        "train.warmup_steps=0",
+    ];
+    let mut quiet = diverge.to_vec();
+    quiet.push("--quiet");
+    let output = train_tiny(&run_dir, &quiet);
+    assert_clean_error(&output, "training diverged at step 2: loss ");
+    let err = stderr(&output);
+    assert!(err.contains("train.skip_nonfinite=true"), "{err}");
+    let progress = std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap();
+    assert!(progress.contains("\"step\": 1,"), "{progress}");
+    // What was saved loads.
+    assert_ok(&run(charlstm()
+        .args(["sample", "--length", "5", "--seed", "1", "--checkpoint"])
+        .arg(run_dir.join("latest"))));
+
+    // Under skip_nonfinite the run goes on, skipping (and saying so) instead of stopping.
+    let skip_dir = dir.path().join("skip");
+    let mut args = diverge.to_vec();
+    args.extend([
+        "--set",
+        "train.skip_nonfinite=true",
+        "--set",
+        "train.max_steps=6",
+    ]);
+    let output = train_tiny(&skip_dir, &args);
+    assert_ok(&output);
+    let err = stderr(&output);
+    assert!(err.contains("skipped: loss"), "{err}");
+    let progress = std::fs::read_to_string(skip_dir.join("latest/progress.json")).unwrap();
+    assert!(progress.contains("\"step\": 6,"), "{progress}");
+    assert!(progress.contains("\"skipped_steps\": 5,"), "{progress}");
+}
+
+/// Unmounts a tmpfs when dropped.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn directory_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                directory_size(&entry.path())
+            } else {
+                entry.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The disk fills up while a checkpoint is being written: the run stops with one line, and the
+/// previous checkpoint is intact and resumable. A small tmpfs is the full disk where this
+/// process may mount one (root, as in CI); elsewhere a file-size limit (`ulimit -f`) makes the
+/// large writes fail the same way.
+#[test]
+fn a_full_disk_during_a_save_keeps_the_previous_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let shape = [
+        "--set",
+        "model.hidden_size=48",
+        "--set",
+        "train.eval_interval=5",
+    ];
+    let mut first = shape.to_vec();
+    first.extend(["--set", "train.max_steps=5"]);
+    assert_ok(&train_tiny(&source, &first));
+
+    let mount_point = dir.path().join("small-disk");
+    std::fs::create_dir_all(&mount_point).unwrap();
+    // Room for what the run has plus half of another `latest`.
+    let size = directory_size(&source) + directory_size(&source.join("latest")) / 2;
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}")])
+        .arg("tmpfs")
+        .arg(&mount_point)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let _mount = mounted.then(|| Mount(mount_point.clone()));
+    let run_dir = mount_point.join("run");
+    copy_dir(&source, &run_dir);
+
+    let mut resume = shape.to_vec();
+    resume.extend(["--set", "train.max_steps=10", "--resume", "--quiet"]);
+    let mut command = train_tiny_command(&run_dir, &resume);
+    if !mounted {
+        let program = command.get_program().to_owned();
+        let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+        command = Command::new("sh");
+        command
+            .args(["-c", "trap '' XFSZ; ulimit -f 32; exec \"$0\" \"$@\""])
+            .arg(program)
+            .args(args);
+    }
+    let output = run(&mut command);
+    assert_clean_error(
+        &output,
+        "(check the output directory is writable and the disk has room)",
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("No space left on device") || err.contains("File too large"),
+        "{err}"
+    );
+
+    let progress = std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap();
+    assert!(progress.contains("\"step\": 5,"), "{progress}");
+    assert_ok(&run(charlstm()
+        .args(["sample", "--length", "5", "--seed", "1", "--checkpoint"])
+        .arg(run_dir.join("latest"))));
+}

@@ -19,6 +19,17 @@ pub const DATA_DIR_ENV: &str = "CHARLSTM_DATA_DIR";
 /// The environment variable naming the download cache.
 pub const CACHE_DIR_ENV: &str = "CHARLSTM_CACHE_DIR";
 
+/// What to do with bytes that are not valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvalidUtf8 {
+    /// Refuse the corpus, naming the file and the byte offset.
+    #[default]
+    Error,
+    /// Replace each invalid sequence with U+FFFD and count them.
+    Replace,
+}
+
 /// A corpus read into memory.
 #[derive(Debug, Clone)]
 pub struct LoadedCorpus {
@@ -28,6 +39,8 @@ pub struct LoadedCorpus {
     pub path: Option<PathBuf>,
     /// The whole text.
     pub text: String,
+    /// Invalid UTF-8 sequences replaced with U+FFFD (only under [`InvalidUtf8::Replace`]).
+    pub replaced_invalid_utf8: usize,
 }
 
 /// Where named corpora are looked for and downloaded to.
@@ -39,6 +52,8 @@ pub struct CorpusLocator {
     pub cache_dir: Option<PathBuf>,
     /// Whether to draw a download progress bar.
     pub show_progress: bool,
+    /// What to do with invalid UTF-8 in a corpus file.
+    pub invalid_utf8: InvalidUtf8,
 }
 
 impl CorpusLocator {
@@ -64,17 +79,26 @@ impl CorpusLocator {
             data_dirs,
             cache_dir,
             show_progress: true,
+            invalid_utf8: InvalidUtf8::Error,
         }
+    }
+
+    /// The same locator, treating invalid UTF-8 as `policy` says.
+    pub fn with_invalid_utf8(mut self, policy: InvalidUtf8) -> Self {
+        self.invalid_utf8 = policy;
+        self
     }
 
     /// Loads the corpus `spec` names (a path or a name).
     pub fn load(&self, spec: &str) -> Result<LoadedCorpus, DataError> {
         let as_path = Path::new(spec);
         if as_path.exists() {
+            let (text, replaced_invalid_utf8) = read_text_file(as_path, self.invalid_utf8)?;
             return Ok(LoadedCorpus {
                 label: spec.to_string(),
                 path: Some(as_path.to_path_buf()),
-                text: read_text_file(as_path)?,
+                text,
+                replaced_invalid_utf8,
             });
         }
         if let Some(synthetic) = SyntheticCorpus::from_name(spec) {
@@ -82,14 +106,17 @@ impl CorpusLocator {
                 label: spec.to_string(),
                 path: None,
                 text: synthetic.generate(),
+                replaced_invalid_utf8: 0,
             });
         }
         if let Some(registered) = find_registered(spec)? {
             let path = self.locate_registered(&registered)?;
+            let (text, replaced_invalid_utf8) = read_text_file(&path, self.invalid_utf8)?;
             return Ok(LoadedCorpus {
                 label: spec.to_string(),
                 path: Some(path.clone()),
-                text: read_text_file(&path)?,
+                text,
+                replaced_invalid_utf8,
             });
         }
         let mut known: Vec<String> = registered_corpora()?.into_iter().map(|c| c.name).collect();
@@ -208,9 +235,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads a whole text file, rejecting directories, binary files, invalid UTF-8 and empty files
-/// with errors that say which and where.
-pub fn read_text_file(path: &Path) -> Result<String, DataError> {
+/// Reads a whole text file, rejecting directories, binary files, empty files and (unless
+/// `invalid_utf8` says to replace it) invalid UTF-8 with errors that say which and where.
+/// Returns the text and the number of invalid sequences replaced.
+pub fn read_text_file(
+    path: &Path,
+    invalid_utf8: InvalidUtf8,
+) -> Result<(String, usize), DataError> {
     if path.is_dir() {
         return Err(DataError::IsDirectory(path.to_path_buf()));
     }
@@ -221,14 +252,27 @@ pub fn read_text_file(path: &Path) -> Result<String, DataError> {
             offset,
         });
     }
-    let text = String::from_utf8(bytes).map_err(|e| DataError::NotUtf8 {
-        path: path.to_path_buf(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
+    let (text, replaced) = match String::from_utf8(bytes) {
+        Ok(text) => (text, 0),
+        Err(e) if invalid_utf8 == InvalidUtf8::Replace => {
+            let bytes = e.into_bytes();
+            let replaced = bytes
+                .utf8_chunks()
+                .filter(|chunk| !chunk.invalid().is_empty())
+                .count();
+            (String::from_utf8_lossy(&bytes).into_owned(), replaced)
+        }
+        Err(e) => {
+            return Err(DataError::NotUtf8 {
+                path: path.to_path_buf(),
+                offset: e.utf8_error().valid_up_to(),
+            });
+        }
+    };
     if text.is_empty() {
         return Err(DataError::Empty(path.display().to_string()));
     }
-    Ok(text)
+    Ok((text, replaced))
 }
 
 #[cfg(test)]
@@ -240,6 +284,7 @@ mod tests {
             data_dirs: vec![data_dir.to_path_buf()],
             cache_dir: None,
             show_progress: false,
+            invalid_utf8: InvalidUtf8::Error,
         }
     }
 
@@ -270,6 +315,15 @@ mod tests {
         std::fs::write(&bad, b"ok\xffno").unwrap();
         let err = locator.load(bad.to_str().unwrap()).unwrap_err().to_string();
         assert!(err.contains("not valid UTF-8 at byte 2"), "{err}");
+        assert!(err.contains("data.invalid_utf8=replace"), "{err}");
+        std::fs::write(&bad, b"ok\xffno\xc3(\xe2\x82").unwrap();
+        let lossy = locator
+            .clone()
+            .with_invalid_utf8(InvalidUtf8::Replace)
+            .load(bad.to_str().unwrap())
+            .unwrap();
+        assert_eq!(lossy.text, "ok\u{fffd}no\u{fffd}(\u{fffd}");
+        assert_eq!(lossy.replaced_invalid_utf8, 3);
 
         std::fs::write(&bad, b"").unwrap();
         let err = locator.load(bad.to_str().unwrap()).unwrap_err().to_string();

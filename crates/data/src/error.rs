@@ -21,7 +21,9 @@ pub enum DataError {
     #[error("corpus '{0}' is a directory (give a text file inside it)")]
     IsDirectory(PathBuf),
     /// The corpus is not valid UTF-8.
-    #[error("corpus '{path}' is not valid UTF-8 at byte {offset} (convert it to UTF-8 first)")]
+    #[error(
+        "corpus '{path}' is not valid UTF-8 at byte {offset} (convert it to UTF-8, or set data.invalid_utf8=replace to replace bad bytes)"
+    )]
     NotUtf8 {
         /// The corpus file.
         path: PathBuf,

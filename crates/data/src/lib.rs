@@ -14,7 +14,7 @@ pub mod synthetic;
 pub mod vocab;
 
 pub use batcher::{Batch, RemainderPolicy, StreamBatcher};
-pub use corpus::{CorpusLocator, LoadedCorpus};
+pub use corpus::{CorpusLocator, InvalidUtf8, LoadedCorpus};
 pub use error::DataError;
 pub use split::{Split, SplitFractions};
 pub use vocab::Vocabulary;

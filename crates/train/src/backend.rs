@@ -1,6 +1,7 @@
 //! Choosing where tensors live at run time: one binary, any backend compiled in.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -62,30 +63,60 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// wgpu reports a missing adapter by panicking on first use, so the first use happens here,
-/// with the panic caught and its message kept off the terminal.
+/// What the wgpu probe found; it runs once per process (a wgpu device is set up once).
+static WGPU_PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// The wgpu device, once it has proven it can train: an adapter exists, it is not an OpenGL one
+/// (those lack the float atomics Burn's reductions use, and fail mid-step), and it adds up
+/// correctly.
 fn probe_wgpu() -> Result<Device, TrainError> {
+    WGPU_PROBE
+        .get_or_init(|| check_adapter().and_then(|()| check_arithmetic()))
+        .clone()
+        .map_err(TrainError::Backend)?;
+    Ok(Device::wgpu(DeviceKind::DefaultDevice))
+}
+
+/// Sets the default wgpu device up and refuses adapters training cannot run on.
+fn check_adapter() -> Result<(), String> {
+    use burn::backend::wgpu::graphics::AutoGraphicsApi;
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, try_init_setup, wgpu};
+    let setup =
+        try_init_setup::<AutoGraphicsApi>(&WgpuDevice::default(), RuntimeOptions::default())
+            .map_err(|e| message_or_default(Some(e.to_string())))?;
+    let info = setup.adapter.get_info();
+    if info.backend == wgpu::Backend::Gl {
+        return Err(format!(
+            "the only wgpu adapter is an OpenGL one ({}), which lacks the float atomics training needs; install Vulkan drivers (e.g. mesa-vulkan-drivers), or use --backend ndarray",
+            info.name
+        ));
+    }
+    Ok(())
+}
+
+/// wgpu reports some failures by panicking on first use, so the first use happens here, with
+/// the panic caught and its message kept off the terminal.
+fn check_arithmetic() -> Result<(), String> {
     let device = Device::wgpu(DeviceKind::DefaultDevice);
-    let probe_device = device.clone();
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = std::panic::catch_unwind(move || {
-        let x = Tensor::<1>::from_floats([1.0, 2.0], &probe_device);
+        let x = Tensor::<1>::from_floats([1.0, 2.0], &device);
         x.sum().try_into_scalar::<f32>().map_err(|e| e.to_string())
     });
     std::panic::set_hook(previous_hook);
     match outcome {
-        Ok(Ok(3.0)) => Ok(device),
-        Ok(Ok(sum)) => Err(TrainError::Backend(format!(
+        Ok(Ok(3.0)) => Ok(()),
+        Ok(Ok(sum)) => Err(format!(
             "the wgpu device computed 1 + 2 = {sum} (its driver is broken; use --backend ndarray)"
-        ))),
-        Ok(Err(message)) => Err(TrainError::Backend(message_or_default(Some(message)))),
+        )),
+        Ok(Err(message)) => Err(message_or_default(Some(message))),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-            Err(TrainError::Backend(message_or_default(message)))
+            Err(message_or_default(message))
         }
     }
 }

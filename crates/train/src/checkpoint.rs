@@ -282,10 +282,8 @@ pub fn save(
     name: &str,
     contents: &CheckpointContents<'_>,
 ) -> Result<PathBuf, TrainError> {
-    let write_error = |path: &Path, source: std::io::Error| TrainError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
+    let write_error =
+        |path: &Path, source: std::io::Error| TrainError::write(path.to_path_buf(), source);
     let staging = run_dir.join(format!(".{name}.tmp"));
     let target = run_dir.join(name);
     let previous = run_dir.join(format!(".{name}.old"));
@@ -389,10 +387,7 @@ fn verify_checksums(dir: &Path, checksums: &BTreeMap<String, String>) -> Result<
 
 /// Writes `bytes` to `path` and waits until they are on disk.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let write_error = |source| TrainError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
+    let write_error = |source| TrainError::write(path.to_path_buf(), source);
     let mut file = File::create(path).map_err(write_error)?;
     file.write_all(bytes).map_err(write_error)?;
     file.sync_all().map_err(write_error)
@@ -401,10 +396,7 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 fn sync_file(path: &Path) -> Result<(), TrainError> {
     File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|source| TrainError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| TrainError::write(path.to_path_buf(), source))
 }
 
 fn sync_dir(path: &Path) -> Result<(), TrainError> {

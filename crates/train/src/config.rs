@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use charlstm_data::SplitFractions;
+use charlstm_data::{InvalidUtf8, SplitFractions};
 use charlstm_model::{CellKind, CharModelConfig};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,9 @@ pub struct DataConfig {
     pub validation_fraction: f64,
     /// Fraction held out for a final test (the very end of the corpus).
     pub test_fraction: f64,
+    /// Invalid UTF-8 in the corpus: `error` (stop, naming the byte offset) or `replace` (with
+    /// U+FFFD, counted).
+    pub invalid_utf8: InvalidUtf8,
 }
 
 /// The network's shape.
@@ -116,6 +119,7 @@ impl Default for DataConfig {
             corpus: "tinyshakespeare".into(),
             validation_fraction: 0.1,
             test_fraction: 0.0,
+            invalid_utf8: InvalidUtf8::Error,
         }
     }
 }
@@ -176,9 +180,11 @@ impl RunConfig {
         for assignment in overrides {
             apply_override(&mut table, assignment)?;
         }
-        let source = path.map_or("the command line".to_string(), |p| {
-            format!("config '{}'", p.display())
-        });
+        let source = match (path, overrides.is_empty()) {
+            (None, _) => "the command line".to_string(),
+            (Some(p), true) => format!("config '{}'", p.display()),
+            (Some(p), false) => format!("config '{}' with --set overrides", p.display()),
+        };
         let config: RunConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e| TrainError::Config(format!("{source}: {}", one_line(&e.to_string()))))?;

@@ -27,14 +27,13 @@ pub enum TrainError {
     },
     /// Writing a checkpoint or run file failed.
     #[error(
-        "cannot write '{path}': {source} (check the output directory is writable and the disk has room)"
+        "cannot write '{path}': {cause} (check the output directory is writable and the disk has room)"
     )]
     Write {
         /// The file being written.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message, so the line is complete on its own).
+        cause: std::io::Error,
     },
     /// The run directory already holds a run.
     #[error(
@@ -43,7 +42,7 @@ pub enum TrainError {
     RunExists(PathBuf),
     /// Training diverged.
     #[error(
-        "training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; the weights before it are saved in '{}' (resume with a lower train.learning_rate, or set train.skip_nonfinite=true to skip such steps)",
+        "training diverged at step {step}: loss {loss:.4e}, gradient norm {grad_norm:.4e}; the weights before it are saved in '{}' (resume with a lower train.learning_rate, or set train.skip_nonfinite=true to skip such steps)",
         checkpoint.display()
     )]
     NonFinite {
@@ -62,6 +61,14 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// A [`TrainError::Write`] for `path`.
+    pub fn write(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        Self::Write {
+            path: path.into(),
+            cause,
+        }
+    }
+
     /// A [`TrainError::Checkpoint`] for `path`.
     pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::Checkpoint {

@@ -71,10 +71,7 @@ impl MetricsLog {
             && let Ok(file) = File::open(&path)
         {
             for line in BufReader::new(file).lines().skip(1) {
-                let line = line.map_err(|source| TrainError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
+                let line = line.map_err(|source| TrainError::write(path.clone(), source))?;
                 let row_step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
                 if row_step.is_some_and(|s| s <= step) {
                     kept.push_str(&line);
@@ -85,26 +82,19 @@ impl MetricsLog {
         // Rewritten beside and renamed over, so a crash now cannot lose the history.
         let staging = run_dir.join(format!(".{METRICS_FILE}.tmp"));
         write_synced(&staging, kept.as_bytes())?;
-        std::fs::rename(&staging, &path).map_err(|source| TrainError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::rename(&staging, &path)
+            .map_err(|source| TrainError::write(path.clone(), source))?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
-            .map_err(|source| TrainError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| TrainError::write(path.clone(), source))?;
         Ok(Self { path, file })
     }
 
     /// Appends `row`.
     pub fn append(&mut self, row: &MetricsRow) -> Result<(), TrainError> {
-        writeln!(self.file, "{}", row.to_csv()).map_err(|source| TrainError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        writeln!(self.file, "{}", row.to_csv())
+            .map_err(|source| TrainError::write(self.path.clone(), source))
     }
 }
 

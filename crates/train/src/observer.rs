@@ -58,6 +58,11 @@ pub enum TrainEvent<'a> {
         /// Its gradient norm.
         grad_norm: f32,
     },
+    /// Something the user should know that is not an error.
+    Notice {
+        /// What happened.
+        message: &'a str,
+    },
     /// A checkpoint was written.
     Checkpoint {
         /// Its directory.
@@ -126,6 +131,7 @@ impl TrainObserver for StderrObserver {
             } => eprintln!(
                 "step {step:>6} | skipped: loss {loss}, gradient norm {grad_norm} (train.skip_nonfinite)"
             ),
+            TrainEvent::Notice { message } => eprintln!("note: {message}"),
             TrainEvent::Checkpoint { path } => {
                 eprintln!("checkpoint written to {}", path.display())
             }

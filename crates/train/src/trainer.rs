@@ -75,7 +75,16 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
 
     // Data: the vocabulary of the whole corpus (or the checkpoint's), a contiguous split, and
     // the training split cut into streams.
-    let corpus = locator.load(&config.data.corpus)?;
+    let corpus = locator
+        .with_invalid_utf8(config.data.invalid_utf8)
+        .load(&config.data.corpus)?;
+    if corpus.replaced_invalid_utf8 > 0 {
+        let message = format!(
+            "corpus '{}': replaced {} invalid UTF-8 sequences with U+FFFD (data.invalid_utf8 = replace)",
+            corpus.label, corpus.replaced_invalid_utf8
+        );
+        observer.on_event(&TrainEvent::Notice { message: &message });
+    }
     let vocab = match &resume_from {
         Some(checkpoint) => checkpoint.vocab.clone(),
         None => Vocabulary::from_text(&corpus.text),
@@ -333,10 +342,8 @@ fn prepare_run_dir(run_dir: &Path, resume: bool) -> Result<Option<Checkpoint>, T
         )),
         (false, Some(_)) => Err(TrainError::RunExists(run_dir.to_path_buf())),
         (false, None) => {
-            std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Write {
-                path: run_dir.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(run_dir)
+                .map_err(|source| TrainError::write(run_dir.to_path_buf(), source))?;
             Ok(None)
         }
     }
@@ -346,11 +353,7 @@ fn prepare_run_dir(run_dir: &Path, resume: bool) -> Result<Option<Checkpoint>, T
 /// can see what the run is without opening a checkpoint.
 fn config_files(run_dir: &Path, config: &RunConfig, vocab: &Vocabulary) -> Result<(), TrainError> {
     checkpoint::write_synced(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
-    let path = run_dir.join("vocab.json");
-    vocab.save(&path).map_err(|e| TrainError::Write {
-        path,
-        source: std::io::Error::other(e.to_string()),
-    })
+    checkpoint::write_synced(&run_dir.join("vocab.json"), vocab.to_json().as_bytes())
 }
 
 /// Training losses and time since the last report.

@@ -40,6 +40,7 @@ fn offline() -> CorpusLocator {
         data_dirs: vec![],
         cache_dir: None,
         show_progress: false,
+        invalid_utf8: Default::default(),
     }
 }
 
