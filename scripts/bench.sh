@@ -21,7 +21,6 @@ BACKENDS=${BACKENDS:-"ndarray flex wgpu"}
 STEPS=${STEPS:-10}
 WGPU_STEPS=${WGPU_STEPS:-2}
 SAMPLE_LENGTH=${SAMPLE_LENGTH:-2000}
-VENV=${VENV:-target/bench-venv}
 CONFIG=configs/tinyshakespeare.toml
 
 # The same thread count everywhere: rayon and matrixmultiply (ndarray, flex), OpenMP and
@@ -41,12 +40,7 @@ if [ -z "$corpus" ]; then
   exit 1
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "installing PyTorch from PyPI into $VENV (once)..." >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet torch numpy
-fi
+. scripts/torch-venv.sh
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

@@ -1,0 +1,90 @@
+"""Writes golden LSTM fixtures from PyTorch's nn.LSTM, computed in float64.
+
+For each case: the weights in PyTorch's layout (weight_ih_l{k} [4H, I], weight_hh_l{k} [4H, H],
+bias_ih_l{k}, bias_hh_l{k}, gates i, f, g, o), a time-major input [T, B, I], the initial state
+h0, c0 [L, B, H], the outputs [T, B, H] and final state hn, cn, and the gradients of
+
+    loss = sum(output * r_output) + sum(hn * r_hidden) + sum(cn * r_cell)
+
+with respect to the input, h0, c0 and every weight, for fixed random r_*. Every tensor is
+stored flat (row-major) beside its shape. Usage: golden_fixtures.py OUT.json
+"""
+
+import json
+import sys
+
+import torch
+
+CASES = [
+    # name, seq_len, batch, input_size, hidden_size, layers
+    ("single_step_single_unit", 1, 1, 1, 1, 1),
+    ("batch_1", 6, 1, 3, 5, 1),
+    ("input_wider_than_hidden", 5, 3, 7, 4, 1),
+    ("two_layers", 7, 2, 5, 4, 2),
+    ("two_layers_one_step", 1, 3, 2, 6, 2),
+]
+
+
+def flat(tensor):
+    return {"shape": list(tensor.shape), "values": [float(v) for v in tensor.detach().reshape(-1)]}
+
+
+def case(name, seq_len, batch, input_size, hidden, layers, generator):
+    def uniform(*shape, scale=1.0):
+        return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
+
+    lstm = torch.nn.LSTM(input_size, hidden, num_layers=layers).double()
+    with torch.no_grad():
+        for parameter in lstm.parameters():
+            parameter.copy_(uniform(*parameter.shape, scale=0.8))
+    x = uniform(seq_len, batch, input_size, scale=1.5).requires_grad_()
+    h0 = uniform(layers, batch, hidden, scale=0.9).requires_grad_()
+    c0 = uniform(layers, batch, hidden, scale=2.0).requires_grad_()
+    output, (hn, cn) = lstm(x, (h0, c0))
+    r_output = uniform(seq_len, batch, hidden)
+    r_hidden = uniform(layers, batch, hidden)
+    r_cell = uniform(layers, batch, hidden)
+    loss = (output * r_output).sum() + (hn * r_hidden).sum() + (cn * r_cell).sum()
+    loss.backward()
+
+    weights = {}
+    gradients = {"input": flat(x.grad), "h0": flat(h0.grad), "c0": flat(c0.grad)}
+    for parameter_name, parameter in lstm.named_parameters():
+        weights[parameter_name] = flat(parameter)
+        gradients[parameter_name] = flat(parameter.grad)
+    return {
+        "name": name,
+        "seq_len": seq_len,
+        "batch": batch,
+        "input_size": input_size,
+        "hidden_size": hidden,
+        "layers": layers,
+        "weights": weights,
+        "input": flat(x),
+        "h0": flat(h0),
+        "c0": flat(c0),
+        "output": flat(output),
+        "hn": flat(hn),
+        "cn": flat(cn),
+        "r_output": flat(r_output),
+        "r_hidden": flat(r_hidden),
+        "r_cell": flat(r_cell),
+        "gradients": gradients,
+    }
+
+
+def main():
+    out = sys.argv[1]
+    generator = torch.Generator().manual_seed(20261125)
+    fixtures = {
+        "generator": f"scripts/golden_fixtures.py, PyTorch {torch.__version__}, float64",
+        "cases": [case(*spec, generator) for spec in CASES],
+    }
+    with open(out, "w") as f:
+        json.dump(fixtures, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {len(fixtures['cases'])} cases to {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
