@@ -14,11 +14,17 @@ pub enum SyntheticCorpus {
     Counting,
     /// Random balanced `()[]{}` expressions, one per line.
     Brackets,
+    /// Strings of the embedded Reber grammar, one per line: `B`, then `T` or `P`, then a Reber
+    /// string, then the same `T` or `P` again, then `E`. Predicting that second `T`/`P` needs
+    /// a memory of the first across the whole inner string: the classic long-range test of
+    /// Hochreiter & Schmidhuber (1997).
+    Reber,
 }
 
 impl SyntheticCorpus {
     /// Every synthetic corpus, in the order the docs list them.
-    pub const ALL: [SyntheticCorpus; 3] = [Self::Alphabet, Self::Counting, Self::Brackets];
+    pub const ALL: [SyntheticCorpus; 4] =
+        [Self::Alphabet, Self::Counting, Self::Brackets, Self::Reber];
 
     /// The name a config uses for it.
     pub fn name(self) -> &'static str {
@@ -26,6 +32,7 @@ impl SyntheticCorpus {
             Self::Alphabet => "alphabet",
             Self::Counting => "counting",
             Self::Brackets => "brackets",
+            Self::Reber => "reber",
         }
     }
 
@@ -58,6 +65,13 @@ impl SyntheticCorpus {
                     text.push('\n');
                 }
             }
+            Self::Reber => {
+                let mut rng = SplitMix64(0x4eb3_7_6ea3);
+                while text.len() < SYNTHETIC_LEN {
+                    write_embedded_reber(&mut text, &mut rng);
+                    text.push('\n');
+                }
+            }
         }
         text.truncate(SYNTHETIC_LEN);
         text
@@ -78,6 +92,58 @@ fn write_brackets(text: &mut String, rng: &mut SplitMix64, depth: usize) {
             break;
         }
     }
+}
+
+/// The Reber grammar as a finite automaton: from each state, two (symbol, next state) choices
+/// taken with equal probability; state 5 ends the string.
+const REBER: [[(char, usize); 2]; 5] = [
+    [('T', 1), ('P', 2)],
+    [('S', 1), ('X', 3)],
+    [('T', 2), ('V', 4)],
+    [('X', 2), ('S', 5)],
+    [('P', 3), ('V', 5)],
+];
+
+/// Writes one embedded Reber string: `B`, `T` or `P`, `B`…`E` of the inner grammar, the same
+/// `T` or `P`, `E`.
+fn write_embedded_reber(text: &mut String, rng: &mut SplitMix64) {
+    let branch = if rng.next() % 2 == 0 { 'T' } else { 'P' };
+    text.push('B');
+    text.push(branch);
+    text.push('B');
+    let mut state = 0;
+    while state < 5 {
+        let (symbol, next) = REBER[state][(rng.next() % 2) as usize];
+        text.push(symbol);
+        state = next;
+    }
+    text.push('E');
+    text.push(branch);
+    text.push('E');
+}
+
+/// Whether `line` is a string of the embedded Reber grammar.
+pub fn is_embedded_reber(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let n = bytes.len();
+    if n < 9 || bytes[0] != b'B' || bytes[2] != b'B' || bytes[n - 3] != b'E' || bytes[n - 1] != b'E'
+    {
+        return false;
+    }
+    if !matches!(bytes[1], b'T' | b'P') || bytes[n - 2] != bytes[1] {
+        return false;
+    }
+    let mut state = 0;
+    for &symbol in &bytes[3..n - 3] {
+        match REBER
+            .get(state)
+            .and_then(|choices| choices.iter().find(|(s, _)| *s as u8 == symbol))
+        {
+            Some(&(_, next)) => state = next,
+            None => return false,
+        }
+    }
+    state == 5
 }
 
 /// SplitMix64: a tiny, well-known generator, enough for reproducible synthetic text.
@@ -132,6 +198,23 @@ mod tests {
             }
             assert!(stack.is_empty(), "{line}");
         }
+    }
+
+    #[test]
+    fn reber_lines_follow_the_embedded_grammar_and_use_both_branches() {
+        let text = SyntheticCorpus::Reber.generate();
+        let lines: Vec<&str> = text.lines().collect();
+        for line in &lines[..lines.len() - 1] {
+            assert!(is_embedded_reber(line), "{line}");
+        }
+        let t = lines.iter().filter(|l| l.starts_with("BT")).count();
+        let p = lines.iter().filter(|l| l.starts_with("BP")).count();
+        assert!(t > 1000 && p > 1000, "{t} T, {p} P");
+        assert!(is_embedded_reber("BTBTXSETE"));
+        assert!(is_embedded_reber("BPBPVVEPE"));
+        assert!(!is_embedded_reber("BTBTXXETE"), "inner string cut short");
+        assert!(!is_embedded_reber("BTBTXSEPE"), "branches differ");
+        assert!(!is_embedded_reber("BTBTSSETE"), "S cannot follow B");
     }
 
     #[test]
