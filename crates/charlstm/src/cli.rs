@@ -25,6 +25,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure training and sampling speed of a config on a backend (writes no files).
     Bench(BenchArgs),
+    /// Describe a checkpoint: config, parameters, vocabulary, steps trained, losses.
+    Info(InfoArgs),
 }
 
 /// Where a run's configuration comes from: a file, a backend and `--set` overrides.
@@ -121,6 +123,16 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2000)]
     pub sample_length: usize,
     /// Print the figures as one JSON object (for scripts/bench.sh).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `charlstm info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// A run directory (its best checkpoint) or a checkpoint directory.
+    pub checkpoint: PathBuf,
+    /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -14,7 +14,7 @@ use charlstm_train::evaluate::evaluate;
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::{BackendKind, Checkpoint, RunConfig, StderrObserver, TrainOptions, train};
 
-use crate::cli::{BenchArgs, Cli, Command, ConfigArgs, EvalArgs, SampleArgs, TrainArgs};
+use crate::cli::{BenchArgs, Cli, Command, ConfigArgs, EvalArgs, InfoArgs, SampleArgs, TrainArgs};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
         Command::Bench(args) => bench_command(args),
+        Command::Info(args) => info_command(args),
     }
 }
 
@@ -283,4 +284,85 @@ fn select_default_device(backend: BackendKind) {
         // SAFETY: as above.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
+}
+
+fn info_command(args: InfoArgs) -> Result<()> {
+    let checkpoint = Checkpoint::open(&args.checkpoint)?;
+    let p = &checkpoint.progress;
+    let config = &checkpoint.config;
+    // The count depends on the shape only, so a freshly initialised model on the CPU tells it.
+    let parameters = config
+        .model_config(checkpoint.vocab.len())
+        .init(&burn::prelude::Device::flex())
+        .num_params();
+    let bits = |nats: f32| nats / std::f32::consts::LN_2;
+    // The f32 as it prints, not its f64 widening (0.0852195 rather than 0.08521953225135803).
+    let short = |value: Option<f32>| value.and_then(|v| v.to_string().parse::<f64>().ok());
+    if args.json {
+        let info = serde_json::json!({
+            "checkpoint": checkpoint.dir,
+            "format_version": p.format_version,
+            "backend": p.backend,
+            "steps": p.step,
+            "epoch": p.epoch + 1,
+            "skipped_steps": p.skipped_steps,
+            "elapsed_seconds": p.elapsed_seconds,
+            "parameters": parameters,
+            "vocab_size": checkpoint.vocab.len(),
+            "train_loss": short(p.train_loss),
+            "validation_loss": short(p.validation_loss),
+            "best_validation_loss": short(p.best_validation_loss),
+            "resumable": checkpoint.dir.join("optimizer.bpk").is_file(),
+            "config": toml::from_str::<serde_json::Value>(&config.to_toml()).ok(),
+        });
+        println!("{info}");
+        return Ok(());
+    }
+    let loss = |value: Option<f32>| {
+        value.map_or("n/a".to_string(), |l| {
+            format!("{l:.4} nats/char ({:.4} bits/char)", bits(l))
+        })
+    };
+    println!("checkpoint:            {}", checkpoint.dir.display());
+    println!(
+        "model:                 {} × {} {}, embedding {}, {parameters} parameters",
+        config.model.num_layers,
+        config.model.hidden_size,
+        serde_json::to_value(config.model.cell)?
+            .as_str()
+            .unwrap_or("?"),
+        config.model.embedding_size,
+    );
+    println!(
+        "vocabulary:            {} characters",
+        checkpoint.vocab.len()
+    );
+    println!(
+        "trained:               {} steps (epoch {}), {:.0} s on {}{}",
+        p.step,
+        p.epoch + 1,
+        p.elapsed_seconds,
+        p.backend,
+        if p.skipped_steps > 0 {
+            format!(", {} steps skipped", p.skipped_steps)
+        } else {
+            String::new()
+        }
+    );
+    println!("train loss:            {}", loss(p.train_loss));
+    println!("validation loss:       {}", loss(p.validation_loss));
+    println!("best validation loss:  {}", loss(p.best_validation_loss));
+    println!(
+        "resumable:             {}",
+        if checkpoint.dir.join("optimizer.bpk").is_file() {
+            "yes"
+        } else {
+            "no (weights only; resume from the run's latest checkpoint)"
+        }
+    );
+    println!("config:");
+    for line in config.to_toml().lines() {
+        println!("  {line}");
+    }
+    Ok(())
 }

@@ -578,3 +578,61 @@ fn a_full_disk_during_a_save_keeps_the_previous_checkpoint() {
         .args(["sample", "--length", "5", "--seed", "1", "--checkpoint"])
         .arg(run_dir.join("latest"))));
 }
+
+#[test]
+fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    assert_ok(&train_tiny(
+        &run_dir,
+        &[
+            "--set",
+            "train.max_steps=60",
+            "--set",
+            "train.eval_interval=20",
+            "--set",
+            "train.sample_chars=50",
+        ],
+    ));
+
+    let output = run(charlstm().args(["info", "--json"]).arg(&run_dir));
+    assert_ok(&output);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let progress: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("best/progress.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["steps"], progress["step"]);
+    assert_eq!(
+        info["best_validation_loss"],
+        progress["best_validation_loss"]
+    );
+    assert_eq!(info["vocab_size"], 27);
+    assert_eq!(info["parameters"], 2275);
+    assert_eq!(info["config"]["model"]["hidden_size"], 16);
+
+    let output = run(charlstm().arg("info").arg(run_dir.join("latest")));
+    assert_ok(&output);
+    let text = stdout(&output);
+    assert!(text.contains("60 steps"), "{text}");
+    assert!(text.contains("best validation loss:"), "{text}");
+    assert!(text.contains("resumable:             yes"), "{text}");
+
+    let samples = std::fs::read_to_string(run_dir.join("samples.txt")).unwrap();
+    let headers: Vec<&str> = samples
+        .lines()
+        .filter(|l| l.starts_with("=== step"))
+        .collect();
+    assert_eq!(headers.len(), 3, "{samples}");
+    assert!(
+        headers[2].starts_with("=== step 60, validation loss "),
+        "{samples}"
+    );
+    let last = samples.split("=== step 60").nth(1).unwrap();
+    let body = last.split_once("===\n").unwrap().1.trim_end_matches('\n');
+    assert_eq!(body.chars().count(), 50, "{body:?}");
+
+    assert_clean_error(
+        &run(charlstm().arg("info").arg(dir.path().join("nothing"))),
+        "no such directory",
+    );
+}

@@ -99,6 +99,9 @@ pub struct TrainConfig {
     /// When a step's loss or gradient is not finite, skip it (no update) and go on, instead of
     /// stopping the run.
     pub skip_nonfinite: bool,
+    /// Characters sampled at each validation and appended to `samples.txt` in the run
+    /// directory (0: none).
+    pub sample_chars: usize,
 }
 
 impl Default for RunConfig {
@@ -154,6 +157,7 @@ impl Default for TrainConfig {
             checkpoint_interval: 0,
             log_interval: 25,
             skip_nonfinite: false,
+            sample_chars: 200,
         }
     }
 }

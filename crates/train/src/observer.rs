@@ -58,6 +58,13 @@ pub enum TrainEvent<'a> {
         /// Its gradient norm.
         grad_norm: f32,
     },
+    /// A sample drawn at a validation (also appended to the run's `samples.txt`).
+    Sample {
+        /// Steps done.
+        step: usize,
+        /// The generated text.
+        text: &'a str,
+    },
     /// Something the user should know that is not an error.
     Notice {
         /// What happened.
@@ -132,6 +139,8 @@ impl TrainObserver for StderrObserver {
                 "step {step:>6} | skipped: loss {loss}, gradient norm {grad_norm} (train.skip_nonfinite)"
             ),
             TrainEvent::Notice { message } => eprintln!("note: {message}"),
+            // Written to samples.txt; a multi-line text would break up the log.
+            TrainEvent::Sample { .. } => {}
             TrainEvent::Checkpoint { path } => {
                 eprintln!("checkpoint written to {}", path.display())
             }

@@ -8,19 +8,24 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
+use burn::prelude::Device;
 use charlstm_data::{CorpusLocator, Vocabulary};
-use charlstm_model::{CharModel, RecurrentState};
+use charlstm_model::{CharModel, RecurrentState, SamplingOptions};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::evaluate;
+use crate::generate::{GenerateOptions, generate};
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::schedule::Schedule;
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
 use crate::step::{adam, step_seed, train_step};
 use crate::tensors::batch_tensors;
+
+/// Samples written at each validation, in the run directory.
+pub const SAMPLES_FILE: &str = "samples.txt";
 
 /// How to run a training job, beyond its configuration.
 pub struct TrainOptions<'a> {
@@ -283,6 +288,21 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
                     best: is_best,
                 });
             }
+            if t.sample_chars > 0 {
+                let text = periodic_sample(
+                    &inference_model,
+                    &vocab,
+                    validation_tokens.first().or(tokens.first()).copied(),
+                    t.sample_chars,
+                    config.seed,
+                    &inference_device,
+                )?;
+                append_sample(&run_dir, progress.step, validation_loss, &text)?;
+                observer.on_event(&TrainEvent::Sample {
+                    step: progress.step,
+                    text: &text,
+                });
+            }
             if is_best || validation_loss.is_none() {
                 let best = CheckpointContents {
                     config,
@@ -354,6 +374,55 @@ fn prepare_run_dir(run_dir: &Path, resume: bool) -> Result<Option<Checkpoint>, T
 fn config_files(run_dir: &Path, config: &RunConfig, vocab: &Vocabulary) -> Result<(), TrainError> {
     checkpoint::write_synced(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
     checkpoint::write_synced(&run_dir.join("vocab.json"), vocab.to_json().as_bytes())
+}
+
+/// A sample of `length` characters from `model`, primed with `first` (the first character of
+/// the validation text), the same seed every time, so successive samples show the model, not
+/// the dice, changing.
+fn periodic_sample(
+    model: &CharModel,
+    vocab: &Vocabulary,
+    first: Option<u32>,
+    length: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<String, TrainError> {
+    let prime = first
+        .and_then(|id| vocab.char(id))
+        .map_or_else(|| "\n".to_string(), String::from);
+    let prime = if vocab.encode(&prime).is_ok() {
+        prime
+    } else {
+        vocab.char(0).map(String::from).unwrap_or_default()
+    };
+    let options = GenerateOptions {
+        prime,
+        length,
+        sampling: SamplingOptions {
+            temperature: 0.8,
+            ..Default::default()
+        },
+        seed,
+    };
+    generate(model, vocab, &options, device, |_| true)
+}
+
+/// Appends a sample to `run_dir/samples.txt` under a header naming the step.
+fn append_sample(
+    run_dir: &Path,
+    step: usize,
+    validation_loss: Option<f32>,
+    text: &str,
+) -> Result<(), TrainError> {
+    let path = run_dir.join(SAMPLES_FILE);
+    let loss = validation_loss.map_or(String::new(), |l| format!(", validation loss {l:.4}"));
+    let entry = format!("=== step {step}{loss} ===\n{text}\n\n");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, entry.as_bytes()))
+        .map_err(|e| TrainError::write(&path, e))
 }
 
 /// Training losses and time since the last report.
