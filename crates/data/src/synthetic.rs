@@ -66,7 +66,7 @@ impl SyntheticCorpus {
                 }
             }
             Self::Reber => {
-                let mut rng = SplitMix64(0x4eb3_7_6ea3);
+                let mut rng = SplitMix64(0x0004_eb37_6ea3);
                 while text.len() < SYNTHETIC_LEN {
                     write_embedded_reber(&mut text, &mut rng);
                     text.push('\n');
@@ -107,7 +107,7 @@ const REBER: [[(char, usize); 2]; 5] = [
 /// Writes one embedded Reber string: `B`, `T` or `P`, `B`…`E` of the inner grammar, the same
 /// `T` or `P`, `E`.
 fn write_embedded_reber(text: &mut String, rng: &mut SplitMix64) {
-    let branch = if rng.next() % 2 == 0 { 'T' } else { 'P' };
+    let branch = if rng.next().is_multiple_of(2) { 'T' } else { 'P' };
     text.push('B');
     text.push(branch);
     text.push('B');
