@@ -27,6 +27,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Describe a checkpoint: config, parameters, vocabulary, steps trained, losses.
     Info(InfoArgs),
+    /// Draw the loss curves of one or more runs into one PNG picture.
+    Plot(PlotArgs),
 }
 
 /// Where a run's configuration comes from: a file, a backend and `--set` overrides.
@@ -135,4 +137,18 @@ pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `charlstm plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Run directories (each has a metrics.csv).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The PNG file to write.
+    #[arg(long, short, default_value = "loss.png")]
+    pub out: PathBuf,
+    /// Title of the chart.
+    #[arg(long, default_value = "loss")]
+    pub title: String,
 }

@@ -12,9 +12,12 @@ use charlstm_model::SamplingOptions;
 use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
 use charlstm_train::evaluate::evaluate;
 use charlstm_train::generate::{GenerateOptions, generate};
+use charlstm_train::plot::{LossCurves, draw_loss_png};
 use charlstm_train::{BackendKind, Checkpoint, RunConfig, StderrObserver, TrainOptions, train};
 
-use crate::cli::{BenchArgs, Cli, Command, ConfigArgs, EvalArgs, InfoArgs, SampleArgs, TrainArgs};
+use crate::cli::{
+    BenchArgs, Cli, Command, ConfigArgs, EvalArgs, InfoArgs, PlotArgs, SampleArgs, TrainArgs,
+};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -24,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Info(args) => info_command(args),
+        Command::Plot(args) => plot_command(args),
     }
 }
 
@@ -364,5 +368,16 @@ fn info_command(args: InfoArgs) -> Result<()> {
     for line in config.to_toml().lines() {
         println!("  {line}");
     }
+    Ok(())
+}
+
+fn plot_command(args: PlotArgs) -> Result<()> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|run| LossCurves::read(run))
+        .collect::<Result<Vec<_>, _>>()?;
+    draw_loss_png(&runs, &args.out, &args.title)?;
+    eprintln!("wrote {}", args.out.display());
     Ok(())
 }

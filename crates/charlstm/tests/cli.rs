@@ -635,4 +635,27 @@ fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
         &run(charlstm().arg("info").arg(dir.path().join("nothing"))),
         "no such directory",
     );
+
+    // The run keeps its loss curve as a picture, and `plot` draws several runs on one.
+    let png = std::fs::read(run_dir.join("loss.png")).unwrap();
+    assert!(
+        png.len() > 1000 && png.starts_with(b"\x89PNG"),
+        "{} bytes",
+        png.len()
+    );
+    let chart = dir.path().join("both.png");
+    let output = run(charlstm()
+        .arg("plot")
+        .arg(&run_dir)
+        .arg(&run_dir)
+        .arg("--out")
+        .arg(&chart));
+    assert_ok(&output);
+    let png = std::fs::read(&chart).unwrap();
+    assert!(
+        png.len() > 1000 && png.starts_with(b"\x89PNG"),
+        "{} bytes",
+        png.len()
+    );
+    assert_clean_error(&run(charlstm().arg("plot").arg(dir.path())), "metrics.csv");
 }

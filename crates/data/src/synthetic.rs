@@ -107,7 +107,11 @@ const REBER: [[(char, usize); 2]; 5] = [
 /// Writes one embedded Reber string: `B`, `T` or `P`, `B`…`E` of the inner grammar, the same
 /// `T` or `P`, `E`.
 fn write_embedded_reber(text: &mut String, rng: &mut SplitMix64) {
-    let branch = if rng.next().is_multiple_of(2) { 'T' } else { 'P' };
+    let branch = if rng.next().is_multiple_of(2) {
+        'T'
+    } else {
+        'P'
+    };
     text.push('B');
     text.push(branch);
     text.push('B');

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod loss;
 pub mod metrics;
 pub mod observer;
+pub mod plot;
 pub mod schedule;
 pub mod setup;
 pub mod step;

@@ -19,6 +19,7 @@ use crate::evaluate::evaluate;
 use crate::generate::{GenerateOptions, generate};
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
+use crate::plot::{LOSS_PLOT_FILE, LossCurves, draw_loss_png};
 use crate::schedule::Schedule;
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
 use crate::step::{adam, step_seed, train_step};
@@ -155,6 +156,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let steps_at_start = progress.step;
     let mut window = LossWindow::new();
     let mut interrupted = false;
+    let mut plot_failed = false;
     let save_latest = |model: &CharModel,
                        optimizer: &ModuleOptimizer,
                        state: Option<&RecurrentState>,
@@ -317,6 +319,18 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         }
         if row.train_loss.is_some() || row.validation_loss.is_some() {
             metrics.append(&row)?;
+        }
+        if eval_now {
+            // The picture is a convenience: failing to draw it never stops a run.
+            let curves = LossCurves::read(&run_dir)
+                .and_then(|curves| draw_loss_png(&[curves], &run_dir.join(LOSS_PLOT_FILE), "loss"));
+            if let Err(e) = curves
+                && !plot_failed
+            {
+                plot_failed = true;
+                let message = format!("cannot draw {LOSS_PLOT_FILE}: {e}");
+                observer.on_event(&TrainEvent::Notice { message: &message });
+            }
         }
         let checkpoint_now = eval_now
             || last
