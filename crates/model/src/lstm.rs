@@ -593,6 +593,13 @@ mod tests {
         }
 
         #[test]
+        fn gradients_with_gradient_checkpointing() {
+            let Some(wgpu) = wgpu() else { return };
+            let wgpu = wgpu.autodiff().gradient_checkpointing();
+            compare(SHAPES[1], 1, InitialState::Tracked, Path::CellOp, &wgpu);
+        }
+
+        #[test]
         fn gradients_through_two_stacked_layers() {
             let Some(wgpu) = wgpu() else { return };
             let wgpu = wgpu.autodiff();
