@@ -5,6 +5,7 @@
 
 pub mod char_model;
 pub mod fused_lstm;
+pub mod gpu_lstm;
 pub mod lstm;
 pub mod recurrent;
 pub mod sampling;

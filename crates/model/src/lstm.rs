@@ -11,19 +11,22 @@
 //! ```
 //!
 //! On the CPU backends (flex, ndarray) the layer runs as one fused operation with a
-//! hand-written backward pass ([`crate::fused_lstm`]). Elsewhere (wgpu) each step costs a
-//! `[B, I] × [I, 4H]` and a `[B, H] × [H, 4H]` product plus the pointwise update, all as
-//! ordinary Burn tensor operations, so the layer runs on every backend and autodiff derives its
-//! backward pass ([`LstmLayer::forward_reference`]). PyTorch keeps the transposes,
-//! `weight_ih = W_xᵀ` and `weight_hh = W_hᵀ`, and splits `b` into two biases.
+//! hand-written backward pass ([`crate::fused_lstm`]). On wgpu it runs step by step: a
+//! `[B, I] × [I, 4H]` and a `[B, H] × [H, 4H]` product and the bias as Burn tensor operations,
+//! then the pointwise update as one GPU kernel with a hand-written backward kernel
+//! ([`crate::gpu_lstm`], [`LstmLayer::forward_cell_op`]). [`LstmLayer::forward_reference`] is
+//! the same computation in ordinary Burn tensor operations only, on every backend, with the
+//! backward pass derived by autodiff: the reference the other paths are tested against, and the
+//! path for anything they do not accept. PyTorch keeps the transposes, `weight_ih = W_xᵀ` and
+//! `weight_hh = W_hᵀ`, and splits `b` into two biases.
 
 use burn::module::Param;
 use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use crate::fused_lstm;
 use crate::state::LayerState;
+use crate::{fused_lstm, gpu_lstm};
 
 /// Configuration of an [`LstmLayer`].
 #[derive(Config, Debug)]
@@ -80,7 +83,9 @@ impl LstmLayer {
     }
 
     /// Runs the layer over a time-major sequence: fused ([`Self::forward_fused`]) where
-    /// [`fused_lstm::accepts`] the input, step by step ([`Self::forward_reference`]) elsewhere.
+    /// [`fused_lstm::accepts`] the input, step by step with the GPU cell
+    /// ([`Self::forward_cell_op`]) where [`gpu_lstm::accepts`] it, step by step in plain tensor
+    /// operations ([`Self::forward_reference`]) elsewhere.
     ///
     /// - `input`: `[seq_len, batch, input_size]`
     /// - `state`: hidden and cell state before the first step, each `[batch, hidden_size]`
@@ -88,6 +93,8 @@ impl LstmLayer {
     pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
         if fused_lstm::accepts(&input) {
             self.forward_fused(input, state)
+        } else if gpu_lstm::accepts(&input) {
+            self.forward_cell_op(input, state)
         } else {
             self.forward_reference(input, state)
         }
@@ -106,6 +113,40 @@ impl LstmLayer {
             self.bias.val(),
             state,
         )
+    }
+
+    /// [`Self::forward`] step by step: the gate products and bias in Burn tensor operations,
+    /// the rest of each step as one operation with a hand-written backward pass
+    /// ([`gpu_lstm::lstm_cell`]).
+    ///
+    /// # Panics
+    ///
+    /// Unless [`gpu_lstm::accepts`] the input: wgpu, f32.
+    pub fn forward_cell_op(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        let [seq_len, batch, input_size] = input.dims();
+        let input_weight = self.input_weight.val();
+        let recurrent_weight = self.recurrent_weight.val();
+        let bias = self.bias.val().unsqueeze_dim(0);
+
+        let LayerState {
+            mut hidden,
+            mut cell,
+        } = state;
+        let mut outputs = Vec::with_capacity(seq_len);
+        for step in 0..seq_len {
+            // Projected per step, as in `forward_reference`, so that the backward pass has no
+            // full-size zero fill per step.
+            let x = input
+                .clone()
+                .narrow(0, step, 1)
+                .reshape([batch, input_size]);
+            let gates = x.matmul(input_weight.clone())
+                + hidden.matmul(recurrent_weight.clone())
+                + bias.clone();
+            (hidden, cell) = gpu_lstm::lstm_cell(gates, cell);
+            outputs.push(hidden.clone());
+        }
+        (Tensor::stack(outputs, 0), LayerState { hidden, cell })
     }
 
     /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
@@ -213,22 +254,46 @@ mod tests {
         assert!((got_h - h).abs() < 1e-6, "{got_h} vs {h}");
     }
 
-    mod fused_against_reference {
+    /// What the tests of the layer's paths share: random setups, their results, comparison.
+    mod support {
         use super::*;
         use rand::{Rng, SeedableRng};
         use rand_chacha::ChaCha8Rng;
 
-        fn flex() -> Device {
+        pub fn flex() -> Device {
             Device::flex()
         }
 
         #[allow(deprecated)]
-        fn ndarray() -> Device {
+        pub fn ndarray() -> Device {
             Device::ndarray()
         }
 
+        /// The wgpu device, checked with one tiny computation; `None` (the wgpu tests skip) if
+        /// this machine has no usable adapter, unless `CHARLSTM_REQUIRE_WGPU` is set.
+        pub fn wgpu() -> Option<Device> {
+            let device = Device::wgpu(DeviceKind::DefaultDevice);
+            let probe = device.clone();
+            // wgpu reports a missing adapter by panicking on first use.
+            let outcome = std::panic::catch_unwind(move || {
+                Tensor::<1>::from_floats([1.0, 2.0], &probe)
+                    .sum()
+                    .into_scalar::<f32>()
+            });
+            match outcome {
+                Ok(3.0) => Some(device),
+                _ if std::env::var_os("CHARLSTM_REQUIRE_WGPU").is_some() => {
+                    panic!("CHARLSTM_REQUIRE_WGPU is set but wgpu is unusable")
+                }
+                _ => {
+                    eprintln!("skipping the wgpu part: no usable wgpu adapter");
+                    None
+                }
+            }
+        }
+
         /// A tensor of `shape` with values drawn uniformly from `[-scale, scale)`.
-        fn random<const D: usize>(
+        pub fn random<const D: usize>(
             rng: &mut ChaCha8Rng,
             shape: [usize; D],
             scale: f32,
@@ -240,23 +305,24 @@ mod tests {
             Tensor::from_data(TensorData::new(values, shape), device)
         }
 
-        fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        pub fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
             tensor.try_into_vec_as().expect("an f32 tensor")
         }
 
-        fn assert_close(what: &str, fused: &[f32], reference: &[f32]) {
-            assert_eq!(fused.len(), reference.len(), "{what}: lengths");
-            for (index, (x, y)) in fused.iter().zip(reference).enumerate() {
+        /// Within 1e-5, relative above magnitude 1.
+        pub fn assert_close(what: &str, actual: &[f32], reference: &[f32]) {
+            assert_eq!(actual.len(), reference.len(), "{what}: lengths");
+            for (index, (x, y)) in actual.iter().zip(reference).enumerate() {
                 assert!(
                     (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                    "{what}[{index}]: fused {x}, reference {y}"
+                    "{what}[{index}]: {x}, reference {y}"
                 );
             }
         }
 
         /// The initial state a test starts from.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        enum InitialState {
+        pub enum InitialState {
             /// Random, and requiring a gradient on autodiff devices.
             Tracked,
             /// Random but detached, as the trainer carries it between chunks.
@@ -265,17 +331,30 @@ mod tests {
             Zero,
         }
 
-        /// A layer with random weights and bias, a random input and an initial state; the same
-        /// arguments give the same values.
-        struct Setup {
-            layer: LstmLayer,
+        /// Which of the layer's implementations runs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Path {
+            /// [`LstmLayer::forward_fused`] (flex, ndarray).
+            Fused,
+            /// [`LstmLayer::forward_cell_op`] (wgpu).
+            CellOp,
+            /// [`LstmLayer::forward_reference`] (anywhere).
+            Reference,
+        }
+
+        /// A stack of layers with random weights and biases, a random input and an initial state
+        /// per layer; the same arguments give the same values on every device.
+        pub struct Setup {
+            layers: Vec<(LstmLayer, LayerState)>,
             input: Tensor<3>,
-            state: LayerState,
         }
 
         impl Setup {
-            fn new(
+            /// `depth` layers, the first `input_size → hidden_size`, the others
+            /// `hidden_size → hidden_size`.
+            pub fn new(
                 [seq_len, batch, input_size, hidden_size]: [usize; 4],
+                depth: usize,
                 initial: InitialState,
                 device: &Device,
             ) -> Self {
@@ -283,113 +362,144 @@ mod tests {
                     (seq_len * 1000 + batch * 100 + input_size * 10 + hidden_size) as u64,
                 );
                 let gates = 4 * hidden_size;
-                let mut layer = LstmLayerConfig::new(input_size, hidden_size).init(device);
-                layer.input_weight =
-                    Param::from_tensor(random(&mut rng, [input_size, gates], 0.8, device));
-                layer.recurrent_weight =
-                    Param::from_tensor(random(&mut rng, [hidden_size, gates], 0.8, device));
-                layer.bias = Param::from_tensor(random(&mut rng, [gates], 0.5, device));
                 let mut input = random(&mut rng, [seq_len, batch, input_size], 1.5, device);
-                let mut state = LayerState {
-                    hidden: random(&mut rng, [batch, hidden_size], 0.9, device),
-                    cell: random(&mut rng, [batch, hidden_size], 2.0, device),
-                };
                 if device.is_autodiff() {
                     input = input.require_grad();
-                    state = match initial {
-                        InitialState::Tracked => LayerState {
-                            hidden: state.hidden.require_grad(),
-                            cell: state.cell.require_grad(),
-                        },
-                        // Computed from a tracked tensor, then cut off, as between chunks.
-                        InitialState::Detached => LayerState {
-                            hidden: state.hidden.require_grad() * 2.0,
-                            cell: state.cell.require_grad() * 2.0,
-                        }
-                        .detach(),
-                        InitialState::Zero => LayerState::zeros(batch, hidden_size, device),
+                }
+                let layers = (0..depth)
+                    .map(|index| {
+                        let width = if index == 0 { input_size } else { hidden_size };
+                        let mut layer = LstmLayerConfig::new(width, hidden_size).init(device);
+                        layer.input_weight =
+                            Param::from_tensor(random(&mut rng, [width, gates], 0.8, device));
+                        layer.recurrent_weight =
+                            Param::from_tensor(random(&mut rng, [hidden_size, gates], 0.8, device));
+                        layer.bias = Param::from_tensor(random(&mut rng, [gates], 0.5, device));
+                        let state = LayerState {
+                            hidden: random(&mut rng, [batch, hidden_size], 0.9, device),
+                            cell: random(&mut rng, [batch, hidden_size], 2.0, device),
+                        };
+                        let state = match initial {
+                            InitialState::Zero => LayerState::zeros(batch, hidden_size, device),
+                            _ if !device.is_autodiff() => state,
+                            InitialState::Tracked => LayerState {
+                                hidden: state.hidden.require_grad(),
+                                cell: state.cell.require_grad(),
+                            },
+                            // Computed from a tracked tensor, then cut off, as between chunks.
+                            InitialState::Detached => LayerState {
+                                hidden: state.hidden.require_grad() * 2.0,
+                                cell: state.cell.require_grad() * 2.0,
+                            }
+                            .detach(),
+                        };
+                        (layer, state)
+                    })
+                    .collect();
+                Self { layers, input }
+            }
+
+            /// The last layer's outputs and every layer's final state.
+            fn forward(&self, path: Path) -> (Tensor<3>, Vec<LayerState>) {
+                let mut sequence = self.input.clone();
+                let mut states = Vec::with_capacity(self.layers.len());
+                for (layer, state) in &self.layers {
+                    let state = state.clone();
+                    let (outputs, state) = match path {
+                        Path::Fused => layer.forward_fused(sequence, state),
+                        Path::CellOp => layer.forward_cell_op(sequence, state),
+                        Path::Reference => layer.forward_reference(sequence, state),
                     };
-                } else if initial == InitialState::Zero {
-                    state = LayerState::zeros(batch, hidden_size, device);
+                    sequence = outputs;
+                    states.push(state);
                 }
-                Self {
-                    layer,
-                    input,
-                    state,
-                }
+                (sequence, states)
             }
 
-            fn forward(&self, fused: bool) -> (Tensor<3>, LayerState) {
-                let (input, state) = (self.input.clone(), self.state.clone());
-                if fused {
-                    self.layer.forward_fused(input, state)
-                } else {
-                    self.layer.forward_reference(input, state)
-                }
-            }
-
-            /// Gradients of `L = Σ outputs ⊙ R_1 + Σ h_T ⊙ R_2 + Σ c_T ⊙ R_3` with fixed random
-            /// `R_i` for the input, `W_x`, `W_h`, the bias, `h_0` and `c_0` (`None`: no
-            /// gradient).
-            fn gradients(&self, fused: bool) -> [(&'static str, Option<Vec<f32>>); 6] {
+            /// The values `path` computes: the outputs, every final state and, on autodiff
+            /// devices, the gradients of `L = Σ outputs ⊙ R_1 + Σ_layers (Σ h_T ⊙ R + Σ c_T ⊙ R')`
+            /// with fixed random `R`s for the input and every layer's `W_x`, `W_h`, bias, `h_0`
+            /// and `c_0` (`None`: no gradient).
+            pub fn run(&self, path: Path) -> Vec<(String, Option<Vec<f32>>)> {
                 let device = self.input.device();
                 let mut rng = ChaCha8Rng::seed_from_u64(99);
-                let [seq_len, batch, _] = self.input.dims();
-                let hidden_size = self.layer.hidden_size();
-                let (outputs, state) = self.forward(fused);
-                let loss = (outputs
-                    * random(&mut rng, [seq_len, batch, hidden_size], 1.0, &device))
-                .sum()
-                    + (state.hidden * random(&mut rng, [batch, hidden_size], 1.0, &device)).sum()
-                    + (state.cell * random(&mut rng, [batch, hidden_size], 1.0, &device)).sum();
+                let (outputs, states) = self.forward(path);
+                let mut values = vec![("outputs".to_string(), Some(read(outputs.clone())))];
+                let mut loss =
+                    (outputs.clone() * random(&mut rng, outputs.dims(), 1.0, &device)).sum();
+                for (index, state) in states.into_iter().enumerate() {
+                    values.push((
+                        format!("layer {index} h_T"),
+                        Some(read(state.hidden.clone())),
+                    ));
+                    values.push((format!("layer {index} c_T"), Some(read(state.cell.clone()))));
+                    loss = loss
+                        + (state.hidden.clone()
+                            * random(&mut rng, state.hidden.dims(), 1.0, &device))
+                        .sum()
+                        + (state.cell.clone() * random(&mut rng, state.cell.dims(), 1.0, &device))
+                            .sum();
+                }
+                if !device.is_autodiff() {
+                    return values;
+                }
+
                 let grads = loss.backward();
-                [
-                    ("input", self.input.grad(&grads).map(read)),
-                    ("W_x", self.layer.input_weight.val().grad(&grads).map(read)),
-                    (
-                        "W_h",
-                        self.layer.recurrent_weight.val().grad(&grads).map(read),
-                    ),
-                    ("bias", self.layer.bias.val().grad(&grads).map(read)),
-                    ("h0", self.state.hidden.grad(&grads).map(read)),
-                    ("c0", self.state.cell.grad(&grads).map(read)),
-                ]
+                values.push(("grad input".into(), self.input.grad(&grads).map(read)));
+                for (index, (layer, state)) in self.layers.iter().enumerate() {
+                    let grads = [
+                        ("W_x", layer.input_weight.val().grad(&grads)),
+                        ("W_h", layer.recurrent_weight.val().grad(&grads)),
+                        ("bias", layer.bias.val().grad(&grads).map(|g| g.unsqueeze())),
+                        ("h0", state.hidden.grad(&grads)),
+                        ("c0", state.cell.grad(&grads)),
+                    ];
+                    for (name, grad) in grads {
+                        values.push((format!("layer {index} grad {name}"), grad.map(read)));
+                    }
+                }
+                values
             }
         }
 
-        /// Both paths from the same setup: outputs, final hidden and cell state, and on
-        /// autodiff devices every gradient agree.
-        fn compare(shape: [usize; 4], initial: InitialState, device: &Device) {
-            let setup = Setup::new(shape, initial, device);
-            let (fused, fused_state) = setup.forward(true);
-            let (reference, reference_state) = setup.forward(false);
-            assert_close("outputs", &read(fused), &read(reference));
-            assert_close(
-                "final hidden",
-                &read(fused_state.hidden),
-                &read(reference_state.hidden),
-            );
-            assert_close(
-                "final cell",
-                &read(fused_state.cell),
-                &read(reference_state.cell),
-            );
-            if !device.is_autodiff() {
-                return;
-            }
-
-            // A fresh setup per path, so that neither backward pass sees the other's graph.
-            let fused = Setup::new(shape, initial, device).gradients(true);
-            let reference = Setup::new(shape, initial, device).gradients(false);
-            for ((name, fused), (_, reference)) in fused.into_iter().zip(reference) {
-                let expected = initial == InitialState::Tracked || !matches!(name, "h0" | "c0");
-                assert_eq!(reference.is_some(), expected, "reference grad {name}");
-                assert_eq!(fused.is_some(), expected, "fused grad {name}");
-                if let (Some(fused), Some(reference)) = (fused, reference) {
-                    assert_close(&format!("grad {name}"), &fused, &reference);
+        /// Two runs' values agree, and exactly the gradients that should exist do: those of the
+        /// initial states only when they are tracked.
+        pub fn assert_agree(
+            values: Vec<(String, Option<Vec<f32>>)>,
+            reference: Vec<(String, Option<Vec<f32>>)>,
+            initial: InitialState,
+        ) {
+            assert_eq!(values.len(), reference.len(), "number of values");
+            for ((name, value), (_, reference)) in values.into_iter().zip(reference) {
+                let expected = initial == InitialState::Tracked
+                    || !(name.ends_with("grad h0") || name.ends_with("grad c0"));
+                assert_eq!(reference.is_some(), expected, "reference {name}");
+                assert_eq!(value.is_some(), expected, "{name}");
+                if let (Some(value), Some(reference)) = (value, reference) {
+                    assert_close(&name, &value, &reference);
                 }
             }
         }
+
+        /// `path` against [`Path::Reference`] on `device`: outputs, final states and on
+        /// autodiff devices every gradient agree.
+        pub fn compare(
+            shape: [usize; 4],
+            depth: usize,
+            initial: InitialState,
+            path: Path,
+            device: &Device,
+        ) {
+            // A fresh setup per path, so that neither backward pass sees the other's graph.
+            let values = Setup::new(shape, depth, initial, device).run(path);
+            let reference = Setup::new(shape, depth, initial, device).run(Path::Reference);
+            assert_agree(values, reference, initial);
+        }
+    }
+
+    mod fused_against_reference {
+        use super::support::*;
+        use super::*;
 
         /// [seq_len, batch, input_size, hidden_size]
         const SHAPES: [[usize; 4]; 6] = [
@@ -408,7 +518,7 @@ mod tests {
                     InitialState::Detached,
                     InitialState::Zero,
                 ] {
-                    compare(shape, initial, device);
+                    compare(shape, 1, initial, Path::Fused, device);
                 }
             }
         }
@@ -440,13 +550,84 @@ mod tests {
         }
 
         #[test]
-        fn the_cpu_backends_take_the_fused_path_and_wgpu_does_not() {
+        fn the_cpu_backends_take_the_fused_path_and_wgpu_the_cell_op() {
             for device in [flex(), ndarray(), flex().autodiff(), ndarray().autodiff()] {
                 assert!(crate::fused_lstm::supports(&device), "{device:?}");
+                assert!(!crate::gpu_lstm::supports(&device), "{device:?}");
             }
             let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
-            assert!(!crate::fused_lstm::supports(&wgpu));
-            assert!(!crate::fused_lstm::supports(&wgpu.autodiff()));
+            for device in [wgpu.clone(), wgpu.autodiff()] {
+                assert!(!crate::fused_lstm::supports(&device), "{device:?}");
+                assert!(crate::gpu_lstm::supports(&device), "{device:?}");
+            }
+        }
+    }
+
+    /// The wgpu cell operation against the reference on the same device, and against ndarray.
+    /// Tiny shapes: lavapipe compiles every kernel on first use, slowly.
+    mod cell_op_against_reference {
+        use super::support::*;
+        use super::*;
+
+        /// One step of one row, then five steps of three rows with input width ≠ hidden width.
+        const SHAPES: [[usize; 4]; 2] = [[1, 1, 1, 1], [5, 3, 2, 4]];
+
+        #[test]
+        fn without_autodiff() {
+            let Some(wgpu) = wgpu() else { return };
+            for shape in SHAPES {
+                compare(shape, 1, InitialState::Detached, Path::CellOp, &wgpu);
+                compare(shape, 1, InitialState::Zero, Path::CellOp, &wgpu);
+            }
+        }
+
+        #[test]
+        fn gradients_with_tracked_and_detached_state() {
+            let Some(wgpu) = wgpu() else { return };
+            let wgpu = wgpu.autodiff();
+            for shape in SHAPES {
+                for initial in [InitialState::Tracked, InitialState::Detached] {
+                    compare(shape, 1, initial, Path::CellOp, &wgpu);
+                }
+            }
+        }
+
+        #[test]
+        fn gradients_with_gradient_checkpointing() {
+            let Some(wgpu) = wgpu() else { return };
+            let wgpu = wgpu.autodiff().gradient_checkpointing();
+            compare(SHAPES[1], 1, InitialState::Tracked, Path::CellOp, &wgpu);
+        }
+
+        #[test]
+        fn gradients_through_two_stacked_layers() {
+            let Some(wgpu) = wgpu() else { return };
+            let wgpu = wgpu.autodiff();
+            compare([4, 2, 3, 5], 2, InitialState::Tracked, Path::CellOp, &wgpu);
+            compare([4, 2, 3, 5], 2, InitialState::Zero, Path::CellOp, &wgpu);
+        }
+
+        #[test]
+        fn accepts_inputs_on_wgpu_only() {
+            let Some(wgpu) = wgpu() else { return };
+            let input = Tensor::<3>::zeros([1, 1, 1], &wgpu);
+            assert!(crate::gpu_lstm::accepts(&input));
+            assert!(!crate::gpu_lstm::accepts(&Tensor::<3>::zeros(
+                [1, 1, 1],
+                &flex()
+            )));
+        }
+
+        #[test]
+        fn agrees_with_ndarray() {
+            let Some(wgpu) = wgpu() else { return };
+            let (wgpu, ndarray) = (wgpu.autodiff(), ndarray().autodiff());
+            let shape = [3, 2, 3, 4];
+            for initial in [InitialState::Tracked, InitialState::Detached] {
+                let on_wgpu = Setup::new(shape, 2, initial, &wgpu).run(Path::CellOp);
+                let on_ndarray = Setup::new(shape, 2, initial, &ndarray).run(Path::Reference);
+                assert_agree(on_wgpu, on_ndarray, initial);
+            }
         }
     }
 }
