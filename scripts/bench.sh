@@ -28,7 +28,7 @@ CONFIG=configs/tinyshakespeare.toml
 export RAYON_NUM_THREADS=$THREADS MATMUL_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 
 cargo build --release --quiet
-charlstm=target/release/charlstm
+charlstm=${CARGO_TARGET_DIR:-target}/release/charlstm
 
 # The corpus file, for PyTorch (charlstm finds it by name itself).
 corpus=""
