@@ -7,11 +7,9 @@
 //! at run time (AVX-512, else AVX2 with FMA, else the portable loop the compiler vectorises
 //! for the baseline target).
 
-use rayon::prelude::*;
-
-/// Products with fewer weights than this stay on the calling thread: below it, handing work to
-/// another thread costs more than it saves.
-const PARALLEL_MIN_WEIGHTS: usize = 1 << 16;
+/// Products with fewer weights than this stay on one thread: below it, handing work to another
+/// thread costs more than it saves.
+pub(crate) const PARALLEL_MIN_WEIGHTS: usize = 1 << 16;
 
 /// The vector instructions a [`RowDot`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,31 +67,24 @@ impl RowDot {
         self.isa
     }
 
-    /// `out[r] = init[r] + Σ_k rows[r·K + k] · x[k]` with `K = x.len()`, spread over the Rayon
-    /// threads when the matrix is large.
+    /// `out[r] = init[r] + Σ_k rows[r·K + k] · x[k]` with `K = x.len()`, on the calling thread
+    /// ([`super::team::Team`] shares a product between threads).
     ///
     /// # Panics
     ///
     /// If `rows` is not `out.len() · x.len()` long or `init` is not `out.len()` long.
     pub fn apply(&self, out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
-        let k = x.len();
-        assert_eq!(rows.len(), out.len() * k, "weights are [outputs, inputs]");
+        assert_eq!(
+            rows.len(),
+            out.len() * x.len(),
+            "weights are [outputs, inputs]"
+        );
         assert_eq!(init.len(), out.len(), "one initial value per output");
-        if k == 0 {
+        if x.is_empty() {
             out.copy_from_slice(init);
-            return;
-        }
-        let threads = rayon::current_num_threads();
-        if rows.len() < PARALLEL_MIN_WEIGHTS || threads == 1 {
+        } else {
             self.block(out, init, rows, x);
-            return;
         }
-        // One contiguous block of rows per thread.
-        let per_thread = out.len().div_ceil(threads);
-        out.par_chunks_mut(per_thread)
-            .zip(init.par_chunks(per_thread))
-            .zip(rows.par_chunks(per_thread * k))
-            .for_each(|((out, init), rows)| self.block(out, init, rows, x));
     }
 
     fn block(&self, out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
@@ -183,8 +174,8 @@ mod tests {
             .collect()
     }
 
-    /// Every instruction set the machine has, and sizes with and without a remainder, on one
-    /// thread and (large matrix) on several, against a double-precision loop.
+    /// Every instruction set the machine has, and sizes with and without a remainder, against
+    /// a double-precision loop.
     #[test]
     fn every_variant_matches_a_double_precision_loop() {
         for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {

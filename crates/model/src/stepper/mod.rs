@@ -9,6 +9,7 @@
 //! `W_x`, plus the bias, is precomputed for every `v`, so that layer only multiplies `W_h`.
 
 pub mod dot;
+pub mod team;
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -17,6 +18,8 @@ use crate::char_model::CharModel;
 use crate::fused_lstm::activation::{sigmoid, tanh};
 use crate::recurrent::RecurrentLayer;
 use dot::RowDot;
+use std::sync::Arc;
+use team::Team;
 
 /// Why a model cannot be stepped on the host.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +37,7 @@ struct StepLayer {
     /// product comes from the table.
     input_size: usize,
     /// `[4H, input_size + H]`: row `r` is column `r` of `W_x` followed by column `r` of `W_h`.
-    rows: Vec<f32>,
+    rows: Arc<[f32]>,
     /// `[4H]`; zeros in the bottom layer, whose bias is in the table.
     bias: Vec<f32>,
     /// `[input_size + H]`: this step's input, then the hidden state of the previous step.
@@ -62,7 +65,7 @@ impl StepLayer {
         Self {
             hidden_size: hidden,
             input_size,
-            rows,
+            rows: rows.into(),
             bias,
             input_and_hidden: vec![0.0; width],
             cell: vec![0.0; hidden],
@@ -76,8 +79,8 @@ impl StepLayer {
 
     /// One step: `gates = init + rows · [x; h]`, then the cell update, which overwrites the
     /// hidden-state part of `input_and_hidden`.
-    fn step(&mut self, dot: &RowDot, init: Option<&[f32]>) {
-        dot.apply(
+    fn step(&mut self, team: &Team, init: Option<&[f32]>) {
+        team.apply(
             &mut self.gates,
             init.unwrap_or(&self.bias),
             &self.rows,
@@ -88,25 +91,33 @@ impl StepLayer {
         let (f, rest) = rest.split_at(h);
         let (g, o) = rest.split_at(h);
         let hidden = &mut self.input_and_hidden[self.input_size..];
-        for j in 0..h {
-            let cell = sigmoid(f[j]) * self.cell[j] + sigmoid(i[j]) * tanh(g[j]);
-            self.cell[j] = cell;
-            hidden[j] = sigmoid(o[j]) * tanh(cell);
+        // Zipped slices, no indexing: the loop compiles to vector instructions.
+        for (((((h, c), i), f), g), o) in hidden
+            .iter_mut()
+            .zip(self.cell.iter_mut())
+            .zip(i)
+            .zip(f)
+            .zip(g)
+            .zip(o)
+        {
+            *c = sigmoid(*f) * *c + sigmoid(*i) * tanh(*g);
+            *h = sigmoid(*o) * tanh(*c);
         }
     }
 }
 
 /// Steps a [`CharModel`] one token at a time on the host (LSTM cells, inference only: dropout
-/// is off).
-#[derive(Debug, Clone)]
+/// is off). The products are shared by as many threads as Rayon has (`RAYON_NUM_THREADS`),
+/// which stay awake between steps for a moment.
+#[derive(Debug)]
 pub struct HostStepper {
-    dot: RowDot,
+    team: Team,
     vocab_size: usize,
     /// `[V, 4H]`: `embedding[v] · W_x + b` of the bottom layer.
     input_table: Vec<f32>,
     layers: Vec<StepLayer>,
     /// `[V, H]`: the head's weight, one row per token.
-    head_rows: Vec<f32>,
+    head_rows: Arc<[f32]>,
     head_bias: Vec<f32>,
     logits: Vec<f32>,
 }
@@ -165,19 +176,20 @@ impl HostStepper {
             None => vec![0.0; vocab_size],
         };
         Ok(Self {
-            dot: RowDot::new(),
+            team: Team::new(RowDot::new(), rayon::current_num_threads()),
             vocab_size,
             input_table,
             layers,
-            head_rows,
+            head_rows: head_rows.into(),
             head_bias,
             logits: vec![0.0; vocab_size],
         })
     }
 
-    /// Uses `dot` for the products (tests compare instruction sets with it).
-    pub fn with_dot(mut self, dot: RowDot) -> Self {
-        self.dot = dot;
+    /// Uses `dot` for the products, on `threads` threads (tests compare instruction sets and
+    /// thread counts with it).
+    pub fn with_dot(mut self, dot: RowDot, threads: usize) -> Self {
+        self.team = Team::new(dot, threads);
         self
     }
 
@@ -211,16 +223,16 @@ impl HostStepper {
             let (below, rest) = self.layers.split_at_mut(index);
             let layer = &mut rest[0];
             match below.last() {
-                None => layer.step(&self.dot, Some(table_row)),
+                None => layer.step(&self.team, Some(table_row)),
                 Some(previous) => {
                     let input_size = layer.input_size;
                     layer.input_and_hidden[..input_size].copy_from_slice(previous.hidden());
-                    layer.step(&self.dot, None);
+                    layer.step(&self.team, None);
                 }
             }
         }
         let top = self.layers.last().map_or(&[][..], StepLayer::hidden);
-        self.dot
+        self.team
             .apply(&mut self.logits, &self.head_bias, &self.head_rows, top);
         &self.logits
     }
@@ -257,10 +269,10 @@ mod tests {
         let tokens = [3usize, 0, 12, 7, 7, 1, 9, 4];
         for layers in 1..=3 {
             let model = model(layers, &device);
-            for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+            for (isa, threads) in [(Isa::Portable, 1), (Isa::Avx2Fma, 2), (Isa::Avx512, 3)] {
                 let mut stepper = HostStepper::new(&model)
                     .unwrap()
-                    .with_dot(RowDot::with_isa(isa));
+                    .with_dot(RowDot::with_isa(isa), threads);
                 for round in 0..2 {
                     let mut state = None;
                     for &token in &tokens {
