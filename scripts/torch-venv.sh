@@ -5,5 +5,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "installing PyTorch from PyPI into $VENV (once)..." >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet torch numpy
+  "$VENV/bin/pip" install --quiet torch numpy safetensors
 fi

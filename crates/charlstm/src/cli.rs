@@ -29,6 +29,9 @@ pub enum Command {
     Info(InfoArgs),
     /// Draw the loss curves of one or more runs into one PNG picture.
     Plot(PlotArgs),
+    /// Write a checkpoint's weights as safetensors under PyTorch's names (nn.Embedding,
+    /// nn.LSTM, nn.Linear), for use outside charlstm.
+    Export(ExportArgs),
 }
 
 /// Where a run's configuration comes from: a file, a backend and `--set` overrides.
@@ -151,4 +154,19 @@ pub struct PlotArgs {
     /// Title of the chart.
     #[arg(long, default_value = "loss")]
     pub title: String,
+}
+
+/// `charlstm export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run directory (its best checkpoint) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Also write OUT.reference.json: this many token ids and the logits charlstm computes for
+    /// them, for checking the export elsewhere (scripts/check_export.sh).
+    #[arg(long, value_name = "TOKENS")]
+    pub reference: Option<usize>,
 }

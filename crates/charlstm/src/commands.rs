@@ -11,12 +11,14 @@ use charlstm_data::{CorpusLocator, Split};
 use charlstm_model::SamplingOptions;
 use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
 use charlstm_train::evaluate::evaluate;
+use charlstm_train::export::export_safetensors;
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::plot::{LossCurves, draw_loss_png};
 use charlstm_train::{BackendKind, Checkpoint, RunConfig, StderrObserver, TrainOptions, train};
 
 use crate::cli::{
-    BenchArgs, Cli, Command, ConfigArgs, EvalArgs, InfoArgs, PlotArgs, SampleArgs, TrainArgs,
+    BenchArgs, Cli, Command, ConfigArgs, EvalArgs, ExportArgs, InfoArgs, PlotArgs, SampleArgs,
+    TrainArgs,
 };
 
 /// Runs the parsed command line.
@@ -28,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench_command(args),
         Command::Info(args) => info_command(args),
         Command::Plot(args) => plot_command(args),
+        Command::Export(args) => export_command(args),
     }
 }
 
@@ -379,5 +382,36 @@ fn plot_command(args: PlotArgs) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     draw_loss_png(&runs, &args.out, &args.title)?;
     eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn export_command(args: ExportArgs) -> Result<()> {
+    let checkpoint = Checkpoint::open(&args.checkpoint)?;
+    let device = burn::prelude::Device::flex();
+    let model = checkpoint.load_model(&device)?;
+    export_safetensors(&model, &checkpoint.vocab, &args.out)?;
+    eprintln!("wrote {}", args.out.display());
+    if let Some(length) = args.reference {
+        let vocab_size = checkpoint.vocab.len() as i64;
+        let ids: Vec<i64> = (0..length.max(1) as i64)
+            .map(|i| (i * 7 + i / vocab_size) % vocab_size)
+            .collect();
+        let tokens = burn::prelude::Tensor::<2, burn::prelude::Int>::from_data(
+            burn::prelude::TensorData::new(ids.clone(), [1, ids.len()]),
+            &device,
+        );
+        let logits: Vec<f32> = model
+            .valid()
+            .forward(tokens, None)
+            .0
+            .try_into_vec_as()
+            .map_err(|e| anyhow::anyhow!("cannot read logits: {e}"))?;
+        let rows: Vec<&[f32]> = logits.chunks(vocab_size as usize).collect();
+        let path = args.out.with_extension("reference.json");
+        let json = serde_json::json!({ "tokens": ids, "logits": rows });
+        std::fs::write(&path, json.to_string())
+            .with_context(|| format!("cannot write '{}'", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }

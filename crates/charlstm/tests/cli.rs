@@ -659,3 +659,48 @@ fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
     );
     assert_clean_error(&run(charlstm().arg("plot").arg(dir.path())), "metrics.csv");
 }
+
+#[test]
+fn export_writes_pytorch_named_safetensors_and_reference_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    assert_ok(&train_tiny(&run_dir, &["--set", "train.max_steps=5"]));
+    let out = dir.path().join("model.safetensors");
+    assert_ok(&run(charlstm()
+        .args(["export", "--reference", "12", "--checkpoint"])
+        .arg(&run_dir)
+        .arg("--out")
+        .arg(&out)));
+    let bytes = std::fs::read(&out).unwrap();
+    // safetensors: an 8-byte little-endian header length, then a JSON header.
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(
+        header["embedding.weight"]["shape"],
+        serde_json::json!([27, 8])
+    );
+    assert_eq!(
+        header["lstm.weight_ih_l0"]["shape"],
+        serde_json::json!([64, 8])
+    );
+    assert_eq!(
+        header["lstm.weight_hh_l0"]["shape"],
+        serde_json::json!([64, 16])
+    );
+    assert_eq!(header["head.weight"]["shape"], serde_json::json!([27, 16]));
+    assert_eq!(header["head.bias"]["dtype"], "F32");
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("model.reference.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reference["tokens"].as_array().unwrap().len(), 12);
+    assert_eq!(reference["logits"].as_array().unwrap().len(), 12);
+    assert_eq!(reference["logits"][0].as_array().unwrap().len(), 27);
+
+    assert_clean_error(
+        &run(charlstm()
+            .args(["export", "--out", "x.safetensors", "--checkpoint"])
+            .arg(dir.path().join("missing"))),
+        "no such directory",
+    );
+}

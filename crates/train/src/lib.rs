@@ -9,6 +9,7 @@ pub mod clip;
 pub mod config;
 pub mod error;
 pub mod evaluate;
+pub mod export;
 pub mod generate;
 pub mod loss;
 pub mod metrics;

@@ -1,0 +1,206 @@
+//! `charlstm export`: a model's weights as safetensors under the names and layouts of the
+//! equivalent PyTorch model, so that
+//!
+//! ```python
+//! embedding = nn.Embedding(V, E); lstm = nn.LSTM(E, H, num_layers=L); head = nn.Linear(H, V)
+//! ```
+//!
+//! loaded with them (`embedding.weight`, `lstm.weight_ih_l0`, …, `head.weight`, `head.bias`)
+//! computes the same logits. PyTorch keeps `weight_ih = W_xᵀ`, `weight_hh = W_hᵀ` (gates i, f,
+//! g, o, as ours), two biases whose sum is ours (`bias_hh` is written as zeros), and a
+//! `Linear` weight `[out, in]`, the transpose of Burn's. The vocabulary and shape go into the
+//! file's metadata.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::Param;
+use burn::prelude::*;
+use charlstm_data::Vocabulary;
+use charlstm_model::{CharModel, RecurrentLayer};
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::error::TrainError;
+
+/// One exported tensor: PyTorch name, shape, row-major values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// The name in PyTorch's `state_dict`.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub values: Vec<f32>,
+}
+
+fn read<const D: usize>(param: &Param<Tensor<D>>) -> Result<Vec<f32>, TrainError> {
+    param
+        .val()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| TrainError::Backend(format!("cannot read the weights: {e:?}")))
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]` row-major.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// The model's weights under PyTorch's names and layouts.
+pub fn pytorch_tensors(model: &CharModel) -> Result<Vec<NamedTensor>, TrainError> {
+    let tensor = |name: String, shape: Vec<usize>, values: Vec<f32>| NamedTensor {
+        name,
+        shape,
+        values,
+    };
+    let [vocab, embedding_size] = model.embedding.weight.dims();
+    let mut tensors = vec![tensor(
+        "embedding.weight".into(),
+        vec![vocab, embedding_size],
+        read(&model.embedding.weight)?,
+    )];
+    for (index, layer) in model.layers.iter().enumerate() {
+        let RecurrentLayer::Lstm(lstm) = layer;
+        let [input_size, gate_width] = lstm.input_weight.dims();
+        let hidden = lstm.hidden_size();
+        tensors.push(tensor(
+            format!("lstm.weight_ih_l{index}"),
+            vec![gate_width, input_size],
+            transpose(&read(&lstm.input_weight)?, input_size, gate_width),
+        ));
+        tensors.push(tensor(
+            format!("lstm.weight_hh_l{index}"),
+            vec![gate_width, hidden],
+            transpose(&read(&lstm.recurrent_weight)?, hidden, gate_width),
+        ));
+        tensors.push(tensor(
+            format!("lstm.bias_ih_l{index}"),
+            vec![gate_width],
+            read(&lstm.bias)?,
+        ));
+        tensors.push(tensor(
+            format!("lstm.bias_hh_l{index}"),
+            vec![gate_width],
+            vec![0.0; gate_width],
+        ));
+    }
+    let [top, _] = model.head.weight.dims();
+    tensors.push(tensor(
+        "head.weight".into(),
+        vec![vocab, top],
+        transpose(&read(&model.head.weight)?, top, vocab),
+    ));
+    let bias = match &model.head.bias {
+        Some(bias) => read(bias)?,
+        None => vec![0.0; vocab],
+    };
+    tensors.push(tensor("head.bias".into(), vec![vocab], bias));
+    Ok(tensors)
+}
+
+/// Writes `model` as a safetensors file at `out`, with the vocabulary (a JSON list of
+/// characters, index = token id) and the shape in its metadata.
+pub fn export_safetensors(
+    model: &CharModel,
+    vocab: &Vocabulary,
+    out: &Path,
+) -> Result<(), TrainError> {
+    let tensors = pytorch_tensors(model)?;
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            TensorView::new(Dtype::F32, t.shape.clone(), b)
+                .map(|view| (t.name.clone(), view))
+                .map_err(|e| TrainError::Backend(format!("cannot export {}: {e}", t.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let chars: Vec<String> = (0..vocab.len() as u32)
+        .filter_map(|id| vocab.char(id).map(String::from))
+        .collect();
+    let layers = model.layers.len();
+    let hidden = model.layers.first().map_or(0, |l| l.hidden_size());
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("producer".to_string(), "charlstm".to_string()),
+        (
+            "vocab".to_string(),
+            serde_json::to_string(&chars).expect("strings serialize"),
+        ),
+        ("num_layers".to_string(), layers.to_string()),
+        ("hidden_size".to_string(), hidden.to_string()),
+        (
+            "embedding_size".to_string(),
+            model.embedding.weight.dims()[1].to_string(),
+        ),
+    ]);
+    let file = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| TrainError::Backend(format!("cannot serialize the weights: {e}")))?;
+    crate::checkpoint::write_synced(out, &file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charlstm_model::CharModelConfig;
+
+    #[test]
+    fn names_shapes_and_layouts_are_pytorchs() {
+        let device = Device::flex();
+        let model = CharModelConfig::new(7)
+            .with_embedding_size(3)
+            .with_hidden_size(4)
+            .with_num_layers(2)
+            .init(&device);
+        let tensors = pytorch_tensors(&model).unwrap();
+        let shapes: Vec<(&str, Vec<usize>)> = tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.shape.clone()))
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                ("embedding.weight", vec![7, 3]),
+                ("lstm.weight_ih_l0", vec![16, 3]),
+                ("lstm.weight_hh_l0", vec![16, 4]),
+                ("lstm.bias_ih_l0", vec![16]),
+                ("lstm.bias_hh_l0", vec![16]),
+                ("lstm.weight_ih_l1", vec![16, 4]),
+                ("lstm.weight_hh_l1", vec![16, 4]),
+                ("lstm.bias_ih_l1", vec![16]),
+                ("lstm.bias_hh_l1", vec![16]),
+                ("head.weight", vec![7, 4]),
+                ("head.bias", vec![7]),
+            ]
+        );
+        // weight_ih[gate, input] is W_x[input, gate].
+        let RecurrentLayer::Lstm(first) = &model.layers[0];
+        let w_x: Vec<f32> = first.input_weight.val().try_into_vec_as().unwrap();
+        let weight_ih = &tensors[1].values;
+        assert_eq!(weight_ih[5 * 3 + 2], w_x[2 * 16 + 5]);
+        // The forget-gate bias (gates i, f, g, o) sits in the second quarter.
+        assert_eq!(&tensors[3].values[4..8], &[1.0; 4]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model.safetensors");
+        let vocab = Vocabulary::from_text("abcdefg");
+        export_safetensors(&model, &vocab, &out).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let metadata = metadata.metadata().clone().unwrap();
+        assert_eq!(metadata["vocab"], r#"["a","b","c","d","e","f","g"]"#);
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let head = file.tensor("head.weight").unwrap();
+        assert_eq!(head.shape(), &[7, 4]);
+        assert_eq!(head.dtype(), Dtype::F32);
+    }
+}
