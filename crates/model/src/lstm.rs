@@ -123,30 +123,7 @@ impl LstmLayer {
     ///
     /// Unless [`gpu_lstm::accepts`] the input: wgpu, f32.
     pub fn forward_cell_op(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let [seq_len, batch, input_size] = input.dims();
-        let input_weight = self.input_weight.val();
-        let recurrent_weight = self.recurrent_weight.val();
-        let bias = self.bias.val().unsqueeze_dim(0);
-
-        let LayerState {
-            mut hidden,
-            mut cell,
-        } = state;
-        let mut outputs = Vec::with_capacity(seq_len);
-        for step in 0..seq_len {
-            // Projected per step, as in `forward_reference`, so that the backward pass has no
-            // full-size zero fill per step.
-            let x = input
-                .clone()
-                .narrow(0, step, 1)
-                .reshape([batch, input_size]);
-            let gates = x.matmul(input_weight.clone())
-                + hidden.matmul(recurrent_weight.clone())
-                + bias.clone();
-            (hidden, cell) = gpu_lstm::lstm_cell(gates, cell);
-            outputs.push(hidden.clone());
-        }
-        (Tensor::stack(outputs, 0), LayerState { hidden, cell })
+        self.forward_stepwise(input, state, gpu_lstm::lstm_cell)
     }
 
     /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
@@ -155,6 +132,18 @@ impl LstmLayer {
         &self,
         input: Tensor<3>,
         state: LayerState,
+    ) -> (Tensor<3>, LayerState) {
+        self.forward_stepwise(input, state, |gates, cell| self.cell_update(gates, cell))
+    }
+
+    /// The step loop of [`Self::forward_reference`] and [`Self::forward_cell_op`]: the gate
+    /// products and bias in Burn tensor operations, then `cell_update` (gates `[B, 4H]`,
+    /// `c_{t-1}` → `(h_t, c_t)`).
+    fn forward_stepwise(
+        &self,
+        input: Tensor<3>,
+        state: LayerState,
+        cell_update: impl Fn(Tensor<2>, Tensor<2>) -> (Tensor<2>, Tensor<2>),
     ) -> (Tensor<3>, LayerState) {
         let [seq_len, batch, input_size] = input.dims();
         let gate_width = 4 * self.hidden_size;
@@ -180,7 +169,7 @@ impl LstmLayer {
                 + hidden.matmul(recurrent_weight.clone())
                 + bias.clone();
             debug_assert_eq!(gates.dims(), [batch, gate_width]);
-            (hidden, cell) = self.cell_update(gates, cell);
+            (hidden, cell) = cell_update(gates, cell);
             outputs.push(hidden.clone());
         }
         (Tensor::stack(outputs, 0), LayerState { hidden, cell })

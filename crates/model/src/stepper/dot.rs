@@ -105,10 +105,22 @@ impl Default for RowDot {
     }
 }
 
-/// The dot products with `LANES` independent fused multiply–add accumulators, which the
-/// compiler maps onto vector registers.
+/// `a · b + c`, fused where the instruction set has it (without a hardware FMA, `mul_add`
+/// would be a libm call).
 #[inline(always)]
-fn block_fma<const LANES: usize>(out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
+fn multiply_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// The dot products with `LANES` independent accumulators, which the compiler maps onto
+/// vector registers.
+#[inline(always)]
+fn block_lanes<const LANES: usize, const FUSED: bool>(
+    out: &mut [f32],
+    init: &[f32],
+    rows: &[f32],
+    x: &[f32],
+) {
     let k = x.len();
     let body = k - k % LANES;
     for ((out, &init), row) in out.iter_mut().zip(init).zip(rows.chunks_exact(k)) {
@@ -118,12 +130,12 @@ fn block_fma<const LANES: usize>(out: &mut [f32], init: &[f32], rows: &[f32], x:
             .zip(row[..body].chunks_exact(LANES))
         {
             for lane in 0..LANES {
-                acc[lane] = xs[lane].mul_add(ws[lane], acc[lane]);
+                acc[lane] = multiply_add::<FUSED>(xs[lane], ws[lane], acc[lane]);
             }
         }
         let mut sum = init + acc.iter().sum::<f32>();
         for (x, w) in x[body..].iter().zip(&row[body..]) {
-            sum = x.mul_add(*w, sum);
+            sum = multiply_add::<FUSED>(*x, *w, sum);
         }
         *out = sum;
     }
@@ -132,36 +144,17 @@ fn block_fma<const LANES: usize>(out: &mut [f32], init: &[f32], rows: &[f32], x:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn block_avx512(out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
-    block_fma::<32>(out, init, rows, x)
+    block_lanes::<32, true>(out, init, rows, x)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block_avx2(out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
-    block_fma::<16>(out, init, rows, x)
+    block_lanes::<16, true>(out, init, rows, x)
 }
 
-/// Plain multiply and add: without a hardware FMA, `mul_add` would be a libm call.
 fn block_portable(out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
-    const LANES: usize = 16;
-    let k = x.len();
-    let body = k - k % LANES;
-    for ((out, &init), row) in out.iter_mut().zip(init).zip(rows.chunks_exact(k)) {
-        let mut acc = [0.0f32; LANES];
-        for (xs, ws) in x[..body]
-            .chunks_exact(LANES)
-            .zip(row[..body].chunks_exact(LANES))
-        {
-            for lane in 0..LANES {
-                acc[lane] += xs[lane] * ws[lane];
-            }
-        }
-        let mut sum = init + acc.iter().sum::<f32>();
-        for (x, w) in x[body..].iter().zip(&row[body..]) {
-            sum += x * w;
-        }
-        *out = sum;
-    }
+    block_lanes::<16, false>(out, init, rows, x)
 }
 
 #[cfg(test)]
