@@ -21,6 +21,15 @@ use crate::cli::{
     TrainArgs,
 };
 
+/// `println!` that stops quietly when the reader of stdout has gone (`charlstm info RUN | head
+/// -3`) instead of panicking on the broken pipe.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {

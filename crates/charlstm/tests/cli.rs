@@ -636,6 +636,19 @@ fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
         "no such directory",
     );
 
+    // A reader that goes away (`charlstm info RUN | head -1`) ends the output quietly.
+    let mut child = charlstm()
+        .arg("info")
+        .arg(&run_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", stderr(&output));
+
     // The run keeps its loss curve as a picture, and `plot` draws several runs on one.
     let png = std::fs::read(run_dir.join("loss.png")).unwrap();
     assert!(
