@@ -44,8 +44,13 @@ pub fn train_step(
     let loss = cross_entropy(logits, targets);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let (grads, norm) = clip_global_norm(&model, grads, grad_clip);
-    let loss: f32 = loss.inner().into_scalar();
-    let grad_norm: f32 = norm.map_or(0.0, |n| n.into_scalar());
+    // One read for both, so the step waits for the device once.
+    let loss = loss.inner();
+    let norm = norm.unwrap_or_else(|| loss.zeros_like());
+    let read: Vec<f32> = Tensor::cat(vec![loss, norm], 0)
+        .try_into_vec_as()
+        .expect("the loss and the gradient norm are f32 scalars on a working device");
+    let (loss, grad_norm) = (read[0], read[1]);
     let applied = loss.is_finite() && grad_norm.is_finite();
     let model = if applied {
         optimizer.step(learning_rate, model, grads)

@@ -294,7 +294,11 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
                 let text = periodic_sample(
                     &inference_model,
                     &vocab,
-                    validation_tokens.first().or(tokens.first()).copied(),
+                    validation_tokens
+                        .first()
+                        .or(tokens.first())
+                        .copied()
+                        .unwrap_or(0),
                     t.sample_chars,
                     config.seed,
                     &inference_device,
@@ -390,25 +394,18 @@ fn config_files(run_dir: &Path, config: &RunConfig, vocab: &Vocabulary) -> Resul
     checkpoint::write_synced(&run_dir.join("vocab.json"), vocab.to_json().as_bytes())
 }
 
-/// A sample of `length` characters from `model`, primed with `first` (the first character of
-/// the validation text), the same seed every time, so successive samples show the model, not
-/// the dice, changing.
+/// A sample of `length` characters from `model`, primed with the token `first` (the first
+/// character of the validation text), the same seed every time, so successive samples show the
+/// model, not the dice, changing.
 fn periodic_sample(
     model: &CharModel,
     vocab: &Vocabulary,
-    first: Option<u32>,
+    first: u32,
     length: usize,
     seed: u64,
     device: &Device,
 ) -> Result<String, TrainError> {
-    let prime = first
-        .and_then(|id| vocab.char(id))
-        .map_or_else(|| "\n".to_string(), String::from);
-    let prime = if vocab.encode(&prime).is_ok() {
-        prime
-    } else {
-        vocab.char(0).map(String::from).unwrap_or_default()
-    };
+    let prime = vocab.char(first).map(String::from).unwrap_or_default();
     let options = GenerateOptions {
         prime,
         length,

@@ -179,35 +179,44 @@ impl Team {
             self.dot.apply(out, init, rows, x);
             return;
         }
-        // Blocks of whole 16-row groups, the caller's first.
-        let per_thread = out.len().div_ceil(self.threads()).next_multiple_of(16);
-        let mut first_row = per_thread;
-        let mut posted = Vec::with_capacity(self.helpers.len());
-        for helper in &self.helpers {
-            if first_row >= out.len() {
+        // Blocks of whole 16-row groups: the caller's first, then one per helper (the last
+        // ones may be empty).
+        let outputs = out.len();
+        let per_thread = outputs.div_ceil(self.threads()).next_multiple_of(16);
+        let block = |index: usize| {
+            (index * per_thread).min(outputs)..((index + 1) * per_thread).min(outputs)
+        };
+        for (index, helper) in self.helpers.iter().enumerate() {
+            let rows_of_helper = block(index + 1);
+            if rows_of_helper.is_empty() {
                 break;
             }
-            let last_row = (first_row + per_thread).min(out.len());
             {
                 let mut job = lock(&helper.shared.job);
                 job.rows = Some(Arc::clone(rows));
-                job.first_row = first_row;
+                job.first_row = rows_of_helper.start;
                 job.x.clear();
                 job.x.extend_from_slice(x);
                 job.init.clear();
-                job.init.extend_from_slice(&init[first_row..last_row]);
-                job.out.resize(last_row - first_row, 0.0);
+                job.init.extend_from_slice(&init[rows_of_helper.clone()]);
+                job.out.resize(rows_of_helper.len(), 0.0);
             }
             helper.post();
-            posted.push((helper, first_row, last_row));
-            first_row = last_row;
         }
-        let own = per_thread.min(out.len());
-        self.dot
-            .apply(&mut out[..own], &init[..own], &rows[..own * k], x);
-        for (helper, first_row, last_row) in posted {
+        let own = block(0);
+        self.dot.apply(
+            &mut out[own.clone()],
+            &init[own.clone()],
+            &rows[own.start * k..own.end * k],
+            x,
+        );
+        for (index, helper) in self.helpers.iter().enumerate() {
+            let rows_of_helper = block(index + 1);
+            if rows_of_helper.is_empty() {
+                break;
+            }
             helper.wait();
-            out[first_row..last_row].copy_from_slice(&lock(&helper.shared.job).out);
+            out[rows_of_helper].copy_from_slice(&lock(&helper.shared.job).out);
         }
     }
 }
