@@ -229,6 +229,21 @@ mod tests {
             .collect()
     }
 
+    /// Overwriting gives the triple loop's result exactly; accumulating onto ones gives it plus
+    /// one, within `tolerance`.
+    fn assert_matches_triple_loop(lhs: Matrix<'_>, rhs: Matrix<'_>, tolerance: f32) {
+        let expected = naive(lhs, rhs);
+        let mut got = vec![f32::NAN; expected.len()];
+        matmul(&mut got, Write::Overwrite, lhs, rhs);
+        assert_eq!(got, expected);
+
+        let mut accumulated = vec![1.0; expected.len()];
+        matmul(&mut accumulated, Write::Accumulate, lhs, rhs);
+        for (x, y) in accumulated.iter().zip(&expected) {
+            assert!((x - (y + 1.0)).abs() < tolerance, "{x} vs {y} + 1");
+        }
+    }
+
     /// Short, wide products are split by columns across threads; the blocks (the last one
     /// narrower) must tile the result exactly.
     #[test]
@@ -237,16 +252,7 @@ mod tests {
         let a = values(3 * 5, 0.5);
         let b = values(5 * n, 0.25);
         for rhs in [Matrix::row_major(&b, 5, n), Matrix::row_major(&b, n, 5).t()] {
-            let lhs = Matrix::row_major(&a, 3, 5);
-            let expected = naive(lhs, rhs);
-            let mut got = vec![f32::NAN; expected.len()];
-            matmul(&mut got, Write::Overwrite, lhs, rhs);
-            assert_eq!(got, expected);
-            let mut accumulated = vec![1.0; expected.len()];
-            matmul(&mut accumulated, Write::Accumulate, lhs, rhs);
-            for (x, y) in accumulated.iter().zip(&expected) {
-                assert!((x - (y + 1.0)).abs() < 1e-5, "{x} vs {y} + 1");
-            }
+            assert_matches_triple_loop(Matrix::row_major(&a, 3, 5), rhs, 1e-5);
         }
     }
 
@@ -264,16 +270,7 @@ mod tests {
             (Matrix::row_major(&a, 5, 3).t(), Matrix::row_major(&b, 5, 4)),
         ];
         for (lhs, rhs) in cases {
-            let expected = naive(lhs, rhs);
-            let mut got = vec![f32::NAN; expected.len()];
-            matmul(&mut got, Write::Overwrite, lhs, rhs);
-            assert_eq!(got, expected);
-
-            let mut accumulated = vec![1.0; expected.len()];
-            matmul(&mut accumulated, Write::Accumulate, lhs, rhs);
-            for (x, y) in accumulated.iter().zip(&expected) {
-                assert!((x - (y + 1.0)).abs() < 1e-6, "{x} vs {y} + 1");
-            }
+            assert_matches_triple_loop(lhs, rhs, 1e-6);
         }
     }
 }

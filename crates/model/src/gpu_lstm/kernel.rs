@@ -67,6 +67,31 @@ fn read_inputs<F: Float>(
     }
 }
 
+/// The gate activations and the new cell state of one `(row, unit)` pair.
+#[derive(CubeType)]
+struct CellActivations<F: Float> {
+    input: F,
+    forget: F,
+    candidate: F,
+    output: F,
+    next_cell: F,
+}
+
+/// `i, f, g, o` and `c' = f·c + i·g` from the pre-activations and the cell state.
+#[cube]
+fn activate<F: Float>(z: &CellInputs<F>) -> CellActivations<F> {
+    let input = sigmoid::<F>(z.input);
+    let forget = sigmoid::<F>(z.forget);
+    let candidate = F::tanh(z.candidate);
+    CellActivations::<F> {
+        input,
+        forget,
+        candidate,
+        output: sigmoid::<F>(z.output),
+        next_cell: forget * z.cell + input * candidate,
+    }
+}
+
 /// Forward: `packed[0] = h'`, `packed[1] = c'`, each `[B, H]`.
 #[cube(launch)]
 fn cell_forward_kernel<F: Float>(
@@ -83,17 +108,12 @@ fn cell_forward_kernel<F: Float>(
     let row = ABSOLUTE_POS / hidden_size;
     let unit = ABSOLUTE_POS % hidden_size;
     let z = read_inputs::<F>(gates, cell, row, unit, hidden_size);
-
-    let input = sigmoid::<F>(z.input);
-    let forget = sigmoid::<F>(z.forget);
-    let candidate = F::tanh(z.candidate);
-    let output = sigmoid::<F>(z.output);
-    let next_cell = forget * z.cell + input * candidate;
+    let a = activate::<F>(&z);
 
     let block = packed.stride(0);
     let out = row * packed.stride(1) + unit * packed.stride(2);
-    packed[out] = output * F::tanh(next_cell);
-    packed[block + out] = next_cell;
+    packed[out] = a.output * F::tanh(a.next_cell);
+    packed[block + out] = a.next_cell;
 }
 
 /// Backward: from the upstream gradient `grad_packed` (`[2, B, H]`: `dh'`, then `dc'`), the
@@ -117,11 +137,9 @@ fn cell_backward_kernel<F: Float>(
     let z = read_inputs::<F>(gates, cell, row, unit, hidden_size);
 
     let one = F::new(1.0);
-    let input = sigmoid::<F>(z.input);
-    let forget = sigmoid::<F>(z.forget);
-    let candidate = F::tanh(z.candidate);
-    let output = sigmoid::<F>(z.output);
-    let tanh_cell = F::tanh(forget * z.cell + input * candidate);
+    let a = activate::<F>(&z);
+    let (input, forget, candidate, output) = (a.input, a.forget, a.candidate, a.output);
+    let tanh_cell = F::tanh(a.next_cell);
 
     let upstream = row * grad_packed.stride(1) + unit * grad_packed.stride(2);
     let grad_hidden = grad_packed[upstream];
