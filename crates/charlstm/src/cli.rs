@@ -12,6 +12,12 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// More detail on stderr: -v adds every logged step, checkpoints and samples; -vv more.
+    #[arg(long, short, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Print only warnings and errors (no progress bar).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -21,7 +27,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Generate text from a checkpoint, streaming it to stdout.
     Sample(SampleArgs),
-    /// Report a checkpoint's loss on a text, in nats and bits per character.
+    /// Report a checkpoint's loss on a text, in nats and bits per character (per token too,
+    /// for a model trained with a tokenizer.json).
     Eval(EvalArgs),
     /// Measure training and sampling speed of a config on a backend (writes no files).
     Bench(BenchArgs),
@@ -60,9 +67,6 @@ pub struct TrainArgs {
     /// Continue the run in --out (or the default run directory) from its latest checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 /// `charlstm sample`.
@@ -77,7 +81,7 @@ pub struct SampleArgs {
     /// Text to start from; it is printed, then continued [default: a newline].
     #[arg(long, default_value = "\n")]
     pub prime: String,
-    /// Characters to generate.
+    /// Characters to generate (tokens, for a model trained with a tokenizer.json).
     #[arg(long, default_value_t = 1000)]
     pub length: usize,
     /// Below 1 is more conservative, above 1 more adventurous; must be > 0.

@@ -14,12 +14,15 @@ use charlstm_train::evaluate::evaluate;
 use charlstm_train::export::export_safetensors;
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::plot::{LossCurves, draw_loss_png};
-use charlstm_train::{BackendKind, Checkpoint, RunConfig, StderrObserver, TrainOptions, train};
+use charlstm_train::{BackendKind, Checkpoint, RunConfig, TrainOptions, train};
+use tracing::{info, warn};
 
 use crate::cli::{
     BenchArgs, Cli, Command, ConfigArgs, EvalArgs, ExportArgs, InfoArgs, PlotArgs, SampleArgs,
     TrainArgs,
 };
+use crate::console::Verbosity;
+use crate::progress::ConsoleObserver;
 
 /// `println!` that stops quietly when the reader of stdout has gone (`charlstm info RUN | head
 /// -3`) instead of panicking on the broken pipe.
@@ -32,8 +35,12 @@ macro_rules! println {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let verbosity = Verbosity {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     match cli.command {
-        Command::Train(args) => train_command(args),
+        Command::Train(args) => train_command(args, verbosity),
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
         Command::Bench(args) => bench_command(args),
@@ -88,7 +95,7 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn train_command(args: TrainArgs) -> Result<()> {
+fn train_command(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
     let run_dir = args
         .out
         .clone()
@@ -99,47 +106,52 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let config = load_config(&args.config, fallback)?;
 
     let stop = stop_on_signals()?;
-    let mut observer = StderrObserver { quiet: args.quiet };
-    let summary = train(
+    let mut observer = ConsoleObserver::new(verbosity);
+    let mut locator = CorpusLocator::from_env();
+    locator.show_progress = verbosity.progress_bars();
+    let result = train(
         &config,
         TrainOptions {
             run_dir: run_dir.clone(),
             resume: args.resume,
-            locator: CorpusLocator::from_env(),
+            locator,
             observer: &mut observer,
             stop: Some(stop),
         },
-    )?;
+    );
+    observer.finish();
+    let summary = result?;
     if summary.interrupted {
-        eprintln!(
+        warn!(
             "interrupted after step {}; checkpoint written to {}",
             summary.steps,
             run_dir.join("latest").display()
         );
-        eprintln!(
+        warn!(
             "resume with: charlstm train --resume --out {}",
             run_dir.display()
         );
         std::process::exit(INTERRUPTED_EXIT_CODE);
     }
-    if !args.quiet {
-        eprintln!(
-            "done: {} steps in {:.1} s ({:.0} chars/s); best validation loss {}",
-            summary.steps,
-            summary.elapsed_seconds,
-            summary.chars_per_second,
-            summary
-                .best_validation_loss
-                .map_or("n/a".to_string(), |l| format!(
-                    "{l:.4} nats/char ({:.4} bits/char)",
-                    l / std::f32::consts::LN_2
-                )),
-        );
-        eprintln!(
-            "sample from it: charlstm sample --checkpoint {}",
-            run_dir.display()
-        );
-    }
+    let unit = Checkpoint::open(&run_dir)
+        .map(|c| c.tokenizer.unit())
+        .unwrap_or("char");
+    info!(
+        "done: {} steps in {:.1} s ({:.0} {unit}s/s); best validation loss {}",
+        summary.steps,
+        summary.elapsed_seconds,
+        summary.chars_per_second,
+        summary
+            .best_validation_loss
+            .map_or("n/a".to_string(), |l| format!(
+                "{l:.4} nats/{unit} ({:.4} bits/{unit})",
+                l / std::f32::consts::LN_2
+            )),
+    );
+    info!(
+        "sample from it: charlstm sample --checkpoint {}",
+        run_dir.display()
+    );
     Ok(())
 }
 
@@ -160,9 +172,9 @@ fn sample_command(args: SampleArgs) -> Result<()> {
         },
         seed,
     };
-    options.validate(&checkpoint.vocab)?;
+    options.validate(&checkpoint.tokenizer)?;
     if args.seed.is_none() {
-        eprintln!("seed: {seed} (pass --seed {seed} to repeat this sample)");
+        info!("seed: {seed} (pass --seed {seed} to repeat this sample)");
     }
 
     let stdout = std::io::stdout();
@@ -174,9 +186,8 @@ fn sample_command(args: SampleArgs) -> Result<()> {
     {
         return Ok(());
     }
-    let mut buffer = [0u8; 4];
-    generate(&model, &checkpoint.vocab, &options, &device, |c| {
-        out.write_all(c.encode_utf8(&mut buffer).as_bytes())
+    generate(&model, &checkpoint.tokenizer, &options, &device, |text| {
+        out.write_all(text.as_bytes())
             .and_then(|_| out.flush())
             .is_ok()
     })?;
@@ -196,6 +207,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
         bail!("--batch-size 0 is invalid: it must be at least 1");
     }
     let locator = CorpusLocator::from_env().with_invalid_utf8(config.data.invalid_utf8);
+    let tokenizer = &checkpoint.tokenizer;
 
     let report = |name: &str, tokens: &[u32]| -> Result<()> {
         let result = evaluate(
@@ -206,26 +218,40 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             &device,
             name,
         )?;
-        println!(
-            "{name}: {:.4} nats/char, {:.4} bits/char over {} characters",
-            result.nats_per_char,
-            result.bits_per_char(),
-            result.chars
-        );
+        match tokenizer.characters() {
+            Some(_) => println!(
+                "{name}: {:.4} nats/char, {:.4} bits/char over {} characters",
+                result.nats_per_char,
+                result.bits_per_char(),
+                result.chars
+            ),
+            None => {
+                // Per character too, so models with different tokenizers compare.
+                let chars = tokenizer.decode(tokens).chars().count().max(1);
+                let chars_per_token = chars as f64 / tokens.len() as f64;
+                println!(
+                    "{name}: {:.4} nats/token, {:.4} bits/token over {} tokens; {:.4} bits/char ({} characters)",
+                    result.nats_per_char,
+                    result.bits_per_char(),
+                    result.chars,
+                    result.bits_per_char() / chars_per_token,
+                    chars
+                )
+            }
+        }
         Ok(())
     };
     match &args.corpus {
         Some(spec) => {
             let corpus = locator.load(spec)?;
-            let tokens = checkpoint
-                .vocab
+            let tokens = tokenizer
                 .encode(&corpus.text)
                 .with_context(|| format!("corpus '{spec}'"))?;
             report(spec, &tokens)
         }
         None => {
             let corpus = locator.load(&config.data.corpus)?;
-            let tokens = checkpoint.vocab.encode(&corpus.text)?;
+            let tokens = tokenizer.encode(&corpus.text)?;
             let split = Split::new(tokens.len(), config.split_fractions());
             if split.validation.len() < 2 && split.test.len() < 2 {
                 bail!("the run has no validation or test split to evaluate (pass --corpus FILE)");
@@ -308,7 +334,7 @@ fn info_command(args: InfoArgs) -> Result<()> {
     let config = &checkpoint.config;
     // The count depends on the shape only, so a freshly initialised model on the CPU tells it.
     let parameters = config
-        .model_config(checkpoint.vocab.len())
+        .model_config(checkpoint.tokenizer.len())
         .init(&burn::prelude::Device::flex())
         .num_params();
     let bits = |nats: f32| nats / std::f32::consts::LN_2;
@@ -324,7 +350,9 @@ fn info_command(args: InfoArgs) -> Result<()> {
             "skipped_steps": p.skipped_steps,
             "elapsed_seconds": p.elapsed_seconds,
             "parameters": parameters,
-            "vocab_size": checkpoint.vocab.len(),
+            "vocab_size": checkpoint.tokenizer.len(),
+            "tokenizer": checkpoint.tokenizer.describe(),
+            "loss_unit": checkpoint.tokenizer.unit(),
             "train_loss": short(p.train_loss),
             "validation_loss": short(p.validation_loss),
             "best_validation_loss": short(p.best_validation_loss),
@@ -334,9 +362,10 @@ fn info_command(args: InfoArgs) -> Result<()> {
         println!("{info}");
         return Ok(());
     }
+    let unit = checkpoint.tokenizer.unit();
     let loss = |value: Option<f32>| {
         value.map_or("n/a".to_string(), |l| {
-            format!("{l:.4} nats/char ({:.4} bits/char)", bits(l))
+            format!("{l:.4} nats/{unit} ({:.4} bits/{unit})", bits(l))
         })
     };
     println!("checkpoint:            {}", checkpoint.dir.display());
@@ -349,10 +378,7 @@ fn info_command(args: InfoArgs) -> Result<()> {
             .unwrap_or("?"),
         config.model.embedding_size,
     );
-    println!(
-        "vocabulary:            {} characters",
-        checkpoint.vocab.len()
-    );
+    println!("vocabulary:            {}", checkpoint.tokenizer.describe());
     println!(
         "trained:               {} steps (epoch {}), {:.0} s on {}{}",
         p.step,
@@ -390,7 +416,7 @@ fn plot_command(args: PlotArgs) -> Result<()> {
         .map(|run| LossCurves::read(run))
         .collect::<Result<Vec<_>, _>>()?;
     draw_loss_png(&runs, &args.out, &args.title)?;
-    eprintln!("wrote {}", args.out.display());
+    info!("wrote {}", args.out.display());
     Ok(())
 }
 
@@ -398,10 +424,10 @@ fn export_command(args: ExportArgs) -> Result<()> {
     let checkpoint = Checkpoint::open(&args.checkpoint)?;
     let device = burn::prelude::Device::flex();
     let model = checkpoint.load_model(&device)?;
-    export_safetensors(&model, &checkpoint.vocab, &args.out)?;
-    eprintln!("wrote {}", args.out.display());
+    export_safetensors(&model, &checkpoint.tokenizer, &args.out)?;
+    info!("wrote {}", args.out.display());
     if let Some(length) = args.reference {
-        let vocab_size = checkpoint.vocab.len() as i64;
+        let vocab_size = checkpoint.tokenizer.len() as i64;
         let ids: Vec<i64> = (0..length.max(1) as i64)
             .map(|i| (i * 7 + i / vocab_size) % vocab_size)
             .collect();
@@ -420,7 +446,7 @@ fn export_command(args: ExportArgs) -> Result<()> {
         let json = serde_json::json!({ "tokens": ids, "logits": rows });
         std::fs::write(&path, json.to_string())
             .with_context(|| format!("cannot write '{}'", path.display()))?;
-        eprintln!("wrote {}", path.display());
+        info!("wrote {}", path.display());
     }
     Ok(())
 }

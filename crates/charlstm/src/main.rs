@@ -6,6 +6,8 @@
 
 mod cli;
 mod commands;
+mod console;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -13,6 +15,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    console::init(console::Verbosity {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    });
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

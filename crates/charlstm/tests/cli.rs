@@ -1,78 +1,11 @@
 //! The `charlstm` binary end to end: train → sample → eval, resume, backends, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn charlstm() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_charlstm"));
-    // Tests never download: named corpora come from the data directory CI provides.
-    command.env_remove("CHARLSTM_CACHE_DIR");
-    command.env("CHARLSTM_CACHE_DIR", "/nonexistent/charlstm-test-cache");
-    command
-}
+mod common;
 
-fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(relative)
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// What `charlstm sample` printed, without the one newline it ends its output with (the
-/// generated text may itself end in newlines, which count).
-fn sampled_text(output: &Output) -> String {
-    let text = stdout(output);
-    text.strip_suffix('\n')
-        .unwrap_or_else(|| panic!("sample output ends with a newline: {text:?}"))
-        .to_string()
-}
-
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstderr:\n{}",
-        output.status,
-        stderr(output)
-    );
-}
-
-/// A failure as users should see it: non-zero exit, one `error:` line, no panic.
-fn assert_clean_error(output: &Output, expected: &str) {
-    let err = stderr(output);
-    assert!(
-        !output.status.success(),
-        "expected failure, got success: {err}"
-    );
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(!err.contains("RUST_BACKTRACE"), "backtrace hint: {err}");
-    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(error_lines.len(), 1, "one error line: {err}");
-    assert!(
-        err.trim_end().lines().count() == 1,
-        "nothing but the error line: {err}"
-    );
-    assert!(err.contains(expected), "expected '{expected}' in: {err}");
-}
-
-fn train_tiny(run_dir: &Path, extra: &[&str]) -> Output {
-    run(charlstm()
-        .args(["train", "--config"])
-        .arg(repo_file("configs/tiny.toml"))
-        .arg("--out")
-        .arg(run_dir)
-        .args(extra))
-}
+use common::*;
 
 #[test]
 fn train_then_sample_then_eval() {

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn charlstm() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_charlstm"));
-    command.env("CHARLSTM_CACHE_DIR", "/nonexistent/charlstm-test-cache");
-    command
-}
+mod common;
+
+use common::{assert_ok, charlstm, stderr};
 
 /// A small two-layer model with dropout (so the random masks must line up too), on ndarray,
 /// logging every step and writing `latest` every `checkpoint_interval` steps.
@@ -43,19 +41,6 @@ fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Co
         command.args(["--set", set]);
     }
     command
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstderr:\n{}",
-        output.status,
-        stderr(output)
-    );
 }
 
 /// `metrics.csv` rows, header dropped.

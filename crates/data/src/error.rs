@@ -90,6 +90,17 @@ pub enum DataError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `tokenizer.json` cannot be used.
+    #[error("tokenizer '{path}' is invalid: {reason}")]
+    InvalidTokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `tokenizers` crate failed to encode or serialize.
+    #[error("tokenizer failed: {0}")]
+    Tokenize(String),
     /// A split is too short to make even one batch.
     #[error(
         "the {split} split has {tokens} characters, too few for one batch of {batch_size} streams × {seq_len} steps (needs at least {needed}; use a smaller batch_size or seq_len, or a longer corpus)"

@@ -11,10 +11,12 @@ pub mod error;
 pub mod registry;
 pub mod split;
 pub mod synthetic;
+pub mod tokenizer;
 pub mod vocab;
 
 pub use batcher::{Batch, RemainderPolicy, StreamBatcher};
 pub use corpus::{CorpusLocator, InvalidUtf8, LoadedCorpus};
 pub use error::DataError;
 pub use split::{Split, SplitFractions};
+pub use tokenizer::{StreamDecoder, TOKENIZER_FILE, Tokenizer};
 pub use vocab::Vocabulary;

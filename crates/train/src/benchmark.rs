@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use charlstm_data::{CorpusLocator, Vocabulary};
+use charlstm_data::{CorpusLocator, Tokenizer, Vocabulary};
 use charlstm_model::{RecurrentState, SamplingOptions};
 use serde::Serialize;
 
@@ -55,7 +55,7 @@ pub fn run_benchmark(
         .clone()
         .with_invalid_utf8(config.data.invalid_utf8)
         .load(&config.data.corpus)?;
-    let vocab = Vocabulary::from_text(&corpus.text);
+    let vocab = Tokenizer::Characters(Vocabulary::from_text(&corpus.text));
     let tokens = vocab.encode(&corpus.text)?;
     let (_, batcher) = split_and_batch(config, &tokens)?;
     let t = &config.train;

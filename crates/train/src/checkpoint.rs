@@ -4,8 +4,11 @@
 //! RUN_DIR/
 //!   latest/            the most recent checkpoint
 //!     config.toml      the resolved run configuration
-//!     vocab.json       the character vocabulary
+//!     vocab.json       the character vocabulary (absent when a tokenizer.json was given)
+//!     tokenizer.json   the tokens as a Hugging Face tokenizer (the character vocabulary as
+//!                      one, or the tokenizer.json the run was given)
 //!     model.bpk        weights (Burn's burnpack format; backend-independent)
+//!     model.safetensors  the same weights under PyTorch's names (see `charlstm export`)
 //!     optimizer.bpk    Adam's moments and step count, for resuming
 //!     state.bin        the recurrent state carried into the next chunk (little-endian f32,
 //!                      per layer h then c), absent at the start of an epoch
@@ -32,7 +35,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use charlstm_data::Vocabulary;
+use charlstm_data::{TOKENIZER_FILE, Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, LayerState, RecurrentState};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -46,6 +49,7 @@ pub const FORMAT_VERSION: u32 = 2;
 const CONFIG_FILE: &str = "config.toml";
 const VOCAB_FILE: &str = "vocab.json";
 const MODEL_FILE: &str = "model.bpk";
+const SAFETENSORS_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.bin";
 const PROGRESS_FILE: &str = "progress.json";
@@ -107,8 +111,8 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     /// The run configuration it was trained with.
     pub config: RunConfig,
-    /// Its vocabulary.
-    pub vocab: Vocabulary,
+    /// Its tokenizer (the character vocabulary, or the tokenizer.json it was given).
+    pub tokenizer: Tokenizer,
     /// Where training stood.
     pub progress: Progress,
 }
@@ -122,8 +126,7 @@ impl Checkpoint {
             .map_err(|e| TrainError::checkpoint(&dir, format!("cannot read {CONFIG_FILE}: {e}")))?;
         let config = RunConfig::from_toml(&config_text)
             .map_err(|e| TrainError::checkpoint(&dir, format!("bad {CONFIG_FILE}: {e}")))?;
-        let vocab = Vocabulary::load(&dir.join(VOCAB_FILE))
-            .map_err(|e| TrainError::checkpoint(&dir, e.to_string()))?;
+        let tokenizer = load_tokenizer(&dir)?;
         let progress_text = std::fs::read_to_string(dir.join(PROGRESS_FILE)).map_err(|e| {
             TrainError::checkpoint(&dir, format!("cannot read {PROGRESS_FILE}: {e}"))
         })?;
@@ -151,7 +154,7 @@ impl Checkpoint {
         Ok(Self {
             dir,
             config,
-            vocab,
+            tokenizer,
             progress,
         })
     }
@@ -159,7 +162,7 @@ impl Checkpoint {
     /// The model with this checkpoint's weights, on `device`.
     pub fn load_model(&self, device: &Device) -> Result<CharModel, TrainError> {
         let path = self.dir.join(MODEL_FILE);
-        let model = self.config.model_config(self.vocab.len()).init(device);
+        let model = self.config.model_config(self.tokenizer.len()).init(device);
         let record = ModuleRecord::load(&path)
             .map_err(|e| TrainError::checkpoint(&path, format!("cannot read weights: {e}")))?;
         model.try_load_record(record).map_err(|e| {
@@ -255,6 +258,30 @@ pub fn latest_in(run_dir: &Path) -> Option<PathBuf> {
         .find(|candidate| is_checkpoint(candidate))
 }
 
+/// The files that describe `tokenizer`, by name: `vocab.json` and `tokenizer.json` for a
+/// character vocabulary (the first is what charlstm reads, the second is for Hugging Face
+/// tooling), `tokenizer.json` alone otherwise.
+pub fn tokenizer_files(tokenizer: &Tokenizer) -> Result<Vec<(&'static str, Vec<u8>)>, TrainError> {
+    let mut files = Vec::new();
+    if let Some(vocab) = tokenizer.characters() {
+        files.push((VOCAB_FILE, vocab.to_json().into_bytes()));
+    }
+    files.push((TOKENIZER_FILE, tokenizer.to_tokenizer_json()?.into_bytes()));
+    Ok(files)
+}
+
+/// The tokenizer saved in `dir`: its character vocabulary if it has one, else its
+/// `tokenizer.json`.
+fn load_tokenizer(dir: &Path) -> Result<Tokenizer, TrainError> {
+    let vocab_path = dir.join(VOCAB_FILE);
+    let result = if vocab_path.is_file() || !dir.join(TOKENIZER_FILE).is_file() {
+        Vocabulary::load(&vocab_path).map(Tokenizer::Characters)
+    } else {
+        Tokenizer::from_file(&dir.join(TOKENIZER_FILE))
+    };
+    result.map_err(|e| TrainError::checkpoint(dir, e.to_string()))
+}
+
 fn is_checkpoint(dir: &Path) -> bool {
     dir.join(MODEL_FILE).is_file() && dir.join(PROGRESS_FILE).is_file()
 }
@@ -263,8 +290,8 @@ fn is_checkpoint(dir: &Path) -> bool {
 pub struct CheckpointContents<'a> {
     /// Run configuration.
     pub config: &'a RunConfig,
-    /// Vocabulary.
-    pub vocab: &'a Vocabulary,
+    /// Tokenizer.
+    pub tokenizer: &'a Tokenizer,
     /// The model (any device).
     pub model: &'a CharModel,
     /// Optimizer state, for resumable checkpoints.
@@ -300,7 +327,9 @@ pub fn save(
         Ok(())
     };
     write(CONFIG_FILE, contents.config.to_toml().as_bytes())?;
-    write(VOCAB_FILE, contents.vocab.to_json().as_bytes())?;
+    for (file, bytes) in tokenizer_files(contents.tokenizer)? {
+        write(file, &bytes)?;
+    }
     let model_bytes = contents
         .model
         .clone()
@@ -308,6 +337,10 @@ pub fn save(
         .into_bytes()
         .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))?;
     write(MODEL_FILE, &model_bytes)?;
+    write(
+        SAFETENSORS_FILE,
+        &crate::export::safetensors_bytes(contents.model, contents.tokenizer)?,
+    )?;
     if let Some(optimizer) = contents.optimizer {
         let bytes = optimizer
             .into_bytes()

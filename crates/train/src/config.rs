@@ -31,6 +31,9 @@ pub struct RunConfig {
     pub train: TrainConfig,
 }
 
+/// `data.tokenizer` for a character vocabulary built from the corpus.
+pub const CHARACTER_TOKENIZER: &str = "chars";
+
 /// The corpus and how it is split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,6 +47,10 @@ pub struct DataConfig {
     /// Invalid UTF-8 in the corpus: `error` (stop, naming the byte offset) or `replace` (with
     /// U+FFFD, counted).
     pub invalid_utf8: InvalidUtf8,
+    /// How text becomes tokens: `chars` (one token per character of the corpus, the default)
+    /// or the path of a Hugging Face `tokenizer.json` (byte-level, BPE, ...). A resumed run
+    /// keeps the tokenizer saved with its checkpoint.
+    pub tokenizer: String,
 }
 
 /// The network's shape.
@@ -123,6 +130,7 @@ impl Default for DataConfig {
             validation_fraction: 0.1,
             test_fraction: 0.0,
             invalid_utf8: InvalidUtf8::Error,
+            tokenizer: CHARACTER_TOKENIZER.into(),
         }
     }
 }
@@ -233,6 +241,13 @@ impl RunConfig {
         }
         if self.data.corpus.trim().is_empty() {
             return bad("data.corpus", "\"\"".into(), "a file path or corpus name");
+        }
+        if self.data.tokenizer.trim().is_empty() {
+            return bad(
+                "data.tokenizer",
+                "\"\"".into(),
+                "\"chars\" or the path of a tokenizer.json",
+            );
         }
         let t = &self.train;
         if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {

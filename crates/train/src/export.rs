@@ -16,7 +16,7 @@ use std::path::Path;
 
 use burn::module::Param;
 use burn::prelude::*;
-use charlstm_data::Vocabulary;
+use charlstm_data::Tokenizer;
 use charlstm_model::{CharModel, RecurrentLayer};
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -103,13 +103,19 @@ pub fn pytorch_tensors(model: &CharModel) -> Result<Vec<NamedTensor>, TrainError
     Ok(tensors)
 }
 
-/// Writes `model` as a safetensors file at `out`, with the vocabulary (a JSON list of
-/// characters, index = token id) and the shape in its metadata.
+/// Writes `model` as a safetensors file at `out` (see [`safetensors_bytes`]).
 pub fn export_safetensors(
     model: &CharModel,
-    vocab: &Vocabulary,
+    tokenizer: &Tokenizer,
     out: &Path,
 ) -> Result<(), TrainError> {
+    crate::checkpoint::write_synced(out, &safetensors_bytes(model, tokenizer)?)
+}
+
+/// `model` as a safetensors file under PyTorch's names, with the shape and the tokens in its
+/// metadata: `vocab`, a JSON list of characters (index = token id), for a character
+/// vocabulary; `tokenizer`, the whole `tokenizer.json`, otherwise.
+pub fn safetensors_bytes(model: &CharModel, tokenizer: &Tokenizer) -> Result<Vec<u8>, TrainError> {
     let tensors = pytorch_tensors(model)?;
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
@@ -124,18 +130,11 @@ pub fn export_safetensors(
                 .map_err(|e| TrainError::Backend(format!("cannot export {}: {e}", t.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let chars: Vec<String> = (0..vocab.len() as u32)
-        .filter_map(|id| vocab.char(id).map(String::from))
-        .collect();
     let layers = model.layers.len();
     let hidden = model.layers.first().map_or(0, |l| l.hidden_size());
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("producer".to_string(), "charlstm".to_string()),
-        (
-            "vocab".to_string(),
-            serde_json::to_string(&chars).expect("strings serialize"),
-        ),
         ("num_layers".to_string(), layers.to_string()),
         ("hidden_size".to_string(), hidden.to_string()),
         (
@@ -143,9 +142,20 @@ pub fn export_safetensors(
             model.embedding.weight.dims()[1].to_string(),
         ),
     ]);
-    let file = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| TrainError::Backend(format!("cannot serialize the weights: {e}")))?;
-    crate::checkpoint::write_synced(out, &file)
+    match tokenizer.characters() {
+        Some(vocab) => {
+            let chars: Vec<String> = vocab.chars().iter().map(|c| c.to_string()).collect();
+            metadata.insert(
+                "vocab".to_string(),
+                serde_json::to_string(&chars).expect("strings serialize"),
+            );
+        }
+        None => {
+            metadata.insert("tokenizer".to_string(), tokenizer.to_tokenizer_json()?);
+        }
+    }
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| TrainError::Backend(format!("cannot serialize the weights: {e}")))
 }
 
 #[cfg(test)]
@@ -192,8 +202,8 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model.safetensors");
-        let vocab = Vocabulary::from_text("abcdefg");
-        export_safetensors(&model, &vocab, &out).unwrap();
+        let vocab = charlstm_data::Vocabulary::from_text("abcdefg");
+        export_safetensors(&model, &Tokenizer::Characters(vocab), &out).unwrap();
         let bytes = std::fs::read(&out).unwrap();
         let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         let metadata = metadata.metadata().clone().unwrap();

@@ -1,8 +1,8 @@
-//! Text generation: feed the prime text, then sample one character at a time, carrying the
-//! state, and hand each character out as soon as it exists.
+//! Text generation: feed the prime text, then sample one token (a character, for a character
+//! model) at a time, carrying the state, and hand out the text of each as soon as it exists.
 
 use burn::prelude::*;
-use charlstm_data::Vocabulary;
+use charlstm_data::Tokenizer;
 use charlstm_model::{
     CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, fused_lstm,
 };
@@ -17,7 +17,7 @@ use crate::tensors::token_tensor;
 pub struct GenerateOptions {
     /// Text the model reads before generating (not repeated in the output).
     pub prime: String,
-    /// Characters to generate.
+    /// Tokens to generate (characters, for a character model).
     pub length: usize,
     /// Temperature, top-k, top-p.
     pub sampling: SamplingOptions,
@@ -26,8 +26,8 @@ pub struct GenerateOptions {
 }
 
 impl GenerateOptions {
-    /// Checks the options against `vocab`, with one-line errors naming the bad value.
-    pub fn validate(&self, vocab: &Vocabulary) -> Result<(), TrainError> {
+    /// Checks the options against `tokenizer`, with one-line errors naming the bad value.
+    pub fn validate(&self, tokenizer: &Tokenizer) -> Result<(), TrainError> {
         let s = &self.sampling;
         if !(s.temperature.is_finite() && s.temperature > 0.0) {
             return Err(TrainError::Sampling(format!(
@@ -52,38 +52,51 @@ impl GenerateOptions {
                 "--prime is empty: give at least one character".into(),
             ));
         }
-        vocab
+        self.prime_tokens(tokenizer)?;
+        Ok(())
+    }
+
+    /// The prime as token ids.
+    fn prime_tokens(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>, TrainError> {
+        let ids = tokenizer
             .encode(&self.prime)
             .map_err(|e| TrainError::Sampling(format!("--prime: {e}")))?;
-        Ok(())
+        if ids.is_empty() {
+            return Err(TrainError::Sampling(format!(
+                "--prime {:?} gives no tokens with this tokenizer: give other text",
+                self.prime
+            )));
+        }
+        Ok(ids)
     }
 }
 
-/// Generates up to `options.length` characters after `options.prime`, calling `emit` with
-/// each as it is drawn (generation stops early when `emit` returns `false`, e.g. when the
-/// reader of stdout went away), and returns them. `model` should be an inference model on
+/// Generates up to `options.length` tokens after `options.prime`, calling `emit` with the text
+/// of each as it is drawn (generation stops early when `emit` returns `false`, e.g. when the
+/// reader of stdout went away), and returns the text. `model` should be an inference model on
 /// `device`. On the CPU backends the steps run on a [`HostStepper`]; elsewhere (wgpu) they are
 /// the model's own Burn operations on `device`.
 pub fn generate(
     model: &CharModel,
-    vocab: &Vocabulary,
+    tokenizer: &Tokenizer,
     options: &GenerateOptions,
     device: &Device,
-    mut emit: impl FnMut(char) -> bool,
+    mut emit: impl FnMut(&str) -> bool,
 ) -> Result<String, TrainError> {
-    options.validate(vocab)?;
-    let prime = vocab.encode(&options.prime)?;
+    options.validate(tokenizer)?;
+    let prime = options.prime_tokens(tokenizer)?;
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
 
     let mut sampler = Sampler::new(options.sampling);
     let mut source = LogitSource::new(model, device)?;
     let mut last = source.read_prime(&prime)?;
     let mut text = String::with_capacity(options.length);
+    let mut decoder = tokenizer.stream_decoder();
     for position in 0..options.length {
         let index = sampler.sample(&last, &mut rng) as u32;
-        let c = vocab.char(index).expect("the head predicts vocabulary ids");
-        text.push(c);
-        if !emit(c) {
+        let start = text.len();
+        decoder.push(index, &mut text);
+        if text.len() > start && !emit(&text[start..]) {
             break;
         }
         if position + 1 < options.length {
@@ -107,7 +120,7 @@ enum LogitSource<'a> {
 
 impl<'a> LogitSource<'a> {
     fn new(model: &'a CharModel, device: &'a Device) -> Result<Self, TrainError> {
-        if fused_lstm::supports(device) {
+        if fused_lstm::supports(device) && HostStepper::fits(model) {
             let stepper =
                 HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
             Ok(Self::Host(Box::new(stepper)))

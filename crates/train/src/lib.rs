@@ -25,5 +25,5 @@ pub use backend::BackendKind;
 pub use checkpoint::{Checkpoint, Progress};
 pub use config::RunConfig;
 pub use error::TrainError;
-pub use observer::{StderrObserver, TrainEvent, TrainObserver};
+pub use observer::{TrainEvent, TrainObserver};
 pub use trainer::{TrainOptions, TrainSummary, train};

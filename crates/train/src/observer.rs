@@ -1,4 +1,4 @@
-//! What the training loop reports, and the default reporter that prints it to stderr.
+//! What the training loop reports. The binary turns it into log lines and a progress bar.
 
 use std::path::Path;
 
@@ -11,11 +11,13 @@ pub enum TrainEvent<'a> {
         backend: &'a str,
         /// Trainable parameters.
         parameters: usize,
-        /// Characters in the vocabulary.
+        /// Tokens in the vocabulary.
         vocab_size: usize,
-        /// Characters in the training split.
+        /// What a token is ("char", or "token" for a tokenizer.json): losses are per unit.
+        unit: &'a str,
+        /// Tokens in the training split.
         train_chars: usize,
-        /// Characters in the validation split.
+        /// Tokens in the validation split.
         validation_chars: usize,
         /// Optimizer steps in one epoch.
         steps_per_epoch: usize,
@@ -23,6 +25,22 @@ pub enum TrainEvent<'a> {
         total_steps: usize,
         /// The step a resumed run continues from.
         resumed_at: Option<usize>,
+        /// `train.max_minutes` in seconds, if set, and the part of it already used.
+        time_budget: Option<(f64, f64)>,
+    },
+    /// The corpus is being encoded into tokens (sent after each piece).
+    Preparing {
+        /// Bytes of text encoded so far.
+        bytes_done: usize,
+        /// Bytes of text in all.
+        bytes_total: usize,
+    },
+    /// A step finished (every step; [`TrainEvent::Step`] carries the losses).
+    Progress {
+        /// Steps done.
+        step: usize,
+        /// Epoch (1-based).
+        epoch: usize,
     },
     /// Training progress, every `log_interval` steps.
     Step {
@@ -81,69 +99,4 @@ pub enum TrainEvent<'a> {
 pub trait TrainObserver {
     /// Called for every event, in order.
     fn on_event(&mut self, event: &TrainEvent<'_>);
-}
-
-/// Prints events as plain lines on stderr (stdout stays free for generated text).
-#[derive(Debug, Default)]
-pub struct StderrObserver {
-    /// Print nothing.
-    pub quiet: bool,
-}
-
-impl TrainObserver for StderrObserver {
-    fn on_event(&mut self, event: &TrainEvent<'_>) {
-        if self.quiet {
-            return;
-        }
-        match event {
-            TrainEvent::Started {
-                backend,
-                parameters,
-                vocab_size,
-                train_chars,
-                validation_chars,
-                steps_per_epoch,
-                total_steps,
-                resumed_at,
-            } => {
-                eprintln!(
-                    "training on {backend}: {parameters} parameters, vocabulary {vocab_size}, \
-                     {train_chars} training / {validation_chars} validation characters, \
-                     {steps_per_epoch} steps per epoch, {total_steps} steps"
-                );
-                if let Some(step) = resumed_at {
-                    eprintln!("resuming at step {step}");
-                }
-            }
-            TrainEvent::Step {
-                step,
-                total_steps,
-                epoch,
-                train_loss,
-                learning_rate,
-                chars_per_second,
-            } => eprintln!(
-                "step {step:>6}/{total_steps} | epoch {epoch:>3} | train loss {train_loss:.4} | \
-                 lr {learning_rate:.2e} | {chars_per_second:>8.0} chars/s"
-            ),
-            TrainEvent::Validation { step, loss, best } => eprintln!(
-                "step {step:>6} | validation loss {loss:.4} nats/char ({:.4} bits/char){}",
-                loss / std::f32::consts::LN_2,
-                if *best { " | best so far" } else { "" }
-            ),
-            TrainEvent::Skipped {
-                step,
-                loss,
-                grad_norm,
-            } => eprintln!(
-                "step {step:>6} | skipped: loss {loss}, gradient norm {grad_norm} (train.skip_nonfinite)"
-            ),
-            TrainEvent::Notice { message } => eprintln!("note: {message}"),
-            // Written to samples.txt; a multi-line text would break up the log.
-            TrainEvent::Sample { .. } => {}
-            TrainEvent::Checkpoint { path } => {
-                eprintln!("checkpoint written to {}", path.display())
-            }
-        }
-    }
 }

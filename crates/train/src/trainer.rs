@@ -9,11 +9,11 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
-use charlstm_data::{CorpusLocator, Vocabulary};
+use charlstm_data::{CorpusLocator, Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, RecurrentState, SamplingOptions};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
-use crate::config::RunConfig;
+use crate::config::{CHARACTER_TOKENIZER, RunConfig};
 use crate::error::TrainError;
 use crate::evaluate::evaluate;
 use crate::generate::{GenerateOptions, generate};
@@ -91,11 +91,20 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         );
         observer.on_event(&TrainEvent::Notice { message: &message });
     }
-    let vocab = match &resume_from {
-        Some(checkpoint) => checkpoint.vocab.clone(),
-        None => Vocabulary::from_text(&corpus.text),
+    let tokenizer = match &resume_from {
+        Some(checkpoint) => checkpoint.tokenizer.clone(),
+        None if config.data.tokenizer == CHARACTER_TOKENIZER => {
+            Tokenizer::Characters(Vocabulary::from_text(&corpus.text))
+        }
+        None => Tokenizer::from_file(Path::new(&config.data.tokenizer))?,
     };
-    let tokens = vocab.encode(&corpus.text).map_err(|e| match &resume_from {
+    let encoded = tokenizer.encode_with_progress(&corpus.text, |done, total| {
+        observer.on_event(&TrainEvent::Preparing {
+            bytes_done: done,
+            bytes_total: total,
+        });
+    });
+    let tokens = encoded.map_err(|e| match &resume_from {
         Some(checkpoint) => TrainError::checkpoint(
             &checkpoint.dir,
             format!("its vocabulary does not cover the corpus ({e}); resume with the corpus it was trained on, or start a new run"),
@@ -112,7 +121,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         inference_device,
         device,
         mut model,
-    } = seeded_model(config, vocab.len())?;
+    } = seeded_model(config, tokenizer.len())?;
     let mut optimizer = adam();
     let mut progress = Progress::start(config.backend.name());
     let mut state: Option<RecurrentState> = None;
@@ -123,7 +132,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         progress = checkpoint.progress.clone();
         progress.backend = config.backend.name().to_string();
     }
-    config_files(&run_dir, config, &vocab)?;
+    config_files(&run_dir, config, &tokenizer)?;
     let mut metrics = MetricsLog::open(&run_dir, progress.step)?;
 
     let steps_per_epoch = batcher.num_batches();
@@ -141,12 +150,15 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     observer.on_event(&TrainEvent::Started {
         backend: config.backend.name(),
         parameters: model.num_params(),
-        vocab_size: vocab.len(),
+        vocab_size: tokenizer.len(),
+        unit: tokenizer.unit(),
         train_chars,
         validation_chars: validation_tokens.len(),
         steps_per_epoch,
         total_steps,
         resumed_at: resume_from.as_ref().map(|c| c.progress.step),
+        time_budget: (t.max_minutes > 0.0)
+            .then_some((t.max_minutes * 60.0, progress.elapsed_seconds)),
     });
 
     let session_start = Instant::now();
@@ -164,7 +176,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
      -> Result<PathBuf, TrainError> {
         let contents = CheckpointContents {
             config,
-            vocab: &vocab,
+            tokenizer: &tokenizer,
             model,
             optimizer: Some(optimizer),
             state,
@@ -232,6 +244,10 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         let stop_requested = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
         progress.elapsed_seconds = elapsed;
 
+        observer.on_event(&TrainEvent::Progress {
+            step: progress.step,
+            epoch: progress.epoch + 1,
+        });
         let log_now = progress.step.is_multiple_of(t.log_interval) || last;
         let eval_now = progress.step.is_multiple_of(t.eval_interval) || last;
         let mut row = MetricsRow {
@@ -293,7 +309,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             if t.sample_chars > 0 {
                 let text = periodic_sample(
                     &inference_model,
-                    &vocab,
+                    &tokenizer,
                     validation_tokens
                         .first()
                         .or(tokens.first())
@@ -312,7 +328,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             if is_best || validation_loss.is_none() {
                 let best = CheckpointContents {
                     config,
-                    vocab: &vocab,
+                    tokenizer: &tokenizer,
                     model: &model,
                     optimizer: None,
                     state: None,
@@ -387,25 +403,32 @@ fn prepare_run_dir(run_dir: &Path, resume: bool) -> Result<Option<Checkpoint>, T
     }
 }
 
-/// Writes the resolved config and the vocabulary at the top of the run directory, so a person
-/// can see what the run is without opening a checkpoint.
-fn config_files(run_dir: &Path, config: &RunConfig, vocab: &Vocabulary) -> Result<(), TrainError> {
+/// Writes the resolved config and the tokenizer (`vocab.json` and `tokenizer.json`) at the top
+/// of the run directory, so a person can see what the run is without opening a checkpoint.
+fn config_files(
+    run_dir: &Path,
+    config: &RunConfig,
+    tokenizer: &Tokenizer,
+) -> Result<(), TrainError> {
     checkpoint::write_synced(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
-    checkpoint::write_synced(&run_dir.join("vocab.json"), vocab.to_json().as_bytes())
+    for (file, bytes) in checkpoint::tokenizer_files(tokenizer)? {
+        checkpoint::write_synced(&run_dir.join(file), &bytes)?;
+    }
+    Ok(())
 }
 
-/// A sample of `length` characters from `model`, primed with the token `first` (the first
-/// character of the validation text), the same seed every time, so successive samples show the
-/// model, not the dice, changing.
+/// A sample of `length` tokens from `model`, primed with the token `first` (the first token of
+/// the validation text), the same seed every time, so successive samples show the model, not
+/// the dice, changing.
 fn periodic_sample(
     model: &CharModel,
-    vocab: &Vocabulary,
+    tokenizer: &Tokenizer,
     first: u32,
     length: usize,
     seed: u64,
     device: &Device,
 ) -> Result<String, TrainError> {
-    let prime = vocab.char(first).map(String::from).unwrap_or_default();
+    let prime = tokenizer.decode(&[first]);
     let options = GenerateOptions {
         prime,
         length,
@@ -415,7 +438,7 @@ fn periodic_sample(
         },
         seed,
     };
-    generate(model, vocab, &options, device, |_| true)
+    generate(model, tokenizer, &options, device, |_| true)
 }
 
 /// Appends a sample to `run_dir/samples.txt` under a header naming the step.

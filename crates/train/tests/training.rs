@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use charlstm_data::{CorpusLocator, Vocabulary};
+use charlstm_data::{CorpusLocator, Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, SamplingOptions};
 use charlstm_train::checkpoint::{self, CheckpointContents, FORMAT_VERSION};
 use charlstm_train::generate::{GenerateOptions, generate};
@@ -114,7 +114,7 @@ fn a_tiny_model_learns_a_repetitive_corpus_almost_perfectly() {
         },
         seed: 3,
     };
-    let text = generate(&model, &checkpoint.vocab, &options, &device, |_| true).unwrap();
+    let text = generate(&model, &checkpoint.tokenizer, &options, &device, |_| true).unwrap();
     assert_eq!(text, "defghijklmnopqrstuvwxyz\nabcdef");
 }
 
@@ -133,7 +133,7 @@ fn sampling_is_deterministic_under_a_seed() {
             sampling: SamplingOptions::default(),
             seed,
         };
-        generate(&model, &checkpoint.vocab, &options, &device, |_| true).unwrap()
+        generate(&model, &checkpoint.tokenizer, &options, &device, |_| true).unwrap()
     };
     let first = sample(11);
     assert_eq!(first.chars().count(), 200);
@@ -146,6 +146,7 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(&["model.num_layers=2"]);
     let vocab = Vocabulary::from_text("hello, wörld!\n");
+    let tokenizer = Tokenizer::Characters(vocab.clone());
     let device = ndarray().autodiff();
     device.seed(5);
     let model = config.model_config(vocab.len()).init(&device);
@@ -163,7 +164,7 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
         "best",
         &CheckpointContents {
             config: &config,
-            vocab: &vocab,
+            tokenizer: &tokenizer,
             model: &model,
             optimizer: None,
             state: None,
@@ -174,12 +175,18 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
 
     let loaded = Checkpoint::open(&path).unwrap();
     assert_eq!(loaded.config, config);
-    assert_eq!(loaded.vocab, vocab);
+    assert_eq!(loaded.tokenizer.characters(), Some(&vocab));
     assert_eq!(loaded.progress.format_version, FORMAT_VERSION);
     let mut loaded_progress = loaded.progress.clone();
     assert_eq!(
         loaded_progress.checksums.keys().collect::<Vec<_>>(),
-        ["config.toml", "model.bpk", "vocab.json"]
+        [
+            "config.toml",
+            "model.bpk",
+            "model.safetensors",
+            "tokenizer.json",
+            "vocab.json"
+        ]
     );
     loaded_progress.checksums.clear();
     assert_eq!(loaded_progress, progress);
@@ -223,7 +230,7 @@ fn assert_agrees_with_ndarray(other: &Device) {
     };
     let sample = |device: &Device| {
         let model = checkpoint.load_model(device).unwrap();
-        generate(&model, &checkpoint.vocab, &options, device, |_| true).unwrap()
+        generate(&model, &checkpoint.tokenizer, &options, device, |_| true).unwrap()
     };
     let text_cpu = sample(&cpu);
     assert_eq!(text_cpu.chars().count(), 40);

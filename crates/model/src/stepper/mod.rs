@@ -122,7 +122,19 @@ pub struct HostStepper {
     logits: Vec<f32>,
 }
 
+/// The largest per-token input table the stepper builds (a large tokenizer vocabulary times
+/// four gates would need gigabytes; such models step on the device instead).
+const MAX_INPUT_TABLE_BYTES: usize = 256 << 20;
+
 impl HostStepper {
+    /// Whether `model` is small enough for a stepper: its bottom layer's per-token table
+    /// (vocabulary × 4 × hidden floats) stays within 256 MiB.
+    pub fn fits(model: &CharModel) -> bool {
+        let vocab_size = model.embedding.weight.dims()[0];
+        let gate_width = model.layers.first().map_or(0, |l| 4 * l.hidden_size());
+        vocab_size * gate_width * size_of::<f32>() <= MAX_INPUT_TABLE_BYTES
+    }
+
     /// Copies `model`'s weights to the host, with the state at zero.
     pub fn new(model: &CharModel) -> Result<Self, StepperError> {
         let embedding = read(&model.embedding.weight)?;

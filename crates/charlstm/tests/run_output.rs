@@ -1,0 +1,300 @@
+//! What a training run shows and leaves behind: plain log lines off a terminal and a progress
+//! bar on one, `-v` and `--quiet`, the tokenizer.json of a character vocabulary (also read by
+//! Python's `tokenizers` when CI provides it), and training with a byte-level BPE
+//! tokenizer.json instead of characters.
+
+use std::path::Path;
+use std::process::Command;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+mod common;
+
+use common::{assert_clean_error, assert_ok, charlstm, repo_file, run, stderr, stdout, train_tiny};
+
+const SHORT_RUN: [&str; 6] = [
+    "--set",
+    "train.max_steps=40",
+    "--set",
+    "train.eval_interval=20",
+    "--set",
+    "train.log_interval=10",
+];
+
+#[test]
+fn off_a_terminal_progress_is_plain_lines_at_the_chosen_verbosity() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = train_tiny(&dir.path().join("default"), &SHORT_RUN);
+    assert_ok(&output);
+    let log = stderr(&output);
+    for expected in [
+        "training on ndarray:",
+        "step     10/40 | epoch   1 | train loss ",
+        "step     40/40 | epoch   1 | train loss ",
+        "step     20 | validation loss ",
+        "done: 40 steps",
+    ] {
+        assert!(log.contains(expected), "'{expected}' missing from:\n{log}");
+    }
+    assert!(
+        !log.contains('\r') && !log.contains('\u{1b}'),
+        "no bar or colour codes off a terminal:\n{log:?}"
+    );
+    assert!(!log.contains("debug:"), "no debug lines by default:\n{log}");
+
+    let mut verbose = SHORT_RUN.to_vec();
+    verbose.push("-v");
+    let output = train_tiny(&dir.path().join("verbose"), &verbose);
+    assert_ok(&output);
+    let log = stderr(&output);
+    assert!(log.contains("debug: checkpoint written to "), "{log}");
+    assert!(log.contains("debug: sample at step 20:\n"), "{log}");
+
+    let mut quiet = SHORT_RUN.to_vec();
+    quiet.push("--quiet");
+    let output = train_tiny(&dir.path().join("quiet"), &quiet);
+    assert_ok(&output);
+    assert_eq!(
+        stderr(&output),
+        "",
+        "--quiet prints nothing when all goes well"
+    );
+
+    let output = run(charlstm().args(["-q", "-v", "info", "x"]));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// `script` (util-linux) runs the command on a pseudo-terminal, as a person's shell would.
+fn on_a_terminal(command: &str) -> Option<String> {
+    let output = Command::new("script")
+        .args(["-qefc", command, "/dev/null"])
+        .env("CHARLSTM_CACHE_DIR", "/nonexistent/charlstm-test-cache")
+        .env("COLUMNS", "160")
+        .output()
+        .ok()?;
+    assert!(output.status.success(), "{}", stdout(&output));
+    Some(stdout(&output))
+}
+
+#[test]
+fn on_a_terminal_training_shows_a_progress_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let command = format!(
+        "{} train --config {} --out {} {}",
+        env!("CARGO_BIN_EXE_charlstm"),
+        repo_file("configs/tiny.toml").display(),
+        run_dir.display(),
+        SHORT_RUN.join(" ")
+    );
+    let Some(screen) = on_a_terminal(&command) else {
+        panic!("`script` (util-linux) is needed to run charlstm on a pseudo-terminal");
+    };
+    for expected in [
+        "epoch 1 [",
+        "/40 steps",
+        " | loss ",
+        " | val ",
+        "chars/s",
+        "ETA",
+    ] {
+        assert!(
+            screen.contains(expected),
+            "'{expected}' missing from the bar:\n{screen}"
+        );
+    }
+    // Validation results are logged above the bar; per-step lines are left to the bar.
+    assert!(screen.contains("validation loss"), "{screen}");
+    assert!(!screen.contains("step     10/40 |"), "{screen}");
+}
+
+/// A corpus of made-up sentences with some multi-byte characters.
+fn write_sentences(path: &Path, sentences: usize) {
+    let words = [
+        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "Zürich", "café",
+        "naïve", "日本", "🦀", "over", "under", "it",
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut text = String::new();
+    for _ in 0..sentences {
+        let length = rng.random_range(3..9);
+        let sentence: Vec<&str> = (0..length)
+            .map(|_| words[rng.random_range(0..words.len())])
+            .collect();
+        text += &sentence.join(" ");
+        text += ".\n";
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_run_directory_has_a_tokenizer_json_giving_the_vocabularys_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("sentences.txt");
+    write_sentences(&corpus, 400);
+    let run_dir = dir.path().join("run");
+    let args = [
+        "--quiet".to_string(),
+        "--set".into(),
+        format!("data.corpus={}", corpus.display()),
+        "--set".into(),
+        "train.max_steps=2".into(),
+    ];
+    assert_ok(&train_tiny(
+        &run_dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+
+    let vocab: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("vocab.json")).unwrap())
+            .unwrap();
+    let chars: Vec<&str> = vocab["chars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let text = std::fs::read_to_string(&corpus).unwrap();
+    let expected: Vec<u32> = text
+        .chars()
+        .map(|c| chars.iter().position(|v| *v == c.to_string()).unwrap() as u32)
+        .collect();
+    let tokenizer = tokenizers::Tokenizer::from_file(run_dir.join("tokenizer.json")).unwrap();
+    let ids = tokenizer
+        .encode(text.as_str(), false)
+        .unwrap()
+        .get_ids()
+        .to_vec();
+    assert_eq!(ids, expected);
+    assert_eq!(tokenizer.decode(&ids, false).unwrap(), text);
+    assert!(run_dir.join("best/tokenizer.json").is_file());
+
+    // The same in Python's `tokenizers`, where CI installed it (scripts/tokenizers-venv.sh).
+    if let Some(python) = std::env::var_os("CHARLSTM_PYTHON") {
+        let output = run(Command::new(python)
+            .arg(repo_file("scripts/check_tokenizer.py"))
+            .arg(&run_dir)
+            .arg(&corpus));
+        assert_ok(&output);
+        assert!(
+            stdout(&output).contains("ids match vocab.json"),
+            "{}",
+            stdout(&output)
+        );
+    }
+}
+
+/// A byte-level BPE tokenizer.json of about `vocab_size` tokens, trained on `corpus` with the
+/// `tokenizers` crate (as a user would bring one from Hugging Face).
+fn byte_level_bpe(corpus: &Path, vocab_size: usize, out: &Path) {
+    use tokenizers::Tokenizer;
+    use tokenizers::models::TrainerWrapper;
+    use tokenizers::models::bpe::{BPE, BpeTrainer};
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+
+    let mut tokenizer = Tokenizer::new(BPE::default());
+    tokenizer
+        .with_pre_tokenizer(Some(ByteLevel::default()))
+        .with_decoder(Some(ByteLevel::default()));
+    let mut trainer: TrainerWrapper = BpeTrainer::builder()
+        .vocab_size(vocab_size)
+        .show_progress(false)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+        .into();
+    tokenizer
+        .train_from_files(&mut trainer, vec![corpus.display().to_string()])
+        .unwrap();
+    tokenizer.save(out, true).unwrap();
+}
+
+#[test]
+fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("sentences.txt");
+    write_sentences(&corpus, 1500);
+    let tokenizer_file = dir.path().join("bpe.json");
+    byte_level_bpe(&corpus, 300, &tokenizer_file);
+
+    let run_dir = dir.path().join("run");
+    let corpus_arg = format!("data.corpus={}", corpus.display());
+    let tokenizer_arg = format!("data.tokenizer={}", tokenizer_file.display());
+    let output = train_tiny(
+        &run_dir,
+        &[
+            "--set",
+            &corpus_arg,
+            "--set",
+            &tokenizer_arg,
+            "--set",
+            "model.hidden_size=32",
+            "--set",
+            "train.max_steps=60",
+            "--set",
+            "train.eval_interval=30",
+        ],
+    );
+    assert_ok(&output);
+    let log = stderr(&output);
+    assert!(log.contains("validation tokens"), "{log}");
+    assert!(log.contains("nats/token"), "{log}");
+    assert!(run_dir.join("latest/tokenizer.json").is_file());
+    assert!(!run_dir.join("latest/vocab.json").exists());
+
+    let info = run(charlstm().args(["info", "--json"]).arg(&run_dir));
+    assert_ok(&info);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let theirs = tokenizers::Tokenizer::from_file(&tokenizer_file).unwrap();
+    assert_eq!(info["vocab_size"], theirs.get_vocab_size(true));
+    assert!(
+        info["tokenizer"].as_str().unwrap().contains("BPE"),
+        "{info}"
+    );
+    assert_eq!(info["loss_unit"], "token");
+
+    // The model learnt something: the validation loss is well below a uniform guess.
+    let uniform = (theirs.get_vocab_size(true) as f64).ln();
+    let loss = info["best_validation_loss"].as_f64().unwrap();
+    assert!(loss < 0.8 * uniform, "loss {loss} vs uniform {uniform}");
+
+    let sample = run(charlstm()
+        .args([
+            "sample", "--length", "60", "--seed", "3", "--prime", "the cat",
+        ])
+        .arg("--checkpoint")
+        .arg(&run_dir));
+    assert_ok(&sample);
+    let text = stdout(&sample);
+    assert!(
+        text.starts_with("the cat") && text.len() > "the cat".len() + 20,
+        "{text:?}"
+    );
+
+    let eval = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
+    assert_ok(&eval);
+    let report = stdout(&eval);
+    assert!(
+        report.starts_with("validation: ")
+            && report.contains(" nats/token")
+            && report.contains(" bits/char ("),
+        "{report}"
+    );
+
+    let missing = run(charlstm()
+        .args(["train", "--config"])
+        .arg(repo_file("configs/tiny.toml"))
+        .arg("--out")
+        .arg(dir.path().join("missing"))
+        .args(["--set", "data.tokenizer=/no/such/tokenizer.json"]));
+    assert_clean_error(
+        &missing,
+        "tokenizer '/no/such/tokenizer.json' is invalid: no such file",
+    );
+}
