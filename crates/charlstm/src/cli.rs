@@ -27,6 +27,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Generate text from a checkpoint, streaming it to stdout.
     Sample(SampleArgs),
+    /// Fill the blanks in a text with a bidirectional model (the text before and after each
+    /// blank), or measure how often it fills them right on held-out text (--evaluate).
+    Fill(FillArgs),
     /// Report a checkpoint's loss on a text, in nats and bits per character (per token too,
     /// for a model trained with a tokenizer.json).
     Eval(EvalArgs),
@@ -97,6 +100,53 @@ pub struct SampleArgs {
     /// printed to stderr].
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// How `charlstm fill` chooses a blank's character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FillMethod {
+    /// The product of the forward and backward distributions, renormalised.
+    Combined,
+    /// The forward stack alone (the text before the blank).
+    Forward,
+    /// The backward stack alone (the text after the blank).
+    Backward,
+}
+
+/// `charlstm fill`.
+#[derive(Debug, Args)]
+pub struct FillArgs {
+    /// A run directory (its best checkpoint is used) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The text, with each blank marked by the mask character, e.g. "To be, or n_t to be".
+    #[arg(required_unless_present = "evaluate")]
+    pub text: Option<String>,
+    /// The character that marks a blank.
+    #[arg(long, default_value_t = '_')]
+    pub mask: char,
+    /// How each blank is chosen.
+    #[arg(long, value_enum, default_value_t = FillMethod::Combined)]
+    pub method: FillMethod,
+    /// Instead of filling TEXT, blank random characters of the run's validation text and
+    /// report how often each method fills them right.
+    #[arg(long, conflicts_with = "text")]
+    pub evaluate: bool,
+    /// --evaluate: windows of validation text.
+    #[arg(long, default_value_t = 200)]
+    pub windows: usize,
+    /// --evaluate: characters per window.
+    #[arg(long, default_value_t = 100)]
+    pub window: usize,
+    /// --evaluate: probability that a character is blanked.
+    #[arg(long, default_value_t = 0.1)]
+    pub blank_rate: f64,
+    /// --evaluate: seed of the windows and blanks.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Backend [default: the one the checkpoint was trained on].
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 /// `charlstm eval`.

@@ -9,17 +9,19 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use charlstm_data::{CorpusLocator, Split};
 use charlstm_model::SamplingOptions;
+use charlstm_model::{Direction, FillChoice};
 use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
-use charlstm_train::evaluate::evaluate;
+use charlstm_train::evaluate::evaluate_in;
 use charlstm_train::export::export_safetensors;
+use charlstm_train::fill::{FillTest, fill_accuracy, fill_text};
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::plot::{LossCurves, draw_loss_png};
 use charlstm_train::{BackendKind, Checkpoint, RunConfig, TrainOptions, train};
 use tracing::{info, warn};
 
 use crate::cli::{
-    BenchArgs, Cli, Command, ConfigArgs, EvalArgs, ExportArgs, InfoArgs, PlotArgs, SampleArgs,
-    TrainArgs,
+    BenchArgs, Cli, Command, ConfigArgs, EvalArgs, ExportArgs, FillArgs, FillMethod, InfoArgs,
+    PlotArgs, SampleArgs, TrainArgs,
 };
 use crate::console::Verbosity;
 use crate::progress::ConsoleObserver;
@@ -43,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_command(args, verbosity),
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
+        Command::Fill(args) => fill_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Info(args) => info_command(args),
         Command::Plot(args) => plot_command(args),
@@ -209,15 +212,26 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     let locator = CorpusLocator::from_env().with_invalid_utf8(config.data.invalid_utf8);
     let tokenizer = &checkpoint.tokenizer;
 
-    let report = |name: &str, tokens: &[u32]| -> Result<()> {
-        let result = evaluate(
+    let directions: &[Direction] = if model.is_bidirectional() {
+        &[Direction::Forward, Direction::Backward]
+    } else {
+        &[Direction::Forward]
+    };
+    let report_direction = |split: &str, direction: Direction, tokens: &[u32]| -> Result<()> {
+        let result = evaluate_in(
+            direction,
             &model,
             tokens,
             batch_size,
             config.train.seq_len,
             &device,
-            name,
+            split,
         )?;
+        let name = match (model.is_bidirectional(), direction) {
+            (false, _) => split.to_string(),
+            (true, Direction::Forward) => format!("{split} (forward)"),
+            (true, Direction::Backward) => format!("{split} (backward)"),
+        };
         match tokenizer.characters() {
             Some(_) => println!(
                 "{name}: {:.4} nats/char, {:.4} bits/char over {} characters",
@@ -238,6 +252,12 @@ fn eval_command(args: EvalArgs) -> Result<()> {
                     chars
                 )
             }
+        }
+        Ok(())
+    };
+    let report = |split: &str, tokens: &[u32]| -> Result<()> {
+        for &direction in directions {
+            report_direction(split, direction, tokens)?;
         }
         Ok(())
     };
@@ -265,6 +285,65 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn fill_command(args: FillArgs) -> Result<()> {
+    let checkpoint = Checkpoint::open(&args.checkpoint)?;
+    let backend = chosen_backend(args.backend.as_deref(), &checkpoint)?;
+    select_default_device(backend);
+    let device = backend.device()?;
+    let model = checkpoint.load_model(&device)?.valid();
+    let tokenizer = &checkpoint.tokenizer;
+    if !args.evaluate {
+        let choice = match args.method {
+            FillMethod::Combined => FillChoice::Combined,
+            FillMethod::Forward => FillChoice::Forward,
+            FillMethod::Backward => FillChoice::Backward,
+        };
+        let text = args.text.as_deref().unwrap_or_default();
+        println!(
+            "{}",
+            fill_text(&model, tokenizer, text, args.mask, choice, &device)?
+        );
+        return Ok(());
+    }
+    if !(args.blank_rate > 0.0 && args.blank_rate <= 1.0) {
+        bail!(
+            "--blank-rate {} is invalid: it must be in (0, 1]",
+            args.blank_rate
+        );
+    }
+    let config = &checkpoint.config;
+    let corpus = CorpusLocator::from_env()
+        .with_invalid_utf8(config.data.invalid_utf8)
+        .load(&config.data.corpus)?;
+    let tokens = tokenizer.encode(&corpus.text)?;
+    let split = Split::new(tokens.len(), config.split_fractions());
+    let test = FillTest {
+        windows: args.windows,
+        window_len: args.window,
+        blank_rate: args.blank_rate,
+        seed: args.seed,
+    };
+    let accuracy = fill_accuracy(
+        &model,
+        tokenizer,
+        &tokens[split.validation.clone()],
+        test,
+        &device,
+    )?;
+    println!(
+        "{} blanks in {} windows of {} validation characters ({:.0}% blanked, seed {}):",
+        accuracy.blanks,
+        accuracy.windows,
+        args.window,
+        100.0 * args.blank_rate,
+        args.seed
+    );
+    println!("  forward only:   {:.1}%", 100.0 * accuracy.forward);
+    println!("  backward only:  {:.1}%", 100.0 * accuracy.backward);
+    println!("  combined:       {:.1}%", 100.0 * accuracy.combined);
+    Ok(())
 }
 
 fn bench_command(args: BenchArgs) -> Result<()> {
@@ -356,6 +435,9 @@ fn info_command(args: InfoArgs) -> Result<()> {
             "train_loss": short(p.train_loss),
             "validation_loss": short(p.validation_loss),
             "best_validation_loss": short(p.best_validation_loss),
+            "backward_train_loss": short(p.backward_train_loss),
+            "backward_validation_loss": short(p.backward_validation_loss),
+            "best_backward_validation_loss": short(p.best_backward_validation_loss),
             "resumable": checkpoint.dir.join("optimizer.bpk").is_file(),
             "config": toml::from_str::<serde_json::Value>(&config.to_toml()).ok(),
         });
@@ -370,12 +452,22 @@ fn info_command(args: InfoArgs) -> Result<()> {
     };
     println!("checkpoint:            {}", checkpoint.dir.display());
     println!(
-        "model:                 {} × {} {}, embedding {}, {parameters} parameters",
+        "model:                 {}{} × {} {}{}, embedding {}, {parameters} parameters",
+        if config.model.bidirectional {
+            "bidirectional (forward and backward stacks), "
+        } else {
+            ""
+        },
         config.model.num_layers,
         config.model.hidden_size,
         serde_json::to_value(config.model.cell)?
             .as_str()
             .unwrap_or("?"),
+        if config.model.residual {
+            " with residual connections"
+        } else {
+            ""
+        },
         config.model.embedding_size,
     );
     println!("vocabulary:            {}", checkpoint.tokenizer.describe());
@@ -394,6 +486,17 @@ fn info_command(args: InfoArgs) -> Result<()> {
     println!("train loss:            {}", loss(p.train_loss));
     println!("validation loss:       {}", loss(p.validation_loss));
     println!("best validation loss:  {}", loss(p.best_validation_loss));
+    if config.model.bidirectional {
+        println!("backward train loss:   {}", loss(p.backward_train_loss));
+        println!(
+            "backward validation:   {}",
+            loss(p.backward_validation_loss)
+        );
+        println!(
+            "best backward:         {}",
+            loss(p.best_backward_validation_loss)
+        );
+    }
     println!(
         "resumable:             {}",
         if checkpoint.dir.join("optimizer.bpk").is_file() {

@@ -160,13 +160,16 @@ impl TrainObserver for ConsoleObserver {
                 total_steps,
                 epoch,
                 train_loss,
+                backward_train_loss,
                 learning_rate,
                 chars_per_second,
             } => {
                 self.train_loss = Some(train_loss);
                 self.chars_per_second = Some(chars_per_second);
+                let backward = backward_train_loss
+                    .map_or(String::new(), |loss| format!(" | backward {loss:.4}"));
                 let line = format!(
-                    "step {step:>6}/{total_steps} | epoch {epoch:>3} | train loss {train_loss:.4} | \
+                    "step {step:>6}/{total_steps} | epoch {epoch:>3} | train loss {train_loss:.4}{backward} | \
                      lr {learning_rate:.2e} | {chars_per_second:>8.0} {}s/s",
                     self.unit
                 );
@@ -178,13 +181,24 @@ impl TrainObserver for ConsoleObserver {
                 }
                 self.update_message(step, epoch);
             }
-            TrainEvent::Validation { step, loss, best } => {
+            TrainEvent::Validation {
+                step,
+                loss,
+                backward_loss,
+                best,
+            } => {
                 self.validation_loss = Some(loss);
+                let unit = &self.unit;
+                let backward = backward_loss.map_or(String::new(), |loss| {
+                    format!(
+                        " | backward {loss:.4} nats/{unit} ({:.4} bits/{unit})",
+                        bits(loss)
+                    )
+                });
                 info!(
-                    "step {step:>6} | validation loss {loss:.4} nats/{unit} ({:.4} bits/{unit}){}",
+                    "step {step:>6} | validation loss {loss:.4} nats/{unit} ({:.4} bits/{unit}){backward}{}",
                     bits(loss),
                     if best { " | best so far" } else { "" },
-                    unit = self.unit,
                 );
             }
             TrainEvent::Skipped {

@@ -1,4 +1,13 @@
-//! The character language model: embedding → recurrent stack → linear head.
+//! The character language model: embedding → recurrent stack → linear head, and optionally a
+//! second stack reading the text backwards (a bidirectional language model in the style of
+//! ELMo).
+//!
+//! A bidirectional model is two language models sharing the embedding (and, by default, the
+//! head): the forward stack predicts character t+1 from characters ≤ t, the backward stack
+//! predicts character t−1 from characters ≥ t. Neither sees the character it predicts, so
+//! training both together cannot cheat, sampling uses the forward stack alone, and filling a
+//! blank combines the two (`fill.rs`). The backward stack runs over the reversed text, so all
+//! of its machinery (carried state, truncated BPTT) is the forward stack's.
 
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -30,6 +39,17 @@ pub struct CharModelConfig {
     /// Recurrent cell.
     #[config(default = "CellKind::Lstm")]
     pub cell: CellKind,
+    /// Add a second stack that reads the text backwards (see the module docs).
+    #[config(default = false)]
+    pub bidirectional: bool,
+    /// Share the head between the two directions of a bidirectional model (else each has
+    /// its own).
+    #[config(default = true)]
+    pub shared_head: bool,
+    /// Residual connections: every layer above the first adds its input to its output (all
+    /// layers above the first have equal widths).
+    #[config(default = false)]
+    pub residual: bool,
 }
 
 /// Embedding → `num_layers` recurrent layers → linear head.
@@ -43,46 +63,80 @@ pub struct CharModel {
     pub dropout: Dropout,
     /// Projection from the top layer's hidden state to logits over the vocabulary.
     pub head: Linear,
+    /// The backward stack of a bidirectional model, bottom first (empty otherwise).
+    pub backward_layers: Vec<RecurrentLayer>,
+    /// The backward stack's own head, when the directions do not share one.
+    pub backward_head: Option<Linear>,
+    /// Whether layers above the first add their input to their output.
+    pub residual: bool,
+}
+
+/// Which way a stack reads the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Left to right: predicts the next token.
+    Forward,
+    /// Right to left: predicts the previous token.
+    Backward,
 }
 
 impl CharModelConfig {
     /// A freshly initialised model on `device`. Seed the device first for reproducibility.
     pub fn init(&self, device: &Device) -> CharModel {
-        let layers = (0..self.num_layers)
-            .map(|index| {
-                let input_size = if index == 0 {
-                    self.embedding_size
-                } else {
-                    self.hidden_size
-                };
-                RecurrentLayer::new(
-                    self.cell,
-                    input_size,
-                    self.hidden_size,
-                    self.forget_bias,
-                    device,
-                )
-            })
-            .collect();
+        let stack = || -> Vec<RecurrentLayer> {
+            (0..self.num_layers)
+                .map(|index| {
+                    let input_size = if index == 0 {
+                        self.embedding_size
+                    } else {
+                        self.hidden_size
+                    };
+                    RecurrentLayer::new(
+                        self.cell,
+                        input_size,
+                        self.hidden_size,
+                        self.forget_bias,
+                        device,
+                    )
+                })
+                .collect()
+        };
+        let head = || LinearConfig::new(self.hidden_size, self.vocab_size).init(device);
         CharModel {
             embedding: EmbeddingConfig::new(self.vocab_size, self.embedding_size).init(device),
-            layers,
+            layers: stack(),
             dropout: DropoutConfig::new(self.dropout).init(),
-            head: LinearConfig::new(self.hidden_size, self.vocab_size).init(device),
+            head: head(),
+            backward_layers: if self.bidirectional {
+                stack()
+            } else {
+                Vec::new()
+            },
+            backward_head: (self.bidirectional && !self.shared_head).then(head),
+            residual: self.residual,
         }
     }
 }
 
 impl CharModel {
-    /// The all-zero state for `batch` parallel streams.
+    /// The all-zero state of the forward stack for `batch` parallel streams.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
-        RecurrentState {
-            layers: self
-                .layers
-                .iter()
-                .map(|layer| LayerState::zeros(batch, layer.hidden_size(), device))
-                .collect(),
-        }
+        zero_state(&self.layers, batch, device)
+    }
+
+    /// The all-zero state of the stack reading in `direction`.
+    pub fn zero_state_of(
+        &self,
+        direction: Direction,
+        batch: usize,
+        device: &Device,
+    ) -> RecurrentState {
+        zero_state(self.stack(direction), batch, device)
+    }
+
+    /// Whether the model has a backward stack.
+    pub fn is_bidirectional(&self) -> bool {
+        !self.backward_layers.is_empty()
     }
 
     /// Number of tokens the head predicts over.
@@ -90,7 +144,29 @@ impl CharModel {
         self.embedding.weight.lazy_shape().as_slice()[0]
     }
 
-    /// Runs the model over a chunk of tokens.
+    /// The layers reading in `direction`.
+    ///
+    /// # Panics
+    ///
+    /// For [`Direction::Backward`] on a model that is not bidirectional.
+    pub fn stack(&self, direction: Direction) -> &[RecurrentLayer] {
+        match direction {
+            Direction::Forward => &self.layers,
+            Direction::Backward => {
+                assert!(self.is_bidirectional(), "the model has no backward stack");
+                &self.backward_layers
+            }
+        }
+    }
+
+    fn head_of(&self, direction: Direction) -> &Linear {
+        match (direction, &self.backward_head) {
+            (Direction::Backward, Some(head)) => head,
+            _ => &self.head,
+        }
+    }
+
+    /// Runs the forward stack over a chunk of tokens.
     ///
     /// - `tokens`: `[batch, seq_len]` token ids
     /// - `state`: the state to start from (`None`: zeros)
@@ -101,29 +177,51 @@ impl CharModel {
         tokens: Tensor<2, Int>,
         state: Option<RecurrentState>,
     ) -> (Tensor<3>, RecurrentState) {
+        self.forward_in(Direction::Forward, tokens, state)
+    }
+
+    /// Runs the stack reading in `direction` over a chunk of tokens given in its reading
+    /// order: for [`Direction::Backward`], `tokens` is the text reversed, and the logits at
+    /// each position are for the token after it in that order, the one before it in the text.
+    ///
+    /// - `tokens`: `[batch, seq_len]` token ids, in reading order
+    /// - `state`: the state to start from (`None`: zeros)
+    /// - returns logits `[batch, seq_len, vocab_size]` and the state after the last position.
+    pub fn forward_in(
+        &self,
+        direction: Direction,
+        tokens: Tensor<2, Int>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<3>, RecurrentState) {
+        let layers = self.stack(direction);
         let [batch, _] = tokens.dims();
-        let state = state.unwrap_or_else(|| self.zero_state(batch, &tokens.device()));
+        let state = state.unwrap_or_else(|| zero_state(layers, batch, &tokens.device()));
         assert_eq!(
             state.layers.len(),
-            self.layers.len(),
+            layers.len(),
             "state has one entry per layer"
         );
 
         // The recurrent layers work time-major, [seq_len, batch, features], so that every step
         // reads a contiguous block.
         let mut features = self.embedding.forward(tokens).swap_dims(0, 1);
-        let last = self.layers.len() - 1;
-        let mut final_states = Vec::with_capacity(self.layers.len());
-        for (index, (layer, layer_state)) in self.layers.iter().zip(state.layers).enumerate() {
-            let (output, final_state) = layer.forward(features, layer_state);
+        let last = layers.len() - 1;
+        let mut final_states = Vec::with_capacity(layers.len());
+        for (index, (layer, layer_state)) in layers.iter().zip(state.layers).enumerate() {
+            // x_{l+1} = f_l(x_l) + x_l above the first layer (equal widths there).
+            let skip = (self.residual && index > 0).then(|| features.clone());
+            let (mut output, final_state) = layer.forward(features, layer_state);
             final_states.push(final_state);
+            if let Some(input) = skip {
+                output = output + input;
+            }
             features = if index < last {
                 self.dropout.forward(output)
             } else {
                 output
             };
         }
-        let logits = self.head.forward(features).swap_dims(0, 1);
+        let logits = self.head_of(direction).forward(features).swap_dims(0, 1);
         (
             logits,
             RecurrentState {
@@ -132,17 +230,37 @@ impl CharModel {
         )
     }
 
-    /// One step for sampling: `tokens` `[batch]` → logits `[batch, vocab_size]` and the new
-    /// state.
+    /// One step of the forward stack for sampling: `tokens` `[batch]` → logits
+    /// `[batch, vocab_size]` and the new state.
     pub fn step(
         &self,
         tokens: Tensor<1, Int>,
         state: Option<RecurrentState>,
     ) -> (Tensor<2>, RecurrentState) {
+        self.step_in(Direction::Forward, tokens, state)
+    }
+
+    /// One step of the stack reading in `direction`: `tokens` `[batch]` → logits
+    /// `[batch, vocab_size]` (of the next token in reading order) and the new state.
+    pub fn step_in(
+        &self,
+        direction: Direction,
+        tokens: Tensor<1, Int>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<2>, RecurrentState) {
         let [batch] = tokens.dims();
-        let (logits, state) = self.forward(tokens.unsqueeze_dim(1), state);
+        let (logits, state) = self.forward_in(direction, tokens.unsqueeze_dim(1), state);
         let vocab = logits.dims()[2];
         (logits.reshape([batch, vocab]), state)
+    }
+}
+
+fn zero_state(layers: &[RecurrentLayer], batch: usize, device: &Device) -> RecurrentState {
+    RecurrentState {
+        layers: layers
+            .iter()
+            .map(|layer| LayerState::zeros(batch, layer.hidden_size(), device))
+            .collect(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! time. Also the pure sampling rule that turns logits into a character.
 
 pub mod char_model;
+pub mod fill;
 pub mod fused_lstm;
 pub mod gpu_lstm;
 pub mod lstm;
@@ -12,7 +13,8 @@ pub mod sampling;
 pub mod state;
 pub mod stepper;
 
-pub use char_model::{CharModel, CharModelConfig};
+pub use char_model::{CharModel, CharModelConfig, Direction};
+pub use fill::{FillChoice, fill_blanks};
 pub use lstm::{LstmLayer, LstmLayerConfig};
 pub use recurrent::{CellKind, RecurrentLayer};
 pub use sampling::{Sampler, SamplingOptions, sample_index};

@@ -13,7 +13,7 @@ use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::generate::{GenerateOptions, generate};
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
-use crate::step::{adam, train_step};
+use crate::step::{Chunk, adam, train_step};
 use crate::tensors::batch_tensors;
 
 /// How long to measure.
@@ -68,6 +68,7 @@ pub fn run_benchmark(
     let parameters = model.num_params();
     let mut optimizer = adam();
     let mut state: Option<RecurrentState> = None;
+    let mut backward_state: Option<RecurrentState> = None;
     let mut clock = None;
     let mut last_loss = f32::NAN;
     let total = options.warmup_steps + options.timed_steps;
@@ -77,17 +78,29 @@ pub fn run_benchmark(
         }
         let batch = batcher.batch(step % batcher.num_batches());
         let (inputs, targets) = batch_tensors(&batch, &device);
+        // A bidirectional model's backward stack does the same work on another chunk; the
+        // same one times it as well.
+        let backward = model.is_bidirectional().then(|| Chunk {
+            inputs: inputs.clone(),
+            targets: targets.clone(),
+            state: backward_state.take(),
+        });
+        let forward = Chunk {
+            inputs,
+            targets,
+            state: state.take(),
+        };
         let outcome = train_step(
             model,
             &mut optimizer,
-            inputs,
-            targets,
-            state.take(),
+            forward,
+            backward,
             t.learning_rate,
             t.grad_clip,
         );
         model = outcome.model;
         state = Some(outcome.state);
+        backward_state = outcome.backward_state;
         // The step read its loss, which waits for the device, so the clock sees finished work.
         last_loss = outcome.loss;
     }

@@ -70,8 +70,18 @@ pub struct Progress {
     pub train_loss: Option<f32>,
     /// Validation loss of this checkpoint's weights, nats/char.
     pub validation_loss: Option<f32>,
-    /// Lowest validation loss seen in the run so far.
+    /// Lowest validation loss seen in the run so far (of a bidirectional model: the forward
+    /// loss of the checkpoint with the lowest sum of both directions).
     pub best_validation_loss: Option<f32>,
+    /// The backward stack's training loss (bidirectional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backward_train_loss: Option<f32>,
+    /// The backward stack's validation loss (bidirectional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backward_validation_loss: Option<f32>,
+    /// The backward validation loss of the best checkpoint (bidirectional models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_backward_validation_loss: Option<f32>,
     /// Seconds spent training so far.
     pub elapsed_seconds: f64,
     /// The backend that wrote the checkpoint.
@@ -95,6 +105,9 @@ impl Progress {
             train_loss: None,
             validation_loss: None,
             best_validation_loss: None,
+            backward_train_loss: None,
+            backward_validation_loss: None,
+            best_backward_validation_loss: None,
             elapsed_seconds: 0.0,
             backend: backend.to_string(),
             skipped_steps: 0,

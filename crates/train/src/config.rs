@@ -69,6 +69,13 @@ pub struct ModelConfig {
     pub dropout: f64,
     /// Initial forget-gate bias.
     pub forget_bias: f64,
+    /// Also train a backward stack (a bidirectional language model in the style of ELMo:
+    /// each direction predicts from one side only; `charlstm fill` uses both).
+    pub bidirectional: bool,
+    /// Whether the two directions of a bidirectional model share the head.
+    pub shared_head: bool,
+    /// Residual connections: every layer above the first adds its input to its output.
+    pub residual: bool,
 }
 
 /// The optimisation.
@@ -144,6 +151,9 @@ impl Default for ModelConfig {
             num_layers: 2,
             dropout: 0.0,
             forget_bias: 1.0,
+            bidirectional: false,
+            shared_head: true,
+            residual: false,
         }
     }
 }
@@ -324,6 +334,9 @@ impl RunConfig {
             .with_num_layers(self.model.num_layers)
             .with_dropout(self.model.dropout)
             .with_forget_bias(self.model.forget_bias)
+            .with_bidirectional(self.model.bidirectional)
+            .with_shared_head(self.model.shared_head)
+            .with_residual(self.model.residual)
     }
 }
 

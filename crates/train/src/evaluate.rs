@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use charlstm_data::{RemainderPolicy, StreamBatcher};
-use charlstm_model::CharModel;
+use charlstm_model::{CharModel, Direction};
 
 use crate::error::TrainError;
 use crate::loss::sum_cross_entropy;
@@ -36,6 +36,36 @@ pub fn evaluate(
     device: &Device,
     split: &str,
 ) -> Result<Evaluation, TrainError> {
+    evaluate_in(
+        Direction::Forward,
+        model,
+        tokens,
+        batch_size,
+        seq_len,
+        device,
+        split,
+    )
+}
+
+/// [`evaluate`] for the stack reading in `direction`: the backward stack of a bidirectional
+/// model reads `tokens` reversed, predicting each character from the ones after it.
+pub fn evaluate_in(
+    direction: Direction,
+    model: &CharModel,
+    tokens: &[u32],
+    batch_size: usize,
+    seq_len: usize,
+    device: &Device,
+    split: &str,
+) -> Result<Evaluation, TrainError> {
+    let reversed: Vec<u32>;
+    let tokens = match direction {
+        Direction::Forward => tokens,
+        Direction::Backward => {
+            reversed = tokens.iter().rev().copied().collect();
+            &reversed
+        }
+    };
     // A short split gets fewer streams rather than an error.
     let streams = batch_size.min(tokens.len().saturating_sub(1)).max(1);
     let batcher = StreamBatcher::new(tokens, streams, seq_len, RemainderPolicy::Keep, split)?;
@@ -43,7 +73,7 @@ pub fn evaluate(
     let mut total: Option<Tensor<1>> = None;
     for batch in batcher.iter() {
         let (inputs, targets) = batch_tensors(&batch, device);
-        let (logits, next) = model.forward(inputs, state);
+        let (logits, next) = model.forward_in(direction, inputs, state);
         let loss = sum_cross_entropy(logits, targets);
         total = Some(match total {
             Some(total) => total + loss,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod export;
+pub mod fill;
 pub mod generate;
 pub mod loss;
 pub mod metrics;

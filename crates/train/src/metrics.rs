@@ -13,8 +13,7 @@ use crate::error::TrainError;
 pub const METRICS_FILE: &str = "metrics.csv";
 
 /// The header row.
-pub const HEADER: &str =
-    "step,epoch,train_loss,validation_loss,learning_rate,chars_per_second,wall_seconds";
+pub const HEADER: &str = "step,epoch,train_loss,validation_loss,learning_rate,chars_per_second,wall_seconds,backward_train_loss,backward_validation_loss";
 
 /// One row; empty cells for what was not measured at that step.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +32,10 @@ pub struct MetricsRow {
     pub chars_per_second: Option<f64>,
     /// Seconds of training so far, across resumes.
     pub wall_seconds: f64,
+    /// The backward stack's training loss (bidirectional models), as `train_loss`.
+    pub backward_train_loss: Option<f32>,
+    /// The backward stack's validation loss (bidirectional models).
+    pub backward_validation_loss: Option<f32>,
 }
 
 impl MetricsRow {
@@ -41,14 +44,16 @@ impl MetricsRow {
     fn to_csv(&self) -> String {
         let cell = |value: Option<String>| value.unwrap_or_default();
         format!(
-            "{},{},{},{},{:e},{},{:.3}",
+            "{},{},{},{},{:e},{},{:.3},{},{}",
             self.step,
             self.epoch,
             cell(self.train_loss.map(|l| l.to_string())),
             cell(self.validation_loss.map(|l| l.to_string())),
             self.learning_rate,
             cell(self.chars_per_second.map(|c| format!("{c:.1}"))),
-            self.wall_seconds
+            self.wall_seconds,
+            cell(self.backward_train_loss.map(|l| l.to_string())),
+            cell(self.backward_validation_loss.map(|l| l.to_string())),
         )
     }
 }
@@ -111,6 +116,8 @@ mod tests {
             learning_rate: 1e-3,
             chars_per_second: train.map(|_| 1234.5),
             wall_seconds: step as f64,
+            backward_train_loss: None,
+            backward_validation_loss: None,
         }
     }
 

@@ -52,6 +52,8 @@ pub enum TrainEvent<'a> {
         epoch: usize,
         /// Mean training loss (nats/char) since the last report.
         train_loss: f32,
+        /// The backward stack's, for a bidirectional model.
+        backward_train_loss: Option<f32>,
         /// Learning rate of the last step.
         learning_rate: f64,
         /// Training throughput since the last report.
@@ -63,6 +65,8 @@ pub enum TrainEvent<'a> {
         step: usize,
         /// Validation loss in nats/char.
         loss: f32,
+        /// The backward stack's, for a bidirectional model.
+        backward_loss: Option<f32>,
         /// Whether this is the best so far.
         best: bool,
     },

@@ -236,6 +236,8 @@ mod tests {
                 learning_rate: 1e-3,
                 chars_per_second: Some(100.0),
                 wall_seconds: step as f64,
+                backward_train_loss: None,
+                backward_validation_loss: None,
             })
             .unwrap();
         }

@@ -3,55 +3,80 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use charlstm_model::{CharModel, RecurrentState};
+use charlstm_model::{CharModel, Direction, RecurrentState};
 
 use crate::clip::clip_global_norm;
 use crate::loss::cross_entropy;
+
+/// One direction's chunk: token ids in that direction's reading order, on the training
+/// (autodiff) device, and the state to start from.
+pub struct Chunk {
+    /// `[batch, seq_len]` token ids.
+    pub inputs: Tensor<2, Int>,
+    /// `[batch, seq_len]`: the token after each input, in reading order.
+    pub targets: Tensor<2, Int>,
+    /// The state carried from the previous chunk (`None`: zeros).
+    pub state: Option<RecurrentState>,
+}
 
 /// What one step produced.
 pub struct StepOutcome {
     /// The model after the optimizer's update, or unchanged when the step was not applied.
     pub model: CharModel,
-    /// Mean cross-entropy of the chunk, nats/char.
+    /// Mean cross-entropy of the forward chunk, nats/char.
     pub loss: f32,
+    /// Mean cross-entropy of the backward chunk (bidirectional models).
+    pub backward_loss: Option<f32>,
     /// Global L2 norm of the gradients before clipping.
     pub grad_norm: f32,
-    /// Whether the update was applied: `false` when the loss or the gradient norm is not
+    /// Whether the update was applied: `false` when a loss or the gradient norm is not
     /// finite, in which case the optimizer and the model are left as they were.
     pub applied: bool,
-    /// The state after the chunk, detached: the start of the next chunk.
+    /// The forward state after the chunk, detached: the start of the next chunk.
     pub state: RecurrentState,
+    /// The backward state after its chunk, detached (bidirectional models).
+    pub backward_state: Option<RecurrentState>,
 }
 
-/// Forward over a chunk from `state`, cross-entropy against `targets`, backward, global
-/// gradient-norm clipping to `grad_clip` (0: none), and, if the loss and the gradient norm
-/// are finite, one optimizer step at `learning_rate`.
+/// Forward over a chunk (and, for a bidirectional model, the backward stack over its own
+/// chunk of the reversed text), cross-entropy, backward, global gradient-norm clipping to
+/// `grad_clip` (0: none), and, if the losses and the gradient norm are finite, one optimizer
+/// step at `learning_rate`. A bidirectional model minimises the sum of the two directions'
+/// losses, so each direction gets the gradient it would get alone.
 ///
-/// Reading the loss and the norm makes the step wait for the device; the next step depends on
-/// this one's weights anyway.
-///
-/// - `inputs`, `targets`: `[batch, seq_len]` token ids on the training (autodiff) device
+/// Reading the losses and the norm makes the step wait for the device; the next step depends
+/// on this one's weights anyway.
 pub fn train_step(
     model: CharModel,
     optimizer: &mut ModuleOptimizer,
-    inputs: Tensor<2, Int>,
-    targets: Tensor<2, Int>,
-    state: Option<RecurrentState>,
+    forward: Chunk,
+    backward: Option<Chunk>,
     learning_rate: f64,
     grad_clip: f64,
 ) -> StepOutcome {
-    let (logits, next_state) = model.forward(inputs, state);
-    let loss = cross_entropy(logits, targets);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let (logits, next_state) = model.forward(forward.inputs, forward.state);
+    let forward_loss = cross_entropy(logits, forward.targets);
+    let (objective, backward_loss, backward_state) = match backward {
+        Some(chunk) => {
+            let (logits, next) = model.forward_in(Direction::Backward, chunk.inputs, chunk.state);
+            let loss = cross_entropy(logits, chunk.targets);
+            (forward_loss.clone() + loss.clone(), Some(loss), Some(next))
+        }
+        None => (forward_loss.clone(), None, None),
+    };
+    let grads = GradientsParams::from_grads(objective.backward(), &model);
     let (grads, norm) = clip_global_norm(&model, grads, grad_clip);
-    // One read for both, so the step waits for the device once.
-    let loss = loss.inner();
-    let norm = norm.unwrap_or_else(|| loss.zeros_like());
-    let read: Vec<f32> = Tensor::cat(vec![loss, norm], 0)
+    // One read for all, so the step waits for the device once.
+    let forward_loss = forward_loss.inner();
+    let norm = norm.unwrap_or_else(|| forward_loss.zeros_like());
+    let mut scalars = vec![forward_loss, norm];
+    scalars.extend(backward_loss.map(|loss| loss.inner()));
+    let read: Vec<f32> = Tensor::cat(scalars, 0)
         .try_into_vec_as()
-        .expect("the loss and the gradient norm are f32 scalars on a working device");
-    let (loss, grad_norm) = (read[0], read[1]);
-    let applied = loss.is_finite() && grad_norm.is_finite();
+        .expect("the losses and the gradient norm are f32 scalars on a working device");
+    let (loss, grad_norm, backward_loss) = (read[0], read[1], read.get(2).copied());
+    let applied =
+        loss.is_finite() && grad_norm.is_finite() && backward_loss.is_none_or(f32::is_finite);
     let model = if applied {
         optimizer.step(learning_rate, model, grads)
     } else {
@@ -60,9 +85,11 @@ pub fn train_step(
     StepOutcome {
         model,
         loss,
+        backward_loss,
         grad_norm,
         applied,
         state: next_state.detach(),
+        backward_state: backward_state.map(RecurrentState::detach),
     }
 }
 

@@ -9,20 +9,20 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
-use charlstm_data::{CorpusLocator, Tokenizer, Vocabulary};
-use charlstm_model::{CharModel, RecurrentState, SamplingOptions};
+use charlstm_data::{CorpusLocator, RemainderPolicy, StreamBatcher, Tokenizer, Vocabulary};
+use charlstm_model::{CharModel, Direction, RecurrentState, SamplingOptions};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
 use crate::config::{CHARACTER_TOKENIZER, RunConfig};
 use crate::error::TrainError;
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, evaluate_in};
 use crate::generate::{GenerateOptions, generate};
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::plot::{LOSS_PLOT_FILE, LossCurves, draw_loss_png};
 use crate::schedule::Schedule;
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
-use crate::step::{adam, step_seed, train_step};
+use crate::step::{Chunk, adam, step_seed, train_step};
 use crate::tensors::batch_tensors;
 
 /// Samples written at each validation, in the run directory.
@@ -112,6 +112,24 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         None => e.into(),
     })?;
     let (split, batcher) = split_and_batch(config, &tokens)?;
+    // A bidirectional model's backward stack reads the training text reversed, cut into
+    // streams the same way: truncated BPTT with carried state, as for the forward stack.
+    let reversed_train: Vec<u32> = if config.model.bidirectional {
+        tokens[split.train.clone()].iter().rev().copied().collect()
+    } else {
+        Vec::new()
+    };
+    let backward_batcher = if config.model.bidirectional {
+        Some(StreamBatcher::new(
+            &reversed_train,
+            config.train.batch_size,
+            config.train.seq_len,
+            RemainderPolicy::Drop,
+            "training",
+        )?)
+    } else {
+        None
+    };
     let train_chars = split.train.len();
     let validation_tokens = &tokens[split.validation.clone()];
     let t = &config.train;
@@ -125,10 +143,11 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let mut optimizer = adam();
     let mut progress = Progress::start(config.backend.name());
     let mut state: Option<RecurrentState> = None;
+    let mut backward_state: Option<RecurrentState> = None;
     if let Some(checkpoint) = &resume_from {
         model = checkpoint.load_model(&device)?;
         optimizer = checkpoint.load_optimizer(optimizer)?;
-        state = checkpoint.load_state(&device)?;
+        (state, backward_state) = split_state(checkpoint.load_state(&device)?, model.layers.len());
         progress = checkpoint.progress.clone();
         progress.backend = config.backend.name().to_string();
     }
@@ -172,14 +191,16 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let save_latest = |model: &CharModel,
                        optimizer: &ModuleOptimizer,
                        state: Option<&RecurrentState>,
+                       backward_state: Option<&RecurrentState>,
                        progress: &Progress|
      -> Result<PathBuf, TrainError> {
+        let state = join_states(state, backward_state);
         let contents = CheckpointContents {
             config,
             tokenizer: &tokenizer,
             model,
             optimizer: Some(optimizer),
-            state,
+            state: state.as_ref(),
             progress,
         };
         checkpoint::save(&run_dir, "latest", &contents)
@@ -190,11 +211,20 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             progress.epoch += 1;
             progress.batch_in_epoch = 0;
             state = None;
+            backward_state = None;
         }
 
         // One step: batch → forward → loss → backward → clip → Adam.
         let batch = batcher.batch(progress.batch_in_epoch);
         let (inputs, targets) = batch_tensors(&batch, &device);
+        let backward_chunk = backward_batcher.as_ref().map(|batcher| {
+            let (inputs, targets) = batch_tensors(&batcher.batch(progress.batch_in_epoch), &device);
+            Chunk {
+                inputs,
+                targets,
+                state: backward_state.take(),
+            }
+        });
         let time_fraction = if budget_seconds > 0.0 {
             (elapsed_before + session_start.elapsed().as_secs_f64()) / budget_seconds
         } else {
@@ -203,19 +233,25 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         let learning_rate = schedule.learning_rate_at(progress.step, time_fraction);
         device.seed(step_seed(config.seed, progress.step));
         let state_before = state.clone();
+        let backward_state_before = backward_chunk.as_ref().and_then(|c| c.state.clone());
+        let forward_chunk = Chunk {
+            inputs,
+            targets,
+            state: state.take(),
+        };
         let outcome = train_step(
             model,
             &mut optimizer,
-            inputs,
-            targets,
-            state.take(),
+            forward_chunk,
+            backward_chunk,
             learning_rate,
             t.grad_clip,
         );
         model = outcome.model;
         if outcome.applied {
-            window.add(outcome.loss);
+            window.add(outcome.loss, outcome.backward_loss);
             state = Some(outcome.state);
+            backward_state = outcome.backward_state;
         } else if t.skip_nonfinite {
             observer.on_event(&TrainEvent::Skipped {
                 step: progress.step + 1,
@@ -225,9 +261,16 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             progress.skipped_steps += 1;
             // The chunk's state is suspect: the next chunk starts afresh.
             state = None;
+            backward_state = None;
         } else {
             // Nothing is lost: the weights before this step are the last good ones.
-            let path = save_latest(&model, &optimizer, state_before.as_ref(), &progress)?;
+            let path = save_latest(
+                &model,
+                &optimizer,
+                state_before.as_ref(),
+                backward_state_before.as_ref(),
+                &progress,
+            )?;
             return Err(TrainError::NonFinite {
                 step: progress.step + 1,
                 loss: outcome.loss,
@@ -258,16 +301,24 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             learning_rate,
             chars_per_second: None,
             wall_seconds: elapsed,
+            backward_train_loss: None,
+            backward_validation_loss: None,
         };
-        if log_now && let Some((train_loss, chars_per_second)) = window.take(chars_per_step) {
+        if log_now
+            && let Some((train_loss, backward_train_loss, chars_per_second)) =
+                window.take(chars_per_step)
+        {
             progress.train_loss = Some(train_loss);
+            progress.backward_train_loss = backward_train_loss;
             row.train_loss = Some(train_loss);
+            row.backward_train_loss = backward_train_loss;
             row.chars_per_second = Some(chars_per_second);
             observer.on_event(&TrainEvent::Step {
                 step: progress.step,
                 total_steps,
                 epoch: progress.epoch + 1,
                 train_loss,
+                backward_train_loss,
                 learning_rate,
                 chars_per_second,
             });
@@ -289,20 +340,49 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             } else {
                 None
             };
-            let is_best = match (validation_loss, progress.best_validation_loss) {
+            let backward_validation_loss = match validation_loss {
+                Some(_) if model.is_bidirectional() => Some(
+                    evaluate_in(
+                        Direction::Backward,
+                        &inference_model,
+                        validation_tokens,
+                        t.batch_size,
+                        t.seq_len,
+                        &inference_device,
+                        "validation",
+                    )?
+                    .nats_per_char as f32,
+                ),
+                _ => None,
+            };
+            // A bidirectional model is as good as the sum of its two directions.
+            let objective = |forward: Option<f32>, backward: Option<f32>| {
+                forward.map(|f| f + backward.unwrap_or(0.0))
+            };
+            let is_best = match (
+                objective(validation_loss, backward_validation_loss),
+                objective(
+                    progress.best_validation_loss,
+                    progress.best_backward_validation_loss,
+                ),
+            ) {
                 (Some(loss), Some(best)) => loss < best,
                 (Some(_), None) => true,
                 _ => false,
             };
             progress.validation_loss = validation_loss;
+            progress.backward_validation_loss = backward_validation_loss;
             row.validation_loss = validation_loss;
+            row.backward_validation_loss = backward_validation_loss;
             if is_best {
                 progress.best_validation_loss = validation_loss;
+                progress.best_backward_validation_loss = backward_validation_loss;
             }
             if let Some(loss) = validation_loss {
                 observer.on_event(&TrainEvent::Validation {
                     step: progress.step,
                     loss,
+                    backward_loss: backward_validation_loss,
                     best: is_best,
                 });
             }
@@ -357,7 +437,13 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             || stop_requested
             || (t.checkpoint_interval > 0 && progress.step.is_multiple_of(t.checkpoint_interval));
         if checkpoint_now {
-            let path = save_latest(&model, &optimizer, state.as_ref(), &progress)?;
+            let path = save_latest(
+                &model,
+                &optimizer,
+                state.as_ref(),
+                backward_state.as_ref(),
+                &progress,
+            )?;
             observer.on_event(&TrainEvent::Checkpoint { path: &path });
             window.restart_clock();
         }
@@ -382,6 +468,34 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         run_dir,
         interrupted,
     })
+}
+
+/// Splits a checkpoint's carried state into the forward stack's (its first `forward_layers`
+/// layers) and the backward stack's (the rest, if any).
+fn split_state(
+    state: Option<RecurrentState>,
+    forward_layers: usize,
+) -> (Option<RecurrentState>, Option<RecurrentState>) {
+    let Some(mut state) = state else {
+        return (None, None);
+    };
+    let backward = state
+        .layers
+        .split_off(forward_layers.min(state.layers.len()));
+    let backward = (!backward.is_empty()).then_some(RecurrentState { layers: backward });
+    (Some(state), backward)
+}
+
+/// The carried state as one checkpoint holds it: the forward layers, then the backward ones.
+fn join_states(
+    forward: Option<&RecurrentState>,
+    backward: Option<&RecurrentState>,
+) -> Option<RecurrentState> {
+    let mut state = forward?.clone();
+    if let Some(backward) = backward {
+        state.layers.extend(backward.layers.iter().cloned());
+    }
+    Some(state)
 }
 
 /// Makes sure the run directory can take this run, and opens its latest checkpoint when
@@ -462,6 +576,7 @@ fn append_sample(
 /// Training losses and time since the last report.
 struct LossWindow {
     sum: f64,
+    backward_sum: Option<f64>,
     steps: usize,
     start: Instant,
 }
@@ -470,26 +585,32 @@ impl LossWindow {
     fn new() -> Self {
         Self {
             sum: 0.0,
+            backward_sum: None,
             steps: 0,
             start: Instant::now(),
         }
     }
 
-    fn add(&mut self, loss: f32) {
+    fn add(&mut self, loss: f32, backward_loss: Option<f32>) {
         self.sum += f64::from(loss);
+        if let Some(loss) = backward_loss {
+            *self.backward_sum.get_or_insert(0.0) += f64::from(loss);
+        }
         self.steps += 1;
     }
 
-    /// Mean loss and throughput since the last call (`None` if no step counted: all skipped).
-    /// With one step in the window the mean is that step's loss exactly.
-    fn take(&mut self, chars_per_step: usize) -> Option<(f32, f64)> {
+    /// Mean forward and backward losses and throughput since the last call (`None` if no step
+    /// counted: all skipped). With one step in the window the mean is that step's loss exactly.
+    fn take(&mut self, chars_per_step: usize) -> Option<(f32, Option<f32>, f64)> {
         let steps = std::mem::take(&mut self.steps);
         let sum = std::mem::take(&mut self.sum);
+        let backward_sum = self.backward_sum.take();
         let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
         self.start = Instant::now();
         (steps > 0).then(|| {
             (
                 (sum / steps as f64) as f32,
+                backward_sum.map(|sum| (sum / steps as f64) as f32),
                 (steps * chars_per_step) as f64 / seconds,
             )
         })

@@ -73,6 +73,10 @@ impl StepLayer {
         }
     }
 
+    fn input(&self) -> &[f32] {
+        &self.input_and_hidden[..self.input_size]
+    }
+
     fn hidden(&self) -> &[f32] {
         &self.input_and_hidden[self.input_size..]
     }
@@ -120,6 +124,10 @@ pub struct HostStepper {
     head_rows: Arc<[f32]>,
     head_bias: Vec<f32>,
     logits: Vec<f32>,
+    /// Layers above the first add their input to their output (the model's `residual`).
+    residual: bool,
+    /// `[H]`: the top layer's output with its input added, when `residual`.
+    top_output: Vec<f32>,
 }
 
 /// The largest per-token input table the stepper builds (a large tokenizer vocabulary times
@@ -195,6 +203,8 @@ impl HostStepper {
             head_rows: head_rows.into(),
             head_bias,
             logits: vec![0.0; vocab_size],
+            residual: model.residual,
+            top_output: vec![0.0; model.layers.last().map_or(0, |l| l.hidden_size())],
         })
     }
 
@@ -238,15 +248,34 @@ impl HostStepper {
                 None => layer.step(&self.team, Some(table_row)),
                 Some(previous) => {
                     let input_size = layer.input_size;
-                    layer.input_and_hidden[..input_size].copy_from_slice(previous.hidden());
+                    let input = &mut layer.input_and_hidden[..input_size];
+                    input.copy_from_slice(previous.hidden());
+                    // The layer below's output is its hidden state plus its own input.
+                    if self.residual && index >= 2 {
+                        add(input, previous.input());
+                    }
                     layer.step(&self.team, None);
                 }
             }
         }
-        let top = self.layers.last().map_or(&[][..], StepLayer::hidden);
+        let top_layer = self.layers.last().expect("a model has at least one layer");
+        let top = if self.residual && self.layers.len() >= 2 {
+            self.top_output.copy_from_slice(top_layer.hidden());
+            add(&mut self.top_output, top_layer.input());
+            &self.top_output[..]
+        } else {
+            top_layer.hidden()
+        };
         self.team
             .apply(&mut self.logits, &self.head_bias, &self.head_rows, top);
         &self.logits
+    }
+}
+
+/// `sum += addend`, element by element.
+fn add(sum: &mut [f32], addend: &[f32]) {
+    for (s, a) in sum.iter_mut().zip(addend) {
+        *s += a;
     }
 }
 
@@ -265,22 +294,28 @@ mod tests {
     use crate::char_model::CharModelConfig;
 
     fn model(layers: usize, device: &Device) -> CharModel {
+        model_with(layers, false, device)
+    }
+
+    fn model_with(layers: usize, residual: bool, device: &Device) -> CharModel {
         device.seed(11);
         CharModelConfig::new(13)
             .with_embedding_size(6)
             .with_hidden_size(20)
             .with_num_layers(layers)
+            .with_residual(residual)
             .init(device)
     }
 
     /// The host stepper gives the logits of the Burn model's own step, token after token, with
-    /// the state carried: for one to three layers, every instruction set, and after a reset.
+    /// the state carried: for one to three layers, with and without residual connections,
+    /// every instruction set, and after a reset.
     #[test]
     fn steps_match_the_burn_model() {
         let device = Device::flex();
         let tokens = [3usize, 0, 12, 7, 7, 1, 9, 4];
-        for layers in 1..=3 {
-            let model = model(layers, &device);
+        for (layers, residual) in [(1, false), (2, false), (3, false), (2, true), (3, true)] {
+            let model = model_with(layers, residual, &device);
             for (isa, threads) in [(Isa::Portable, 1), (Isa::Avx2Fma, 2), (Isa::Avx512, 3)] {
                 let mut stepper = HostStepper::new(&model)
                     .unwrap()
@@ -299,7 +334,7 @@ mod tests {
                         for (g, e) in got.iter().zip(&expected) {
                             assert!(
                                 (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                                "{layers} layers, {isa:?}, round {round}: {g} vs {e}"
+                                "{layers} layers (residual {residual}), {isa:?}, round {round}: {g} vs {e}"
                             );
                         }
                     }
