@@ -303,3 +303,59 @@ fn a_damaged_or_foreign_checkpoint_is_refused_in_one_line() {
         "{line}"
     );
 }
+
+/// A bidirectional run (two layers, dropout, residual connections) stopped halfway and resumed
+/// takes bit for bit the steps of a run never stopped, in both directions: the backward
+/// stack's carried state and its dropout masks come back too.
+#[test]
+fn a_resumed_bidirectional_run_continues_both_directions_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |run_dir: &Path, max_steps: usize, resume: bool| {
+        let mut command = train_command(run_dir, 0, resume);
+        for set in [
+            "model.bidirectional=true",
+            "model.residual=true",
+            "train.eval_interval=20",
+            // The halves stop at different max_steps: a constant rate keeps their schedules
+            // equal to the whole run's.
+            "train.schedule=constant",
+            &format!("train.max_steps={max_steps}"),
+        ] {
+            command.args(["--set", set]);
+        }
+        assert_ok(&command.output().unwrap());
+    };
+    let whole = dir.path().join("whole");
+    train(&whole, 60, false);
+    let parts = dir.path().join("parts");
+    train(&parts, 30, false);
+    train(&parts, 60, true);
+
+    // Every column but speed and wall time: step, epoch, train loss, validation loss, learning
+    // rate, then the backward train and validation losses.
+    let exact = |rows: Vec<String>| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|row| {
+                let cells: Vec<&str> = row.split(',').collect();
+                [&cells[..5], &cells[7..]]
+                    .concat()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    let whole_rows = exact(metrics(&whole));
+    let mut parts_rows = exact(metrics(&parts));
+    assert_eq!(whole_rows.len(), 60, "{whole_rows:?}");
+    assert!(
+        whole_rows.iter().all(|row| !row[5].is_empty()),
+        "every step logs the backward training loss"
+    );
+    // The first half also validated at its last step (30), which the whole run did not.
+    let row_30 = &mut parts_rows[29];
+    assert!(!row_30[3].is_empty() && !row_30[6].is_empty(), "{row_30:?}");
+    row_30[3].clear();
+    row_30[6].clear();
+    assert_eq!(parts_rows, whole_rows);
+}

@@ -351,4 +351,125 @@ mod tests {
         }
         assert_close(Tensor::cat(steps, 1), full, 1e-5);
     }
+
+    fn bidirectional_model(residual: bool, shared_head: bool, device: &Device) -> CharModel {
+        device.seed(9);
+        CharModelConfig::new(11)
+            .with_embedding_size(5)
+            .with_hidden_size(8)
+            .with_num_layers(3)
+            .with_residual(residual)
+            .with_bidirectional(true)
+            .with_shared_head(shared_head)
+            .init(device)
+    }
+
+    /// For every position t of `ids`, the forward stack's logits for the token at t (from the
+    /// tokens before it) and the backward stack's (from the tokens after it); `None` at the
+    /// ends, where a stack has read nothing yet.
+    fn predictions_of_each_token(
+        model: &CharModel,
+        ids: &[i64],
+        device: &Device,
+    ) -> Vec<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+        let length = ids.len();
+        let rows = |logits: Tensor<3>| -> Vec<Vec<f32>> {
+            let vocab = logits.dims()[2];
+            let values: Vec<f32> = logits.try_into_vec_as().unwrap();
+            values.chunks(vocab).map(<[f32]>::to_vec).collect()
+        };
+        let (forward, _) = model.forward(tokens(ids, 1, device), None);
+        let reversed: Vec<i64> = ids.iter().rev().copied().collect();
+        let (backward, _) =
+            model.forward_in(Direction::Backward, tokens(&reversed, 1, device), None);
+        let (forward, backward) = (rows(forward), rows(backward));
+        (0..length)
+            .map(|t| {
+                // forward[t - 1] read tokens ..= t - 1; backward[u] read reversed tokens ..= u,
+                // i.e. tokens length - 1 - u ..; the one after it in reading order is t when
+                // u = length - 2 - t.
+                let from_before = (t > 0).then(|| forward[t - 1].clone());
+                let from_after = (t + 1 < length).then(|| backward[length - 2 - t].clone());
+                (from_before, from_after)
+            })
+            .collect()
+    }
+
+    /// The bidirectional model cannot cheat: changing the character at t changes neither
+    /// direction's prediction of the character at t (nor the forward predictions before t or
+    /// the backward ones after it), while it does change the predictions that may see it.
+    #[test]
+    fn neither_direction_sees_the_character_it_predicts() {
+        let device = device();
+        for (residual, shared_head) in [(false, true), (true, false)] {
+            let model = bidirectional_model(residual, shared_head, &device);
+            let ids = [3i64, 1, 4, 1, 5, 9, 2, 6, 5, 3];
+            let original = predictions_of_each_token(&model, &ids, &device);
+            for t in 0..ids.len() {
+                let mut changed = ids;
+                changed[t] = (ids[t] + 4) % 11;
+                let after = predictions_of_each_token(&model, &changed, &device);
+                // Unchanged: everything that read only the other side of t, t itself included.
+                for s in 0..=t {
+                    assert_eq!(
+                        after[s].0, original[s].0,
+                        "forward prediction of {s} changed"
+                    );
+                }
+                for s in t..ids.len() {
+                    assert_eq!(
+                        after[s].1, original[s].1,
+                        "backward prediction of {s} changed"
+                    );
+                }
+                // Changed: the predictions that read t (so the test can tell a leak).
+                if t + 1 < ids.len() {
+                    assert_ne!(after[t + 1].0, original[t + 1].0, "forward after {t}");
+                }
+                if t > 0 {
+                    assert_ne!(after[t - 1].1, original[t - 1].1, "backward before {t}");
+                }
+            }
+        }
+    }
+
+    /// The backward stack carries its state across chunks of the reversed text as the
+    /// forward stack does, with and without residual connections.
+    #[test]
+    fn both_directions_carry_state_across_chunks() {
+        let device = device();
+        let ids = [
+            1, 4, 2, 9, 3, 0, 10, 5, /* stream 2 */ 7, 7, 1, 2, 8, 6, 5, 4,
+        ];
+        for residual in [false, true] {
+            let model = bidirectional_model(residual, true, &device);
+            for direction in [Direction::Forward, Direction::Backward] {
+                let whole = tokens(&ids, 2, &device);
+                let (full, _) = model.forward_in(direction, whole.clone(), None);
+                let (a, state) = model.forward_in(direction, whole.clone().narrow(1, 0, 3), None);
+                let (b, _) = model.forward_in(direction, whole.narrow(1, 3, 5), Some(state));
+                assert_close(Tensor::cat(vec![a, b], 1), full, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bidirectional_model_has_two_stacks_and_one_or_two_heads() {
+        let device = device();
+        let shared = bidirectional_model(false, true, &device);
+        let separate = bidirectional_model(false, false, &device);
+        assert!(shared.is_bidirectional() && shared.backward_head.is_none());
+        assert_eq!(shared.backward_layers.len(), 3);
+        assert!(separate.backward_head.is_some());
+        let head = 8 * 11 + 11;
+        assert_eq!(separate.num_params(), shared.num_params() + head);
+        let (logits, state) = shared.forward_in(
+            Direction::Backward,
+            tokens(&[1, 2, 3, 4, 5, 6], 2, &device),
+            None,
+        );
+        assert_eq!(logits.dims(), [2, 3, 11]);
+        assert_eq!(state.layers.len(), 3);
+        assert!(!tiny_model(&device).is_bidirectional());
+    }
 }
