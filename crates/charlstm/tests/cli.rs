@@ -650,3 +650,63 @@ fn export_writes_pytorch_named_safetensors_and_reference_logits() {
         "no such directory",
     );
 }
+
+#[test]
+fn fill_uses_both_directions_and_refuses_what_it_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("bi");
+    assert_ok(&train_tiny(
+        &run_dir,
+        &["--quiet", "--set", "model.bidirectional=true"],
+    ));
+    let fill = |run_dir: &Path, args: &[&str]| {
+        run(charlstm()
+            .args(["fill", "--checkpoint"])
+            .arg(run_dir)
+            .args(args))
+    };
+    let output = fill(&run_dir, &["ab_defg_ijk"]);
+    assert_ok(&output);
+    assert_eq!(stdout(&output), "abcdefghijk\n");
+    // Nothing before the first blank: the backward stack alone knows it.
+    let output = fill(&run_dir, &["--mask", "#", "#bcdefghijklmnopqrstuvwxyz"]);
+    assert_ok(&output);
+    assert_eq!(stdout(&output), "abcdefghijklmnopqrstuvwxyz\n");
+
+    let output = fill(
+        &run_dir,
+        &["--evaluate", "--windows", "20", "--window", "30"],
+    );
+    assert_ok(&output);
+    let report = stdout(&output);
+    for method in ["forward only:", "backward only:", "combined:"] {
+        assert!(report.contains(method), "{report}");
+    }
+
+    let eval = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
+    assert_ok(&eval);
+    let report = stdout(&eval);
+    assert!(
+        report.contains("validation (forward): ") && report.contains("validation (backward): "),
+        "{report}"
+    );
+
+    assert_clean_error(
+        &fill(&run_dir, &["abcdef"]),
+        "the text has no blank to fill",
+    );
+    assert_clean_error(
+        &fill(&run_dir, &["ab_dé"]),
+        "characters not in the vocabulary: 'é'",
+    );
+    let one_way = dir.path().join("forward");
+    assert_ok(&train_tiny(
+        &one_way,
+        &["--quiet", "--set", "train.max_steps=5"],
+    ));
+    assert_clean_error(
+        &fill(&one_way, &["ab_d"]),
+        "this model reads in one direction only",
+    );
+    assert_ok(&fill(&one_way, &["--method", "forward", "ab_d"]));
+}
