@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks `charlstm export` against PyTorch: exports RUN (a run or checkpoint directory), loads
-# the file into nn.Embedding -> nn.LSTM -> nn.Linear and compares the logits of 200 tokens with
-# charlstm's. Installs PyTorch (and safetensors) from PyPI into $VENV on first use.
+# the file into nn.Embedding -> nn.LSTM (nn.GRU, nn.RNN) -> nn.Linear and compares the logits
+# of 200 tokens with charlstm's. Installs PyTorch (and safetensors) from PyPI into $VENV on
+# first use.
 #
 #   scripts/check_export.sh runs/tinyshakespeare
 set -euo pipefail

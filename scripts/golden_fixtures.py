@@ -1,13 +1,18 @@
-"""Writes golden LSTM fixtures from PyTorch's nn.LSTM, computed in float64.
+"""Writes golden fixtures from PyTorch's nn.LSTM, or nn.GRU and nn.RNN, computed in float64.
 
-For each case: the weights in PyTorch's layout (weight_ih_l{k} [4H, I], weight_hh_l{k} [4H, H],
-bias_ih_l{k}, bias_hh_l{k}, gates i, f, g, o), a time-major input [T, B, I], the initial state
-h0, c0 [L, B, H], the outputs [T, B, H] and final state hn, cn, and the gradients of
+For each LSTM case: the weights in PyTorch's layout (weight_ih_l{k} [4H, I], weight_hh_l{k}
+[4H, H], bias_ih_l{k}, bias_hh_l{k}, gates i, f, g, o), a time-major input [T, B, I], the
+initial state h0, c0 [L, B, H], the outputs [T, B, H] and final state hn, cn, and the gradients
+of
 
     loss = sum(output * r_output) + sum(hn * r_hidden) + sum(cn * r_cell)
 
-with respect to the input, h0, c0 and every weight, for fixed random r_*. Every tensor is
-stored flat (row-major) beside its shape. Usage: golden_fixtures.py OUT.json
+with respect to the input, h0, c0 and every weight, for fixed random r_*. GRU (gates r, z, n:
+weights [3H, ·]) and tanh RNN (weights [H, ·]) cases have the same fields but no c0, cn or
+r_cell, and name their "cell". Every tensor is stored flat (row-major) beside its shape.
+
+Usage: golden_fixtures.py OUT.json               (LSTM cases)
+       golden_fixtures.py --gru-rnn OUT.json     (GRU and RNN cases)
 """
 
 import json
@@ -22,6 +27,16 @@ CASES = [
     ("input_wider_than_hidden", 5, 3, 7, 4, 1),
     ("two_layers", 7, 2, 5, 4, 2),
     ("two_layers_one_step", 1, 3, 2, 6, 2),
+]
+
+# Smaller, so that the GRU and RNN fixture stays under 100 KB.
+GRU_RNN_CASES = [
+    # name, seq_len, batch, input_size, hidden_size, layers
+    ("single_step_single_unit", 1, 1, 1, 1, 1),
+    ("batch_1", 5, 1, 3, 4, 1),
+    ("input_wider_than_hidden", 4, 3, 6, 3, 1),
+    ("two_layers", 5, 2, 4, 3, 2),
+    ("two_layers_one_step", 1, 3, 2, 4, 2),
 ]
 
 
@@ -73,12 +88,61 @@ def case(name, seq_len, batch, input_size, hidden, layers, generator):
     }
 
 
+def gru_rnn_case(cell, name, seq_len, batch, input_size, hidden, layers, generator):
+    def uniform(*shape, scale=1.0):
+        return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
+
+    module = {"gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
+    recurrent = module(input_size, hidden, num_layers=layers).double()
+    with torch.no_grad():
+        for parameter in recurrent.parameters():
+            parameter.copy_(uniform(*parameter.shape, scale=0.8))
+    x = uniform(seq_len, batch, input_size, scale=1.5).requires_grad_()
+    h0 = uniform(layers, batch, hidden, scale=0.9).requires_grad_()
+    output, hn = recurrent(x, h0)
+    r_output = uniform(seq_len, batch, hidden)
+    r_hidden = uniform(layers, batch, hidden)
+    loss = (output * r_output).sum() + (hn * r_hidden).sum()
+    loss.backward()
+
+    weights = {}
+    gradients = {"input": flat(x.grad), "h0": flat(h0.grad)}
+    for parameter_name, parameter in recurrent.named_parameters():
+        weights[parameter_name] = flat(parameter)
+        gradients[parameter_name] = flat(parameter.grad)
+    return {
+        "cell": cell,
+        "name": f"{cell}_{name}",
+        "seq_len": seq_len,
+        "batch": batch,
+        "input_size": input_size,
+        "hidden_size": hidden,
+        "layers": layers,
+        "weights": weights,
+        "input": flat(x),
+        "h0": flat(h0),
+        "output": flat(output),
+        "hn": flat(hn),
+        "r_output": flat(r_output),
+        "r_hidden": flat(r_hidden),
+        "gradients": gradients,
+    }
+
+
 def main():
-    out = sys.argv[1]
-    generator = torch.Generator().manual_seed(20261125)
+    gru_rnn = sys.argv[1] == "--gru-rnn"
+    out = sys.argv[-1]
+    if gru_rnn:
+        generator = torch.Generator().manual_seed(20261126)
+        cases = [
+            gru_rnn_case(cell, *spec, generator) for cell in ("gru", "rnn") for spec in GRU_RNN_CASES
+        ]
+    else:
+        generator = torch.Generator().manual_seed(20261125)
+        cases = [case(*spec, generator) for spec in CASES]
     fixtures = {
         "generator": f"scripts/golden_fixtures.py, PyTorch {torch.__version__}, float64",
-        "cases": [case(*spec, generator) for spec in CASES],
+        "cases": cases,
     }
     with open(out, "w") as f:
         json.dump(fixtures, f, separators=(",", ":"))

@@ -1,22 +1,27 @@
-//! The charlstm network as Burn modules: token embedding → N stacked recurrent layers (dropout
-//! between them) → linear head over the vocabulary, with the recurrent state passed in and out
-//! explicitly so training can carry it across chunks and sampling can step one character at a
-//! time. Also the pure sampling rule that turns logits into a character.
+//! The charlstm network as Burn modules: token embedding → N stacked recurrent layers (LSTM,
+//! GRU or plain RNN; dropout between them) → linear head over the vocabulary, with the
+//! recurrent state passed in and out explicitly so training can carry it across chunks and
+//! sampling can step one character at a time. Also the pure sampling rule that turns logits
+//! into a character.
 
 pub mod char_model;
 pub mod fill;
 pub mod fused_lstm;
 pub mod gpu_lstm;
+pub mod gru;
 pub mod lstm;
 pub mod recurrent;
+pub mod rnn;
 pub mod sampling;
 pub mod state;
 pub mod stepper;
 
 pub use char_model::{CharModel, CharModelConfig, Direction};
 pub use fill::{FillChoice, fill_blanks};
+pub use gru::{GruLayer, GruLayerConfig};
 pub use lstm::{LstmLayer, LstmLayerConfig};
 pub use recurrent::{CellKind, RecurrentLayer};
+pub use rnn::{RnnLayer, RnnLayerConfig};
 pub use sampling::{Sampler, SamplingOptions, sample_index};
 pub use state::{LayerState, RecurrentState};
 pub use stepper::{HostStepper, StepperError};

@@ -1,20 +1,37 @@
 //! The recurrent-layer interface of the model. A stack holds [`RecurrentLayer`]s, so another
-//! cell (GRU, vanilla RNN) or a faster LSTM implementation is one more variant here, and the
-//! embedding, head, training loop and sampler need not change.
+//! cell or a faster implementation of one is one more variant here, and the embedding, head,
+//! training loop and sampler need not change.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::gru::{GruLayer, GruLayerConfig};
 use crate::lstm::{LstmLayer, LstmLayerConfig};
+use crate::rnn::{RnnLayer, RnnLayerConfig};
 use crate::state::LayerState;
 
 /// Which recurrent cell the stack is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CellKind {
-    /// Long short-term memory (Hochreiter & Schmidhuber), PyTorch's gate equations.
+    /// Long short-term memory (Hochreiter & Schmidhuber), PyTorch's `nn.LSTM` equations.
     #[default]
     Lstm,
+    /// Gated recurrent unit (Cho et al., 2014), PyTorch's `nn.GRU` equations.
+    Gru,
+    /// Plain (Elman) recurrent layer with tanh, PyTorch's `nn.RNN`.
+    Rnn,
+}
+
+impl CellKind {
+    /// The cell's name in configs and exported files: `lstm`, `gru` or `rnn`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lstm => "lstm",
+            Self::Gru => "gru",
+            Self::Rnn => "rnn",
+        }
+    }
 }
 
 /// One layer of the recurrent stack.
@@ -22,10 +39,15 @@ pub enum CellKind {
 pub enum RecurrentLayer {
     /// An LSTM layer.
     Lstm(LstmLayer),
+    /// A GRU layer.
+    Gru(GruLayer),
+    /// A plain tanh RNN layer.
+    Rnn(RnnLayer),
 }
 
 impl RecurrentLayer {
-    /// A new layer of `cell` mapping `input_size` features to `hidden_size`.
+    /// A new layer of `cell` mapping `input_size` features to `hidden_size`. `forget_bias`
+    /// is the initial forget-gate bias of an LSTM; the other cells have no forget gate.
     pub fn new(
         cell: CellKind,
         input_size: usize,
@@ -39,18 +61,32 @@ impl RecurrentLayer {
                     .with_forget_bias(forget_bias)
                     .init(device),
             ),
+            CellKind::Gru => Self::Gru(GruLayerConfig::new(input_size, hidden_size).init(device)),
+            CellKind::Rnn => Self::Rnn(RnnLayerConfig::new(input_size, hidden_size).init(device)),
+        }
+    }
+
+    /// The cell this layer is made of.
+    pub fn cell(&self) -> CellKind {
+        match self {
+            Self::Lstm(_) => CellKind::Lstm,
+            Self::Gru(_) => CellKind::Gru,
+            Self::Rnn(_) => CellKind::Rnn,
         }
     }
 
     /// Runs the layer over a time-major sequence.
     ///
     /// - `input`: `[seq_len, batch, input_size]`
-    /// - `state`: the state before the first step, each tensor `[batch, hidden_size]`
+    /// - `state`: the state before the first step, each tensor `[batch, hidden_size]` (GRU and
+    ///   RNN layers have no cell and return `state.cell` unchanged)
     /// - returns the output of every step, `[seq_len, batch, hidden_size]`, and the state after
     ///   the last step.
     pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
         match self {
             Self::Lstm(layer) => layer.forward(input, state),
+            Self::Gru(layer) => layer.forward(input, state),
+            Self::Rnn(layer) => layer.forward(input, state),
         }
     }
 
@@ -58,6 +94,46 @@ impl RecurrentLayer {
     pub fn hidden_size(&self) -> usize {
         match self {
             Self::Lstm(layer) => layer.hidden_size(),
+            Self::Gru(layer) => layer.hidden_size(),
+            Self::Rnn(layer) => layer.hidden_size(),
         }
+    }
+}
+
+/// The input part of every step's pre-activations, `x_t · W + b`, for the step loops of the
+/// GRU and RNN layers.
+///
+/// - `input`: `[seq_len, batch, input_size]`
+/// - `weight`: `[input_size, width]`; `bias`: `[width]`
+/// - returns `seq_len` tensors `[batch, width]`, first step first.
+///
+/// Without autodiff this is one `[seq_len · batch, input_size] × [input_size, width]` product,
+/// sliced per step. With autodiff each step multiplies its own slice of the input instead: the
+/// gradient of a slice is a zero tensor the size of its source with the slice written in, so
+/// slicing the projection would cost a zero fill of `[seq_len · batch, width]` per step on the
+/// way back (quadratic in `seq_len`); slicing the input costs the same at `input_size`, which
+/// is narrower than the gates.
+pub(crate) fn project_steps(
+    input: Tensor<3>,
+    weight: Tensor<2>,
+    bias: Tensor<1>,
+) -> Vec<Tensor<2>> {
+    let [seq_len, batch, input_size] = input.dims();
+    let bias = bias.unsqueeze_dim(0);
+    if input.device().is_autodiff() {
+        (0..seq_len)
+            .map(|step| {
+                let x = input
+                    .clone()
+                    .narrow(0, step, 1)
+                    .reshape([batch, input_size]);
+                x.matmul(weight.clone()) + bias.clone()
+            })
+            .collect()
+    } else {
+        let all = input.reshape([seq_len * batch, input_size]).matmul(weight) + bias;
+        (0..seq_len)
+            .map(|step| all.clone().narrow(0, step * batch, batch))
+            .collect()
     }
 }

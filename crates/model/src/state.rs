@@ -3,11 +3,14 @@
 use burn::prelude::*;
 
 /// The state of one recurrent layer: hidden output `h` and, for an LSTM, cell `c`.
+///
+/// GRU and RNN layers have no cell; they carry `cell` through unchanged, so a stack of them
+/// keeps the all-zero cell of [`LayerState::zeros`] (and checkpoints store it like an LSTM's).
 #[derive(Debug, Clone)]
 pub struct LayerState {
     /// Hidden state `h`, `[batch, hidden]`.
     pub hidden: Tensor<2>,
-    /// Cell state `c`, `[batch, hidden]`.
+    /// Cell state `c`, `[batch, hidden]` (zeros, passed through, for GRU and RNN layers).
     pub cell: Tensor<2>,
 }
 

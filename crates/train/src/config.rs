@@ -57,7 +57,7 @@ pub struct DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Recurrent cell.
+    /// Recurrent cell: `lstm`, `gru` or `rnn`, with PyTorch's equations.
     pub cell: CellKind,
     /// Width of the character embedding.
     pub embedding_size: usize,
@@ -67,7 +67,7 @@ pub struct ModelConfig {
     pub num_layers: usize,
     /// Dropout between layers while training, in `[0, 1)`.
     pub dropout: f64,
-    /// Initial forget-gate bias.
+    /// Initial forget-gate bias (LSTM only; GRU and RNN layers ignore it).
     pub forget_bias: f64,
     /// Also train a backward stack (a bidirectional language model in the style of ELMo:
     /// each direction predicts from one side only; `charlstm fill` uses both).
@@ -449,6 +449,29 @@ mod tests {
         assert!(err.to_string().contains("tpu"), "{err}");
         let err = RunConfig::load(None, &["nonsense".into()]).unwrap_err();
         assert!(err.to_string().contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn every_cell_is_accepted_and_an_unknown_one_is_named() {
+        for (name, cell) in [
+            ("lstm", CellKind::Lstm),
+            ("gru", CellKind::Gru),
+            ("rnn", CellKind::Rnn),
+        ] {
+            let config = RunConfig::load(None, &[format!("model.cell={name}")]).unwrap();
+            assert_eq!(config.model.cell, cell);
+            assert_eq!(config.model_config(5).cell, cell);
+            assert_eq!(RunConfig::from_toml(&config.to_toml()).unwrap(), config);
+        }
+        let err = RunConfig::load(None, &["model.cell=transformer".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("transformer"), "{err}");
+        assert!(
+            err.contains("lstm") && err.contains("gru") && err.contains("rnn"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]

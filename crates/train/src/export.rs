@@ -5,11 +5,12 @@
 //! embedding = nn.Embedding(V, E); lstm = nn.LSTM(E, H, num_layers=L); head = nn.Linear(H, V)
 //! ```
 //!
-//! loaded with them (`embedding.weight`, `lstm.weight_ih_l0`, …, `head.weight`, `head.bias`)
-//! computes the same logits. PyTorch keeps `weight_ih = W_xᵀ`, `weight_hh = W_hᵀ` (gates i, f,
-//! g, o, as ours), two biases whose sum is ours (`bias_hh` is written as zeros), and a
-//! `Linear` weight `[out, in]`, the transpose of Burn's. The vocabulary and shape go into the
-//! file's metadata.
+//! (or `gru = nn.GRU(...)`, `rnn = nn.RNN(...)`) loaded with them (`embedding.weight`,
+//! `lstm.weight_ih_l0`, …, `head.weight`, `head.bias`) computes the same logits. PyTorch keeps
+//! `weight_ih = W_xᵀ`, `weight_hh = W_hᵀ` (gates i, f, g, o for the LSTM and r, z, n for the
+//! GRU, as ours) and a `Linear` weight `[out, in]`, the transpose of Burn's. Our LSTM and RNN
+//! have one bias, PyTorch's sum of two, so `bias_hh` is written as zeros; the GRU has both, as
+//! PyTorch. The cell, vocabulary and shape go into the file's metadata.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +18,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::prelude::*;
 use charlstm_data::Tokenizer;
-use charlstm_model::{CharModel, RecurrentLayer};
+use charlstm_model::{CellKind, CharModel, RecurrentLayer};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::TrainError;
@@ -65,28 +66,47 @@ pub fn pytorch_tensors(model: &CharModel) -> Result<Vec<NamedTensor>, TrainError
         read(&model.embedding.weight)?,
     )];
     for (index, layer) in model.layers.iter().enumerate() {
-        let RecurrentLayer::Lstm(lstm) = layer;
-        let [input_size, gate_width] = lstm.input_weight.dims();
-        let hidden = lstm.hidden_size();
+        // (W_x, W_h, bias_ih, bias_hh) of the layer; PyTorch's weights are W_xᵀ and W_hᵀ.
+        let (input_weight, recurrent_weight, bias_ih, bias_hh) = match layer {
+            RecurrentLayer::Lstm(lstm) => {
+                let bias = read(&lstm.bias)?;
+                let zeros = vec![0.0; bias.len()];
+                (&lstm.input_weight, &lstm.recurrent_weight, bias, zeros)
+            }
+            RecurrentLayer::Gru(gru) => (
+                &gru.input_weight,
+                &gru.recurrent_weight,
+                read(&gru.input_bias)?,
+                read(&gru.recurrent_bias)?,
+            ),
+            RecurrentLayer::Rnn(rnn) => {
+                let bias = read(&rnn.bias)?;
+                let zeros = vec![0.0; bias.len()];
+                (&rnn.input_weight, &rnn.recurrent_weight, bias, zeros)
+            }
+        };
+        let prefix = layer.cell().name();
+        let [input_size, gate_width] = input_weight.dims();
+        let hidden = layer.hidden_size();
         tensors.push(tensor(
-            format!("lstm.weight_ih_l{index}"),
+            format!("{prefix}.weight_ih_l{index}"),
             vec![gate_width, input_size],
-            transpose(&read(&lstm.input_weight)?, input_size, gate_width),
+            transpose(&read(input_weight)?, input_size, gate_width),
         ));
         tensors.push(tensor(
-            format!("lstm.weight_hh_l{index}"),
+            format!("{prefix}.weight_hh_l{index}"),
             vec![gate_width, hidden],
-            transpose(&read(&lstm.recurrent_weight)?, hidden, gate_width),
+            transpose(&read(recurrent_weight)?, hidden, gate_width),
         ));
         tensors.push(tensor(
-            format!("lstm.bias_ih_l{index}"),
+            format!("{prefix}.bias_ih_l{index}"),
             vec![gate_width],
-            read(&lstm.bias)?,
+            bias_ih,
         ));
         tensors.push(tensor(
-            format!("lstm.bias_hh_l{index}"),
+            format!("{prefix}.bias_hh_l{index}"),
             vec![gate_width],
-            vec![0.0; gate_width],
+            bias_hh,
         ));
     }
     let [top, _] = model.head.weight.dims();
@@ -112,8 +132,8 @@ pub fn export_safetensors(
     crate::checkpoint::write_synced(out, &safetensors_bytes(model, tokenizer)?)
 }
 
-/// `model` as a safetensors file under PyTorch's names, with the shape and the tokens in its
-/// metadata: `vocab`, a JSON list of characters (index = token id), for a character
+/// `model` as a safetensors file under PyTorch's names, with the cell (`lstm`, `gru`, `rnn`),
+/// the shape and the tokens in its metadata: `vocab`, a JSON list of characters (index = token id), for a character
 /// vocabulary; `tokenizer`, the whole `tokenizer.json`, otherwise.
 pub fn safetensors_bytes(model: &CharModel, tokenizer: &Tokenizer) -> Result<Vec<u8>, TrainError> {
     let tensors = pytorch_tensors(model)?;
@@ -132,9 +152,14 @@ pub fn safetensors_bytes(model: &CharModel, tokenizer: &Tokenizer) -> Result<Vec
         .collect::<Result<Vec<_>, _>>()?;
     let layers = model.layers.len();
     let hidden = model.layers.first().map_or(0, |l| l.hidden_size());
+    let cell = model
+        .layers
+        .first()
+        .map_or(CellKind::default(), RecurrentLayer::cell);
     let mut metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("producer".to_string(), "charlstm".to_string()),
+        ("cell".to_string(), cell.name().to_string()),
         ("num_layers".to_string(), layers.to_string()),
         ("hidden_size".to_string(), hidden.to_string()),
         (
@@ -193,7 +218,9 @@ mod tests {
             ]
         );
         // weight_ih[gate, input] is W_x[input, gate].
-        let RecurrentLayer::Lstm(first) = &model.layers[0];
+        let RecurrentLayer::Lstm(first) = &model.layers[0] else {
+            panic!("an LSTM model has LSTM layers");
+        };
         let w_x: Vec<f32> = first.input_weight.val().try_into_vec_as().unwrap();
         let weight_ih = &tensors[1].values;
         assert_eq!(weight_ih[5 * 3 + 2], w_x[2 * 16 + 5]);
@@ -208,9 +235,66 @@ mod tests {
         let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         let metadata = metadata.metadata().clone().unwrap();
         assert_eq!(metadata["vocab"], r#"["a","b","c","d","e","f","g"]"#);
+        assert_eq!(metadata["cell"], "lstm");
         let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let head = file.tensor("head.weight").unwrap();
         assert_eq!(head.shape(), &[7, 4]);
         assert_eq!(head.dtype(), Dtype::F32);
+    }
+
+    /// A GRU's weights go out as `nn.GRU`'s (`[3H, ·]`, both biases as they are), an RNN's as
+    /// `nn.RNN`'s (`[H, ·]`, `bias_hh` zeros), and the metadata names the cell.
+    #[test]
+    fn gru_and_rnn_go_out_under_their_pytorch_names() {
+        let device = Device::flex();
+        for (cell, gates) in [(CellKind::Gru, 3), (CellKind::Rnn, 1)] {
+            let model = CharModelConfig::new(7)
+                .with_embedding_size(3)
+                .with_hidden_size(4)
+                .with_num_layers(2)
+                .with_cell(cell)
+                .init(&device);
+            let tensors = pytorch_tensors(&model).unwrap();
+            let shapes: Vec<(String, Vec<usize>)> = tensors
+                .iter()
+                .map(|t| (t.name.clone(), t.shape.clone()))
+                .collect();
+            let name = cell.name();
+            let width = gates * 4;
+            let expected: Vec<(String, Vec<usize>)> = vec![
+                ("embedding.weight".into(), vec![7, 3]),
+                (format!("{name}.weight_ih_l0"), vec![width, 3]),
+                (format!("{name}.weight_hh_l0"), vec![width, 4]),
+                (format!("{name}.bias_ih_l0"), vec![width]),
+                (format!("{name}.bias_hh_l0"), vec![width]),
+                (format!("{name}.weight_ih_l1"), vec![width, 4]),
+                (format!("{name}.weight_hh_l1"), vec![width, 4]),
+                (format!("{name}.bias_ih_l1"), vec![width]),
+                (format!("{name}.bias_hh_l1"), vec![width]),
+                ("head.weight".into(), vec![7, 4]),
+                ("head.bias".into(), vec![7]),
+            ];
+            assert_eq!(shapes, expected);
+            match &model.layers[0] {
+                RecurrentLayer::Gru(gru) => {
+                    // weight_hh[gate, h] is W_h[h, gate]; bias_hh is the recurrent bias.
+                    let w_h: Vec<f32> = gru.recurrent_weight.val().try_into_vec_as().unwrap();
+                    assert_eq!(tensors[2].values[9 * 4 + 1], w_h[12 + 9]);
+                    let b_h: Vec<f32> = gru.recurrent_bias.val().try_into_vec_as().unwrap();
+                    assert_eq!(tensors[4].values, b_h);
+                }
+                RecurrentLayer::Rnn(rnn) => {
+                    let w_x: Vec<f32> = rnn.input_weight.val().try_into_vec_as().unwrap();
+                    assert_eq!(tensors[1].values[3 * 3 + 2], w_x[2 * 4 + 3]);
+                    assert_eq!(tensors[4].values, vec![0.0; 4]);
+                }
+                RecurrentLayer::Lstm(_) => panic!("{cell:?} model with an LSTM layer"),
+            }
+
+            let vocab = charlstm_data::Vocabulary::from_text("abcdefg");
+            let bytes = safetensors_bytes(&model, &Tokenizer::Characters(vocab)).unwrap();
+            let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+            assert_eq!(metadata.metadata().clone().unwrap()["cell"], name);
+        }
     }
 }

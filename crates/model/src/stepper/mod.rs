@@ -16,7 +16,7 @@ use burn::prelude::*;
 
 use crate::char_model::CharModel;
 use crate::fused_lstm::activation::{sigmoid, tanh};
-use crate::recurrent::RecurrentLayer;
+use crate::recurrent::{CellKind, RecurrentLayer};
 use dot::RowDot;
 use std::sync::Arc;
 use team::Team;
@@ -27,6 +27,9 @@ pub enum StepperError {
     /// A weight could not be read back from its device.
     #[error("cannot read the model's weights from the device: {0}")]
     Read(String),
+    /// The model has layers of a cell the stepper does not implement (only LSTM).
+    #[error("the host stepper runs LSTM layers only, not {}", .0.name())]
+    Cell(CellKind),
 }
 
 /// One LSTM layer in stepping layout.
@@ -135,22 +138,33 @@ pub struct HostStepper {
 const MAX_INPUT_TABLE_BYTES: usize = 256 << 20;
 
 impl HostStepper {
-    /// Whether `model` is small enough for a stepper: its bottom layer's per-token table
-    /// (vocabulary × 4 × hidden floats) stays within 256 MiB.
+    /// Whether `model` can be stepped here: all its layers are LSTM layers, and its bottom
+    /// layer's per-token table (vocabulary × 4 × hidden floats) stays within 256 MiB. Other
+    /// models step with their own Burn operations.
     pub fn fits(model: &CharModel) -> bool {
+        if model
+            .layers
+            .iter()
+            .any(|layer| layer.cell() != CellKind::Lstm)
+        {
+            return false;
+        }
         let vocab_size = model.embedding.weight.dims()[0];
         let gate_width = model.layers.first().map_or(0, |l| 4 * l.hidden_size());
         vocab_size * gate_width * size_of::<f32>() <= MAX_INPUT_TABLE_BYTES
     }
 
-    /// Copies `model`'s weights to the host, with the state at zero.
+    /// Copies `model`'s weights to the host, with the state at zero. Fails on layers other
+    /// than LSTM (see [`Self::fits`]).
     pub fn new(model: &CharModel) -> Result<Self, StepperError> {
         let embedding = read(&model.embedding.weight)?;
         let [vocab_size, embedding_size] = model.embedding.weight.dims();
         let mut layers = Vec::with_capacity(model.layers.len());
         let mut input_table = Vec::new();
         for (index, layer) in model.layers.iter().enumerate() {
-            let RecurrentLayer::Lstm(lstm) = layer;
+            let RecurrentLayer::Lstm(lstm) = layer else {
+                return Err(StepperError::Cell(layer.cell()));
+            };
             let hidden = lstm.hidden_size();
             let gate_width = 4 * hidden;
             let input_weight = read(&lstm.input_weight)?;
@@ -354,5 +368,22 @@ mod tests {
         assert_ne!(first, again, "the second step sees the state of the first");
         stepper.reset();
         assert_eq!(stepper.step(5), &first[..], "a reset starts a new stream");
+    }
+
+    /// GRU and RNN models do not fit the stepper, and asking for one is an error, not a panic.
+    #[test]
+    fn other_cells_are_refused() {
+        let device = Device::flex();
+        for cell in [CellKind::Gru, CellKind::Rnn] {
+            let model = CharModelConfig::new(13)
+                .with_embedding_size(6)
+                .with_hidden_size(4)
+                .with_cell(cell)
+                .init(&device);
+            assert!(!HostStepper::fits(&model), "{cell:?}");
+            let error = HostStepper::new(&model).unwrap_err();
+            assert!(error.to_string().contains(cell.name()), "{error}");
+        }
+        assert!(HostStepper::fits(&model(1, &device)));
     }
 }
