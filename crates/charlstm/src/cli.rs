@@ -40,7 +40,7 @@ pub enum Command {
     /// Draw the loss curves of one or more runs into one PNG picture.
     Plot(PlotArgs),
     /// Write a checkpoint's weights as safetensors under PyTorch's names (nn.Embedding,
-    /// nn.LSTM, nn.Linear), for use outside charlstm.
+    /// nn.LSTM / nn.GRU / nn.RNN, nn.Linear), for use outside charlstm.
     Export(ExportArgs),
 }
 

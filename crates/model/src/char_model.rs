@@ -353,8 +353,18 @@ mod tests {
     }
 
     fn bidirectional_model(residual: bool, shared_head: bool, device: &Device) -> CharModel {
+        bidirectional_model_of(CellKind::Lstm, residual, shared_head, device)
+    }
+
+    fn bidirectional_model_of(
+        cell: CellKind,
+        residual: bool,
+        shared_head: bool,
+        device: &Device,
+    ) -> CharModel {
         device.seed(9);
         CharModelConfig::new(11)
+            .with_cell(cell)
             .with_embedding_size(5)
             .with_hidden_size(8)
             .with_num_layers(3)
@@ -364,6 +374,9 @@ mod tests {
             .init(device)
     }
 
+    /// Logits of one token, if the stack has read anything before it.
+    type Prediction = Option<Vec<f32>>;
+
     /// For every position t of `ids`, the forward stack's logits for the token at t (from the
     /// tokens before it) and the backward stack's (from the tokens after it); `None` at the
     /// ends, where a stack has read nothing yet.
@@ -371,7 +384,7 @@ mod tests {
         model: &CharModel,
         ids: &[i64],
         device: &Device,
-    ) -> Vec<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+    ) -> Vec<(Prediction, Prediction)> {
         let length = ids.len();
         let rows = |logits: Tensor<3>| -> Vec<Vec<f32>> {
             let vocab = logits.dims()[2];
@@ -397,12 +410,19 @@ mod tests {
 
     /// The bidirectional model cannot cheat: changing the character at t changes neither
     /// direction's prediction of the character at t (nor the forward predictions before t or
-    /// the backward ones after it), while it does change the predictions that may see it.
+    /// the backward ones after it), while it does change the predictions that may see it. For
+    /// every cell, with and without residual connections and a shared head.
     #[test]
     fn neither_direction_sees_the_character_it_predicts() {
         let device = device();
-        for (residual, shared_head) in [(false, true), (true, false)] {
-            let model = bidirectional_model(residual, shared_head, &device);
+        let variants = [
+            (CellKind::Lstm, false, true),
+            (CellKind::Lstm, true, false),
+            (CellKind::Gru, true, true),
+            (CellKind::Rnn, false, false),
+        ];
+        for (cell, residual, shared_head) in variants {
+            let model = bidirectional_model_of(cell, residual, shared_head, &device);
             let ids = [3i64, 1, 4, 1, 5, 9, 2, 6, 5, 3];
             let original = predictions_of_each_token(&model, &ids, &device);
             for t in 0..ids.len() {

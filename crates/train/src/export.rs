@@ -5,12 +5,14 @@
 //! embedding = nn.Embedding(V, E); lstm = nn.LSTM(E, H, num_layers=L); head = nn.Linear(H, V)
 //! ```
 //!
-//! (or `gru = nn.GRU(...)`, `rnn = nn.RNN(...)`) loaded with them (`embedding.weight`,
+//! (or `gru = nn.GRU(...)`, `rnn = nn.RNN(...)`; with `model.residual`, one module per layer
+//! and the input added to each output above the first) loaded with them (`embedding.weight`,
 //! `lstm.weight_ih_l0`, …, `head.weight`, `head.bias`) computes the same logits. PyTorch keeps
 //! `weight_ih = W_xᵀ`, `weight_hh = W_hᵀ` (gates i, f, g, o for the LSTM and r, z, n for the
 //! GRU, as ours) and a `Linear` weight `[out, in]`, the transpose of Burn's. Our LSTM and RNN
 //! have one bias, PyTorch's sum of two, so `bias_hh` is written as zeros; the GRU has both, as
-//! PyTorch. The cell, vocabulary and shape go into the file's metadata.
+//! PyTorch. The cell, vocabulary and shape go into the file's metadata. A bidirectional model's
+//! backward stack goes out as `backward_lstm.*` (and its own head, if any, as `backward_head.*`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -65,61 +67,74 @@ pub fn pytorch_tensors(model: &CharModel) -> Result<Vec<NamedTensor>, TrainError
         vec![vocab, embedding_size],
         read(&model.embedding.weight)?,
     )];
-    for (index, layer) in model.layers.iter().enumerate() {
-        // (W_x, W_h, bias_ih, bias_hh) of the layer; PyTorch's weights are W_xᵀ and W_hᵀ.
-        let (input_weight, recurrent_weight, bias_ih, bias_hh) = match layer {
-            RecurrentLayer::Lstm(lstm) => {
-                let bias = read(&lstm.bias)?;
-                let zeros = vec![0.0; bias.len()];
-                (&lstm.input_weight, &lstm.recurrent_weight, bias, zeros)
-            }
-            RecurrentLayer::Gru(gru) => (
-                &gru.input_weight,
-                &gru.recurrent_weight,
-                read(&gru.input_bias)?,
-                read(&gru.recurrent_bias)?,
-            ),
-            RecurrentLayer::Rnn(rnn) => {
-                let bias = read(&rnn.bias)?;
-                let zeros = vec![0.0; bias.len()];
-                (&rnn.input_weight, &rnn.recurrent_weight, bias, zeros)
-            }
-        };
-        let prefix = layer.cell().name();
-        let [input_size, gate_width] = input_weight.dims();
-        let hidden = layer.hidden_size();
-        tensors.push(tensor(
-            format!("{prefix}.weight_ih_l{index}"),
-            vec![gate_width, input_size],
-            transpose(&read(input_weight)?, input_size, gate_width),
-        ));
-        tensors.push(tensor(
-            format!("{prefix}.weight_hh_l{index}"),
-            vec![gate_width, hidden],
-            transpose(&read(recurrent_weight)?, hidden, gate_width),
-        ));
-        tensors.push(tensor(
-            format!("{prefix}.bias_ih_l{index}"),
-            vec![gate_width],
-            bias_ih,
-        ));
-        tensors.push(tensor(
-            format!("{prefix}.bias_hh_l{index}"),
-            vec![gate_width],
-            bias_hh,
-        ));
+    // A bidirectional model's backward stack (and head, if it has its own) go under the same
+    // names with a `backward_` prefix: it is a second language model over the reversed text,
+    // not the `_reverse` half of a bidirectional `nn.LSTM` layer.
+    let stacks = [("", &model.layers), ("backward_", &model.backward_layers)];
+    for (direction, layers) in stacks {
+        for (index, layer) in layers.iter().enumerate() {
+            // (W_x, W_h, bias_ih, bias_hh) of the layer; PyTorch's weights are W_xᵀ and W_hᵀ.
+            let (input_weight, recurrent_weight, bias_ih, bias_hh) = match layer {
+                RecurrentLayer::Lstm(lstm) => {
+                    let bias = read(&lstm.bias)?;
+                    let zeros = vec![0.0; bias.len()];
+                    (&lstm.input_weight, &lstm.recurrent_weight, bias, zeros)
+                }
+                RecurrentLayer::Gru(gru) => (
+                    &gru.input_weight,
+                    &gru.recurrent_weight,
+                    read(&gru.input_bias)?,
+                    read(&gru.recurrent_bias)?,
+                ),
+                RecurrentLayer::Rnn(rnn) => {
+                    let bias = read(&rnn.bias)?;
+                    let zeros = vec![0.0; bias.len()];
+                    (&rnn.input_weight, &rnn.recurrent_weight, bias, zeros)
+                }
+            };
+            let prefix = format!("{direction}{}", layer.cell().name());
+            let [input_size, gate_width] = input_weight.dims();
+            let hidden = layer.hidden_size();
+            tensors.push(tensor(
+                format!("{prefix}.weight_ih_l{index}"),
+                vec![gate_width, input_size],
+                transpose(&read(input_weight)?, input_size, gate_width),
+            ));
+            tensors.push(tensor(
+                format!("{prefix}.weight_hh_l{index}"),
+                vec![gate_width, hidden],
+                transpose(&read(recurrent_weight)?, hidden, gate_width),
+            ));
+            tensors.push(tensor(
+                format!("{prefix}.bias_ih_l{index}"),
+                vec![gate_width],
+                bias_ih,
+            ));
+            tensors.push(tensor(
+                format!("{prefix}.bias_hh_l{index}"),
+                vec![gate_width],
+                bias_hh,
+            ));
+        }
     }
-    let [top, _] = model.head.weight.dims();
-    tensors.push(tensor(
-        "head.weight".into(),
-        vec![vocab, top],
-        transpose(&read(&model.head.weight)?, top, vocab),
-    ));
-    let bias = match &model.head.bias {
-        Some(bias) => read(bias)?,
-        None => vec![0.0; vocab],
-    };
-    tensors.push(tensor("head.bias".into(), vec![vocab], bias));
+    let heads = [
+        ("head", Some(&model.head)),
+        ("backward_head", model.backward_head.as_ref()),
+    ];
+    for (name, head) in heads {
+        let Some(head) = head else { continue };
+        let [top, _] = head.weight.dims();
+        tensors.push(tensor(
+            format!("{name}.weight"),
+            vec![vocab, top],
+            transpose(&read(&head.weight)?, top, vocab),
+        ));
+        let bias = match &head.bias {
+            Some(bias) => read(bias)?,
+            None => vec![0.0; vocab],
+        };
+        tensors.push(tensor(format!("{name}.bias"), vec![vocab], bias));
+    }
     Ok(tensors)
 }
 
@@ -160,6 +175,11 @@ pub fn safetensors_bytes(model: &CharModel, tokenizer: &Tokenizer) -> Result<Vec
         ("format".to_string(), "pt".to_string()),
         ("producer".to_string(), "charlstm".to_string()),
         ("cell".to_string(), cell.name().to_string()),
+        (
+            "bidirectional".to_string(),
+            model.is_bidirectional().to_string(),
+        ),
+        ("residual".to_string(), model.residual.to_string()),
         ("num_layers".to_string(), layers.to_string()),
         ("hidden_size".to_string(), hidden.to_string()),
         (
@@ -296,5 +316,49 @@ mod tests {
             let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
             assert_eq!(metadata.metadata().clone().unwrap()["cell"], name);
         }
+    }
+
+    /// A bidirectional model's backward stack and own head go out under `backward_` names;
+    /// the metadata says it is bidirectional and whether layers are residual.
+    #[test]
+    fn the_backward_stack_goes_out_under_backward_names() {
+        let device = Device::flex();
+        let model = CharModelConfig::new(7)
+            .with_embedding_size(3)
+            .with_hidden_size(4)
+            .with_num_layers(1)
+            .with_bidirectional(true)
+            .with_shared_head(false)
+            .with_residual(true)
+            .init(&device);
+        let names: Vec<String> = pytorch_tensors(&model)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "embedding.weight",
+                "lstm.weight_ih_l0",
+                "lstm.weight_hh_l0",
+                "lstm.bias_ih_l0",
+                "lstm.bias_hh_l0",
+                "backward_lstm.weight_ih_l0",
+                "backward_lstm.weight_hh_l0",
+                "backward_lstm.bias_ih_l0",
+                "backward_lstm.bias_hh_l0",
+                "head.weight",
+                "head.bias",
+                "backward_head.weight",
+                "backward_head.bias",
+            ]
+        );
+        let vocab = charlstm_data::Vocabulary::from_text("abcdefg");
+        let bytes = safetensors_bytes(&model, &Tokenizer::Characters(vocab)).unwrap();
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let metadata = metadata.metadata().clone().unwrap();
+        assert_eq!(metadata["bidirectional"], "true");
+        assert_eq!(metadata["residual"], "true");
     }
 }
