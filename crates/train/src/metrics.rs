@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(written[0], HEADER);
         assert_eq!(written.len(), 7);
         let cells: Vec<&str> = written[4].split(',').collect();
-        assert_eq!(cells.len(), 7);
+        assert_eq!(cells.len(), 9);
         assert_eq!(cells[0], "4");
         assert_eq!(
             cells[2].parse::<f32>().unwrap(),
