@@ -270,14 +270,17 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             report(spec, &tokens)
         }
         None => {
-            let corpus = locator.load(&config.data.corpus)?;
+            let corpus = config.load_corpus(&locator)?;
             let tokens = tokenizer.encode(&corpus.text)?;
             let split = Split::new(tokens.len(), config.split_fractions());
             if split.validation.len() < 2 && split.test.len() < 2 {
                 bail!("the run has no validation or test split to evaluate (pass --corpus FILE)");
             }
             if split.validation.len() >= 2 {
-                report("validation", &tokens[split.validation.clone()])?;
+                report(
+                    "validation",
+                    config.validation_part(&tokens[split.validation.clone()]),
+                )?;
             }
             if split.test.len() >= 2 {
                 report("test", &tokens[split.test])?;
@@ -314,9 +317,7 @@ fn fill_command(args: FillArgs) -> Result<()> {
         );
     }
     let config = &checkpoint.config;
-    let corpus = CorpusLocator::from_env()
-        .with_invalid_utf8(config.data.invalid_utf8)
-        .load(&config.data.corpus)?;
+    let corpus = config.load_corpus(&CorpusLocator::from_env())?;
     let tokens = tokenizer.encode(&corpus.text)?;
     let split = Split::new(tokens.len(), config.split_fractions());
     let test = FillTest {

@@ -269,10 +269,12 @@ fn more_bad_input_gets_one_clear_line() {
         std::fs::write(&path, bytes).unwrap();
         format!("data.corpus={}", path.display())
     };
+    let empty_dir = dir.path().join("empty-dir");
+    std::fs::create_dir(&empty_dir).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec![format!("data.corpus={}", dir.path().display())],
-            "is a directory",
+            vec![format!("data.corpus={}", empty_dir.display())],
+            "has no text files to read (check data.include and data.exclude, or give a file)",
         ),
         (vec![corpus("empty.txt", b"")], "is empty"),
         (

@@ -298,3 +298,74 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
         "tokenizer '/no/such/tokenizer.json' is invalid: no such file",
     );
 }
+
+#[test]
+fn a_code_base_directory_trains_with_globs_and_a_vocabulary_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for module in 0..6 {
+        let body: String = (0..60)
+            .map(|line| {
+                let value: u32 = rng.random_range(0..1000);
+                format!("    let x{line} = {value}; // ✓ §{module}\n")
+            })
+            .collect();
+        let path = project.join(format!("src/m{module}.rs"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("fn m{module}() {{\n{body}}}\n")).unwrap();
+    }
+    std::fs::create_dir_all(project.join("target")).unwrap();
+    std::fs::write(project.join("target/generated.rs"), "GENERATED ~~~").unwrap();
+    std::fs::write(project.join("src/logo.rs"), b"\x89PNG\x00binary").unwrap();
+    std::fs::write(project.join("README.md"), "# not code").unwrap();
+
+    let run_dir = dir.path().join("run");
+    let corpus = format!("data.corpus=[\"{}\"]", project.display());
+    let output = train_tiny(
+        &run_dir,
+        &[
+            "--set",
+            &corpus,
+            "--set",
+            "data.include=[\"*.rs\"]",
+            "--set",
+            "data.exclude=[\"target\"]",
+            "--set",
+            "data.max_vocab=12",
+            "--set",
+            "data.val_chars=300",
+            "--set",
+            "train.max_steps=20",
+        ],
+    );
+    assert_ok(&output);
+    let log = stderr(&output);
+    assert!(
+        log.contains("6 files read, 1 binary or empty ones skipped"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rare characters") && log.contains("share the unknown token"),
+        "{log}"
+    );
+    // val_chars caps the validation split.
+    assert!(log.contains(" / 300 validation chars"), "{log}");
+
+    let vocab: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("vocab.json")).unwrap())
+            .unwrap();
+    assert_eq!(vocab["chars"].as_array().unwrap().len(), 11);
+    assert_eq!(vocab["unknown"], true);
+    let info = run(charlstm().args(["info", "--json"]).arg(&run_dir));
+    assert_ok(&info);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(info["vocab_size"], 12);
+
+    // Characters the model never had its own id for sample as U+FFFD rather than failing.
+    let sample = run(charlstm()
+        .args(["sample", "--length", "50", "--seed", "1", "--prime", "fn ✓"])
+        .arg("--checkpoint")
+        .arg(&run_dir));
+    assert_ok(&sample);
+}

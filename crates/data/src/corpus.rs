@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::DataError;
 use crate::registry::{RegisteredCorpus, find_registered, registered_corpora};
+use crate::sources::FileSelection;
 use crate::synthetic::SyntheticCorpus;
 
 /// The environment variable naming a directory of ready corpora (CI: `../shared/corpora`).
@@ -41,6 +42,10 @@ pub struct LoadedCorpus {
     pub text: String,
     /// Invalid UTF-8 sequences replaced with U+FFFD (only under [`InvalidUtf8::Replace`]).
     pub replaced_invalid_utf8: usize,
+    /// Files read (a directory or list counts each of its files).
+    pub files: usize,
+    /// Files of a directory left out because they are binary or empty.
+    pub skipped_files: usize,
 }
 
 /// Where named corpora are looked for and downloaded to.
@@ -89,9 +94,48 @@ impl CorpusLocator {
         self
     }
 
-    /// Loads the corpus `spec` names (a path or a name).
+    /// Loads the corpus `spec` names (a file, a directory of files, or a name).
     pub fn load(&self, spec: &str) -> Result<LoadedCorpus, DataError> {
+        self.load_all(&[spec.to_string()], &FileSelection::default())
+    }
+
+    /// Loads the corpora `specs` name, in order, as one text: each a file, a directory (its
+    /// files that `selection` selects, in sorted order; binary and empty ones are skipped and
+    /// counted) or a name.
+    pub fn load_all(
+        &self,
+        specs: &[String],
+        selection: &FileSelection,
+    ) -> Result<LoadedCorpus, DataError> {
+        let mut corpora = Vec::with_capacity(specs.len());
+        for spec in specs {
+            corpora.push(self.load_one(spec, selection)?);
+        }
+        if corpora.len() == 1 {
+            return Ok(corpora.pop().expect("one corpus"));
+        }
+        let mut text = String::with_capacity(corpora.iter().map(|c| c.text.len()).sum());
+        for corpus in &corpora {
+            text.push_str(&corpus.text);
+        }
+        if text.is_empty() {
+            return Err(DataError::Empty(specs.join(", ")));
+        }
+        Ok(LoadedCorpus {
+            label: specs.join(", "),
+            path: None,
+            text,
+            replaced_invalid_utf8: corpora.iter().map(|c| c.replaced_invalid_utf8).sum(),
+            files: corpora.iter().map(|c| c.files).sum(),
+            skipped_files: corpora.iter().map(|c| c.skipped_files).sum(),
+        })
+    }
+
+    fn load_one(&self, spec: &str, selection: &FileSelection) -> Result<LoadedCorpus, DataError> {
         let as_path = Path::new(spec);
+        if as_path.is_dir() {
+            return self.load_directory(spec, as_path, selection);
+        }
         if as_path.exists() {
             let (text, replaced_invalid_utf8) = read_text_file(as_path, self.invalid_utf8)?;
             return Ok(LoadedCorpus {
@@ -99,6 +143,8 @@ impl CorpusLocator {
                 path: Some(as_path.to_path_buf()),
                 text,
                 replaced_invalid_utf8,
+                files: 1,
+                skipped_files: 0,
             });
         }
         if let Some(synthetic) = SyntheticCorpus::from_name(spec) {
@@ -107,6 +153,8 @@ impl CorpusLocator {
                 path: None,
                 text: synthetic.generate(),
                 replaced_invalid_utf8: 0,
+                files: 0,
+                skipped_files: 0,
             });
         }
         if let Some(registered) = find_registered(spec)? {
@@ -117,6 +165,8 @@ impl CorpusLocator {
                 path: Some(path.clone()),
                 text,
                 replaced_invalid_utf8,
+                files: 1,
+                skipped_files: 0,
             });
         }
         let mut known: Vec<String> = registered_corpora()?.into_iter().map(|c| c.name).collect();
@@ -125,6 +175,39 @@ impl CorpusLocator {
             name: spec.to_string(),
             known: known.join(", "),
         })
+    }
+
+    /// The files of `dir` that `selection` selects, in sorted order, as one text.
+    fn load_directory(
+        &self,
+        spec: &str,
+        dir: &Path,
+        selection: &FileSelection,
+    ) -> Result<LoadedCorpus, DataError> {
+        let mut corpus = LoadedCorpus {
+            label: spec.to_string(),
+            path: Some(dir.to_path_buf()),
+            text: String::new(),
+            replaced_invalid_utf8: 0,
+            files: 0,
+            skipped_files: 0,
+        };
+        for file in selection.files_in(dir)? {
+            match read_text_file(&file, self.invalid_utf8) {
+                Ok((text, replaced)) => {
+                    corpus.text.push_str(&text);
+                    corpus.replaced_invalid_utf8 += replaced;
+                    corpus.files += 1;
+                }
+                // A code base has images and empty files; they are not text to learn.
+                Err(DataError::Binary { .. } | DataError::Empty(_)) => corpus.skipped_files += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        if corpus.text.is_empty() {
+            return Err(DataError::NoTextFiles(dir.to_path_buf()));
+        }
+        Ok(corpus)
     }
 
     /// The verified local file of a registered corpus, downloading it if need be.
@@ -333,11 +416,12 @@ mod tests {
         let err = locator.load(bad.to_str().unwrap()).unwrap_err().to_string();
         assert!(err.contains("binary file"), "{err}");
 
+        // A directory whose only file is binary has nothing to read.
         let err = locator
             .load(dir.path().to_str().unwrap())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("is a directory"), "{err}");
+        assert!(err.contains("has no text files to read"), "{err}");
 
         let err = locator.load("no-such-corpus").unwrap_err().to_string();
         assert!(
@@ -365,5 +449,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CHARLSTM_DATA_DIR"), "{err}");
+    }
+
+    /// Files, directories and names load in the order given, a directory's files in sorted
+    /// order, binary and empty ones skipped and counted; the same sources give the same text.
+    #[test]
+    fn several_sources_are_one_text_in_a_fixed_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        for (name, bytes) in [
+            ("b.rs", &b"fn b() {}\n"[..]),
+            ("a/z.rs", b"fn z() {}\n"),
+            ("a/logo.png", b"\x89PNG\x00\x01"),
+            ("a/empty.rs", b""),
+            ("notes.md", b"# notes\n"),
+        ] {
+            let path = code.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let intro = dir.path().join("intro.txt");
+        std::fs::write(&intro, "intro\n").unwrap();
+        let locator = offline_locator(dir.path());
+        let specs = [
+            intro.display().to_string(),
+            code.display().to_string(),
+            "alphabet".to_string(),
+        ];
+        let corpus = locator.load_all(&specs, &FileSelection::default()).unwrap();
+        let alphabet = SyntheticCorpus::from_name("alphabet").unwrap().generate();
+        assert_eq!(
+            corpus.text,
+            format!("intro\nfn z() {{}}\nfn b() {{}}\n# notes\n{alphabet}")
+        );
+        assert_eq!((corpus.files, corpus.skipped_files), (4, 2));
+        let again = locator.load_all(&specs, &FileSelection::default()).unwrap();
+        assert_eq!(again.text, corpus.text);
+
+        let rust_only = FileSelection::new(&["*.rs".to_string()], &[]).unwrap();
+        let corpus = locator
+            .load_all(&[code.display().to_string()], &rust_only)
+            .unwrap();
+        assert_eq!(corpus.text, "fn z() {}\nfn b() {}\n");
+
+        let nothing = FileSelection::new(&["*.py".to_string()], &[]).unwrap();
+        let err = locator
+            .load_all(&[code.display().to_string()], &nothing)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no text files to read"), "{err}");
+    }
+
+    /// In a directory, a file that is not UTF-8 stops the load, naming the file and the byte.
+    #[test]
+    fn invalid_utf8_in_a_directory_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "fine\n").unwrap();
+        std::fs::write(dir.path().join("b.txt"), b"caf\xe9\n").unwrap();
+        let locator = offline_locator(dir.path());
+        let err = locator
+            .load(dir.path().to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b.txt") && err.contains("at byte 3"), "{err}");
+        let lossy = locator
+            .with_invalid_utf8(InvalidUtf8::Replace)
+            .load(dir.path().to_str().unwrap())
+            .unwrap();
+        assert_eq!(lossy.text, "fine\ncaf\u{fffd}\n");
+        assert_eq!(lossy.replaced_invalid_utf8, 1);
     }
 }

@@ -20,6 +20,19 @@ pub enum DataError {
     /// The corpus path names a directory, not a file.
     #[error("corpus '{0}' is a directory (give a text file inside it)")]
     IsDirectory(PathBuf),
+    /// A corpus directory has no text file that the include/exclude globs select.
+    #[error(
+        "corpus directory '{0}' has no text files to read (check data.include and data.exclude, or give a file)"
+    )]
+    NoTextFiles(PathBuf),
+    /// An include or exclude glob is malformed.
+    #[error("glob '{glob}' is invalid: {reason} (see data.include / data.exclude)")]
+    InvalidGlob {
+        /// The glob as given.
+        glob: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The corpus is not valid UTF-8.
     #[error(
         "corpus '{path}' is not valid UTF-8 at byte {offset} (convert it to UTF-8, or set data.invalid_utf8=replace to replace bad bytes)"

@@ -223,16 +223,25 @@ impl StreamDecoder<'_> {
     }
 }
 
+/// The unknown token of a size-limited character vocabulary, in its `tokenizer.json`.
+const UNKNOWN_TOKEN: &str = "<unk>";
+
 /// The character vocabulary as a `tokenizers` tokenizer: BPE over the characters with no
-/// merges, nothing before it, and a decoder that joins tokens with nothing between them.
+/// merges (and `<unk>` for the characters a size limit left out), nothing before it, and a
+/// decoder that joins tokens with nothing between them.
 fn character_tokenizer(vocab: &Vocabulary) -> Result<tokenizers::Tokenizer, DataError> {
-    let ids: Vocab = vocab
+    let mut ids: Vocab = vocab
         .chars()
         .iter()
         .enumerate()
         .map(|(id, c)| (c.to_string(), id as u32))
         .collect();
-    let model = BPE::builder()
+    let mut builder = BPE::builder();
+    if let Some(unknown) = vocab.unknown_id() {
+        ids.insert(UNKNOWN_TOKEN.to_string(), unknown);
+        builder = builder.unk_token(UNKNOWN_TOKEN.to_string());
+    }
+    let model = builder
         .vocab_and_merges(ids, Vec::new())
         .build()
         .map_err(|e| DataError::Tokenize(e.to_string()))?;
@@ -286,6 +295,24 @@ mod tests {
             decoder.push(id, &mut streamed);
         }
         assert_eq!(streamed, text);
+    }
+
+    #[test]
+    fn a_size_limited_vocabulary_has_an_unknown_token_in_its_tokenizer_json() {
+        let text = "aaaa bbb cc d☃ é";
+        let (vocab, _) = Vocabulary::from_text_limited(text, 4);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(TOKENIZER_FILE);
+        std::fs::write(
+            &path,
+            Tokenizer::Characters(vocab.clone())
+                .to_tokenizer_json()
+                .unwrap(),
+        )
+        .unwrap();
+        let theirs = Tokenizer::from_file(&path).unwrap();
+        assert_eq!(theirs.len(), 4);
+        assert_eq!(theirs.encode(text).unwrap(), vocab.encode(text).unwrap());
     }
 
     #[test]

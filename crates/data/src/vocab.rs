@@ -1,6 +1,10 @@
 //! The character vocabulary: every distinct Unicode scalar value of the training text, sorted,
 //! so the same text always gives the same ids. It is saved next to the model because the ids
 //! mean nothing without it.
+//!
+//! With a size limit (`data.max_vocab`), the most frequent characters keep their own ids and
+//! the rest share one unknown token, the last id, so a corpus with stray symbols does not
+//! widen the softmax; the unknown token decodes to U+FFFD.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -14,13 +18,27 @@ use crate::DataError;
 pub struct Vocabulary {
     chars: Vec<char>,
     ids: HashMap<char, u32>,
+    /// Whether rare characters map to an unknown token (id `chars.len()`).
+    has_unknown: bool,
 }
 
-/// On-disk form of a vocabulary: `{"chars": ["\n", " ", "!", ...]}`.
+/// On-disk form of a vocabulary: `{"chars": ["\n", " ", "!", ...]}`, and `"unknown": true`
+/// when characters outside it map to an unknown token after them.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VocabularyFile {
     chars: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unknown: bool,
+}
+
+/// What [`Vocabulary::from_text_limited`] left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RareCharacters {
+    /// Distinct characters mapped to the unknown token.
+    pub distinct: usize,
+    /// Their occurrences in the text.
+    pub occurrences: usize,
 }
 
 impl Vocabulary {
@@ -30,18 +48,56 @@ impl Vocabulary {
         Self::from_sorted(set.into_iter().collect())
     }
 
+    /// The vocabulary of `text` with at most `max_size` tokens (0: no limit): if the text has
+    /// more distinct characters, the `max_size - 1` most frequent (ties: lower code point
+    /// first) keep their ids and the others map to an unknown token. Also says what was left
+    /// out.
+    pub fn from_text_limited(text: &str, max_size: usize) -> (Self, RareCharacters) {
+        let mut counts: HashMap<char, usize> = HashMap::new();
+        for c in text.chars() {
+            *counts.entry(c).or_default() += 1;
+        }
+        if max_size == 0 || counts.len() <= max_size {
+            let mut chars: Vec<char> = counts.into_keys().collect();
+            chars.sort_unstable();
+            return (Self::from_sorted(chars), RareCharacters::default());
+        }
+        let mut by_count: Vec<(char, usize)> = counts.into_iter().collect();
+        by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let keep = max_size.saturating_sub(1).max(1);
+        let rare = &by_count[keep..];
+        let left_out = RareCharacters {
+            distinct: rare.len(),
+            occurrences: rare.iter().map(|(_, n)| n).sum(),
+        };
+        let mut chars: Vec<char> = by_count[..keep].iter().map(|(c, _)| *c).collect();
+        chars.sort_unstable();
+        let mut vocab = Self::from_sorted(chars);
+        vocab.has_unknown = true;
+        (vocab, left_out)
+    }
+
     fn from_sorted(chars: Vec<char>) -> Self {
         let ids = chars
             .iter()
             .enumerate()
             .map(|(id, &c)| (c, id as u32))
             .collect();
-        Self { chars, ids }
+        Self {
+            chars,
+            ids,
+            has_unknown: false,
+        }
     }
 
-    /// Number of characters.
+    /// Number of tokens: the characters, and the unknown token if there is one.
     pub fn len(&self) -> usize {
-        self.chars.len()
+        self.chars.len() + usize::from(self.has_unknown)
+    }
+
+    /// The id of the unknown token, if rare characters map to one.
+    pub fn unknown_id(&self) -> Option<u32> {
+        self.has_unknown.then_some(self.chars.len() as u32)
     }
 
     /// Whether the vocabulary has no characters.
@@ -49,14 +105,14 @@ impl Vocabulary {
         self.chars.is_empty()
     }
 
-    /// The characters in id order.
+    /// The characters in id order (the unknown token, if any, comes after them).
     pub fn chars(&self) -> &[char] {
         &self.chars
     }
 
-    /// The id of `c`, if the vocabulary has it.
+    /// The id of `c`: its own, else the unknown token's if there is one.
     pub fn id(&self, c: char) -> Option<u32> {
-        self.ids.get(&c).copied()
+        self.ids.get(&c).copied().or(self.unknown_id())
     }
 
     /// The character with id `id`.
@@ -64,7 +120,8 @@ impl Vocabulary {
         self.chars.get(id as usize).copied()
     }
 
-    /// Encodes `text`, failing with the list of characters the vocabulary lacks.
+    /// Encodes `text`, failing with the list of characters the vocabulary lacks (none, if it
+    /// has an unknown token).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, DataError> {
         let mut ids = Vec::with_capacity(text.len());
         let mut unknown = BTreeSet::new();
@@ -84,7 +141,7 @@ impl Vocabulary {
         }
     }
 
-    /// Decodes ids back to text. Ids outside the vocabulary become U+FFFD.
+    /// Decodes ids back to text. The unknown token and ids outside the vocabulary become U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
         ids.iter()
             .map(|&id| self.char(id).unwrap_or(char::REPLACEMENT_CHARACTER))
@@ -95,6 +152,7 @@ impl Vocabulary {
     pub fn to_json(&self) -> String {
         let file = VocabularyFile {
             chars: self.chars.iter().map(|c| c.to_string()).collect(),
+            unknown: self.has_unknown,
         };
         serde_json::to_string_pretty(&file).expect("a list of strings serializes")
     }
@@ -128,7 +186,9 @@ impl Vocabulary {
         if chars.windows(2).any(|w| w[0] >= w[1]) {
             return Err(invalid("characters are not sorted and distinct".into()));
         }
-        Ok(Self::from_sorted(chars))
+        let mut vocab = Self::from_sorted(chars);
+        vocab.has_unknown = file.unknown;
+        Ok(vocab)
     }
 }
 
@@ -190,5 +250,36 @@ mod tests {
                 .to_string()
                 .contains("one character")
         );
+    }
+
+    #[test]
+    fn a_size_limit_maps_rare_characters_to_the_unknown_token() {
+        let text = "aaaa bbb cc d☃ é";
+        let (vocab, rare) = Vocabulary::from_text_limited(text, 4);
+        // The three most frequent (' ' 4, 'a' 4, 'b' 3) keep ids; the rest share id 3.
+        assert_eq!(vocab.chars(), &[' ', 'a', 'b']);
+        assert_eq!(vocab.len(), 4);
+        assert_eq!(vocab.unknown_id(), Some(3));
+        assert_eq!(
+            rare,
+            RareCharacters {
+                distinct: 4,
+                occurrences: 5
+            }
+        );
+        let ids = vocab.encode("ab cé").unwrap();
+        assert_eq!(ids, vec![1, 2, 0, 3, 3]);
+        assert_eq!(vocab.decode(&ids), "ab \u{fffd}\u{fffd}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vocab.json");
+        vocab.save(&path).unwrap();
+        assert_eq!(Vocabulary::load(&path).unwrap(), vocab);
+
+        // Under the limit nothing changes.
+        let (whole, rare) = Vocabulary::from_text_limited(text, 100);
+        assert_eq!(whole, Vocabulary::from_text(text));
+        assert_eq!(rare, RareCharacters::default());
+        assert_eq!(Vocabulary::from_text_limited(text, 0).0, whole);
     }
 }

@@ -51,10 +51,7 @@ pub fn run_benchmark(
     locator: &CorpusLocator,
     options: BenchmarkOptions,
 ) -> Result<BenchmarkReport, TrainError> {
-    let corpus = locator
-        .clone()
-        .with_invalid_utf8(config.data.invalid_utf8)
-        .load(&config.data.corpus)?;
+    let corpus = config.load_corpus(locator)?;
     let vocab = Tokenizer::Characters(Vocabulary::from_text(&corpus.text));
     let tokens = vocab.encode(&corpus.text)?;
     let (_, batcher) = split_and_batch(config, &tokens)?;

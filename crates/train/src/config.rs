@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use charlstm_data::{InvalidUtf8, SplitFractions};
+use charlstm_data::{CorpusLocator, FileSelection, InvalidUtf8, LoadedCorpus, SplitFractions};
 use charlstm_model::{CellKind, CharModelConfig};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,38 @@ pub struct RunConfig {
     pub train: TrainConfig,
 }
 
+/// `data.corpus`: one source, or several read in order as one text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CorpusSources {
+    /// A file, directory or corpus name.
+    One(String),
+    /// Several, in order.
+    Many(Vec<String>),
+}
+
+impl CorpusSources {
+    /// The sources in order.
+    pub fn specs(&self) -> Vec<String> {
+        match self {
+            Self::One(spec) => vec![spec.clone()],
+            Self::Many(specs) => specs.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for CorpusSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.specs().join(", "))
+    }
+}
+
+impl From<&str> for CorpusSources {
+    fn from(spec: &str) -> Self {
+        Self::One(spec.to_string())
+    }
+}
+
 /// `data.tokenizer` for a character vocabulary built from the corpus.
 pub const CHARACTER_TOKENIZER: &str = "chars";
 
@@ -38,8 +70,22 @@ pub const CHARACTER_TOKENIZER: &str = "chars";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// A file path, or the name of a known corpus (see `corpora/README.md`).
-    pub corpus: String,
+    /// A file, a directory (its files, recursively, as `include` / `exclude` select them), or
+    /// the name of a known corpus (see `corpora/README.md`); or a list of these, read in order
+    /// as one text.
+    pub corpus: CorpusSources,
+    /// Globs choosing the files of a corpus directory (empty: every file but hidden ones). A
+    /// glob without `/` matches file names (`*.rs`), one with `/` the path inside the
+    /// directory (`src/**/*.rs`).
+    pub include: Vec<String>,
+    /// Globs leaving out files or directories of a corpus directory (`target`, `*.min.js`).
+    pub exclude: Vec<String>,
+    /// At most this many tokens in a character vocabulary (0: every character of the corpus):
+    /// the rarest characters beyond it share one unknown token.
+    pub max_vocab: usize,
+    /// Validate on at most this many characters of the validation split (0: all of it), so
+    /// a large corpus's validation stays quick.
+    pub val_chars: usize,
     /// Fraction of the corpus held out for validation (taken after the training part).
     pub validation_fraction: f64,
     /// Fraction held out for a final test (the very end of the corpus).
@@ -134,6 +180,10 @@ impl Default for DataConfig {
     fn default() -> Self {
         Self {
             corpus: "tinyshakespeare".into(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_vocab: 0,
+            val_chars: 0,
             validation_fraction: 0.1,
             test_fraction: 0.0,
             invalid_utf8: InvalidUtf8::Error,
@@ -249,8 +299,16 @@ impl RunConfig {
                 return bad(key, value.to_string(), "at least 1");
             }
         }
-        if self.data.corpus.trim().is_empty() {
-            return bad("data.corpus", "\"\"".into(), "a file path or corpus name");
+        let specs = self.data.corpus.specs();
+        if specs.is_empty() || specs.iter().any(|spec| spec.trim().is_empty()) {
+            return bad(
+                "data.corpus",
+                format!("{:?}", specs),
+                "a file, directory or corpus name, or a list of them",
+            );
+        }
+        if self.data.max_vocab == 1 {
+            return bad("data.max_vocab", "1".into(), "0 (no limit) or at least 2");
         }
         if self.data.tokenizer.trim().is_empty() {
             return bad(
@@ -322,6 +380,21 @@ impl RunConfig {
         SplitFractions {
             validation: self.data.validation_fraction,
             test: self.data.test_fraction,
+        }
+    }
+
+    /// The corpus `data` describes, as `locator` finds it.
+    pub fn load_corpus(&self, locator: &CorpusLocator) -> Result<LoadedCorpus, TrainError> {
+        let selection = FileSelection::new(&self.data.include, &self.data.exclude)?;
+        let locator = locator.clone().with_invalid_utf8(self.data.invalid_utf8);
+        Ok(locator.load_all(&self.data.corpus.specs(), &selection)?)
+    }
+
+    /// The validation tokens to evaluate: the split, cut to `data.val_chars` if set.
+    pub fn validation_part<'a>(&self, validation: &'a [u32]) -> &'a [u32] {
+        match self.data.val_chars {
+            0 => validation,
+            cap => &validation[..cap.min(validation.len())],
         }
     }
 
@@ -419,7 +492,7 @@ mod tests {
         assert_eq!(config.train.batch_size, 8);
         assert_eq!(config.train.seq_len, 30);
         assert_eq!(config.backend, BackendKind::Wgpu);
-        assert_eq!(config.data.corpus, "x.txt");
+        assert_eq!(config.data.corpus, "x.txt".into());
         assert_eq!(config.model.hidden_size, ModelConfig::default().hidden_size);
     }
 

@@ -189,7 +189,11 @@ pub fn safetensors_bytes(model: &CharModel, tokenizer: &Tokenizer) -> Result<Vec
     ]);
     match tokenizer.characters() {
         Some(vocab) => {
-            let chars: Vec<String> = vocab.chars().iter().map(|c| c.to_string()).collect();
+            let mut chars: Vec<String> = vocab.chars().iter().map(|c| c.to_string()).collect();
+            // The unknown token of a size-limited vocabulary decodes to U+FFFD.
+            if vocab.unknown_id().is_some() {
+                chars.push(char::REPLACEMENT_CHARACTER.to_string());
+            }
             metadata.insert(
                 "vocab".to_string(),
                 serde_json::to_string(&chars).expect("strings serialize"),

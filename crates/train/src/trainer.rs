@@ -81,9 +81,14 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
 
     // Data: the vocabulary of the whole corpus (or the checkpoint's), a contiguous split, and
     // the training split cut into streams.
-    let corpus = locator
-        .with_invalid_utf8(config.data.invalid_utf8)
-        .load(&config.data.corpus)?;
+    let corpus = config.load_corpus(&locator)?;
+    if corpus.files > 1 || corpus.skipped_files > 0 {
+        let message = format!(
+            "corpus '{}': {} files read, {} binary or empty ones skipped",
+            corpus.label, corpus.files, corpus.skipped_files
+        );
+        observer.on_event(&TrainEvent::Notice { message: &message });
+    }
     if corpus.replaced_invalid_utf8 > 0 {
         let message = format!(
             "corpus '{}': replaced {} invalid UTF-8 sequences with U+FFFD (data.invalid_utf8 = replace)",
@@ -94,7 +99,15 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let tokenizer = match &resume_from {
         Some(checkpoint) => checkpoint.tokenizer.clone(),
         None if config.data.tokenizer == CHARACTER_TOKENIZER => {
-            Tokenizer::Characters(Vocabulary::from_text(&corpus.text))
+            let (vocab, rare) = Vocabulary::from_text_limited(&corpus.text, config.data.max_vocab);
+            if rare.distinct > 0 {
+                let message = format!(
+                    "data.max_vocab = {}: {} rare characters ({} occurrences) share the unknown token",
+                    config.data.max_vocab, rare.distinct, rare.occurrences
+                );
+                observer.on_event(&TrainEvent::Notice { message: &message });
+            }
+            Tokenizer::Characters(vocab)
         }
         None => Tokenizer::from_file(Path::new(&config.data.tokenizer))?,
     };
@@ -131,7 +144,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         None
     };
     let train_chars = split.train.len();
-    let validation_tokens = &tokens[split.validation.clone()];
+    let validation_tokens = config.validation_part(&tokens[split.validation.clone()]);
     let t = &config.train;
 
     // Model and optimizer on the chosen backend, with gradients.
