@@ -45,6 +45,11 @@ fn bidirectional_config(overrides: &[&str]) -> RunConfig {
 }
 
 fn run(run_dir: &Path, config: &RunConfig, resume: bool) -> Losses {
+    // The backend's random numbers (initialisation, dropout) are one stream per process:
+    // runs one at a time keep each run's draws its own, so every test trains the same model
+    // each time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut losses = Losses::default();
     train(
         config,
@@ -90,10 +95,13 @@ fn both_directions_learn_and_fill_blanks_better_together() {
     .unwrap();
     assert_eq!(filled, "abcdefghijklmnopqrstuvwxyz\nabc");
 
-    // A blank at the very start has nothing before it: only the backward stack can know it.
-    let first = |choice| fill_text(&model, tokenizer, "_bcdefgh", '_', choice, &device).unwrap();
-    assert_eq!(first(FillChoice::Backward), "abcdefgh");
-    assert_eq!(first(FillChoice::Combined), "abcdefgh");
+    // A blank at the very start has nothing before it: only the backward stack can know it
+    // (from a whole cycle after it: the model learnt from long streams with carried state).
+    let alphabet = "abcdefghijklmnopqrstuvwxyz";
+    let blank_first = format!("_{}", &alphabet[1..]);
+    let first = |choice| fill_text(&model, tokenizer, &blank_first, '_', choice, &device).unwrap();
+    assert_eq!(first(FillChoice::Backward), alphabet);
+    assert_eq!(first(FillChoice::Combined), alphabet);
 
     let vocab = tokenizer.characters().unwrap();
     let text = "abcdefghijklmnopqrstuvwxyz\n".repeat(20);
