@@ -9,7 +9,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
-use charlstm_data::{CorpusLocator, RemainderPolicy, StreamBatcher, Tokenizer, Vocabulary};
+use charlstm_data::{
+    CorpusLocator, LoadedCorpus, RemainderPolicy, StreamBatcher, Tokenizer, Vocabulary,
+};
 use charlstm_model::{CharModel, Direction, RecurrentState, SamplingOptions};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
@@ -82,34 +84,10 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     // Data: the vocabulary of the whole corpus (or the checkpoint's), a contiguous split, and
     // the training split cut into streams.
     let corpus = config.load_corpus(&locator)?;
-    if corpus.files > 1 || corpus.skipped_files > 0 {
-        let message = format!(
-            "corpus '{}': {} files read, {} binary or empty ones skipped",
-            corpus.label, corpus.files, corpus.skipped_files
-        );
-        observer.on_event(&TrainEvent::Notice { message: &message });
-    }
-    if corpus.replaced_invalid_utf8 > 0 {
-        let message = format!(
-            "corpus '{}': replaced {} invalid UTF-8 sequences with U+FFFD (data.invalid_utf8 = replace)",
-            corpus.label, corpus.replaced_invalid_utf8
-        );
-        observer.on_event(&TrainEvent::Notice { message: &message });
-    }
+    report_corpus(&corpus, observer);
     let tokenizer = match &resume_from {
         Some(checkpoint) => checkpoint.tokenizer.clone(),
-        None if config.data.tokenizer == CHARACTER_TOKENIZER => {
-            let (vocab, rare) = Vocabulary::from_text_limited(&corpus.text, config.data.max_vocab);
-            if rare.distinct > 0 {
-                let message = format!(
-                    "data.max_vocab = {}: {} rare characters ({} occurrences) share the unknown token",
-                    config.data.max_vocab, rare.distinct, rare.occurrences
-                );
-                observer.on_event(&TrainEvent::Notice { message: &message });
-            }
-            Tokenizer::Characters(vocab)
-        }
-        None => Tokenizer::from_file(Path::new(&config.data.tokenizer))?,
+        None => new_tokenizer(config, &corpus.text, observer)?,
     };
     let encoded = tokenizer.encode_with_progress(&corpus.text, |done, total| {
         observer.on_event(&TrainEvent::Preparing {
@@ -481,6 +459,46 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         run_dir,
         interrupted,
     })
+}
+
+/// Tells the user what was read, when there is more to say than the file name: how many
+/// files, how many skipped, how many invalid UTF-8 sequences replaced.
+fn report_corpus(corpus: &LoadedCorpus, observer: &mut dyn TrainObserver) {
+    if corpus.files > 1 || corpus.skipped_files > 0 {
+        let message = format!(
+            "corpus '{}': {} files read, {} binary or empty ones skipped",
+            corpus.label, corpus.files, corpus.skipped_files
+        );
+        observer.on_event(&TrainEvent::Notice { message: &message });
+    }
+    if corpus.replaced_invalid_utf8 > 0 {
+        let message = format!(
+            "corpus '{}': replaced {} invalid UTF-8 sequences with U+FFFD (data.invalid_utf8 = replace)",
+            corpus.label, corpus.replaced_invalid_utf8
+        );
+        observer.on_event(&TrainEvent::Notice { message: &message });
+    }
+}
+
+/// The tokenizer of a new run: the character vocabulary of `text` (within `data.max_vocab`),
+/// or the `tokenizer.json` that `data.tokenizer` names.
+fn new_tokenizer(
+    config: &RunConfig,
+    text: &str,
+    observer: &mut dyn TrainObserver,
+) -> Result<Tokenizer, TrainError> {
+    if config.data.tokenizer != CHARACTER_TOKENIZER {
+        return Ok(Tokenizer::from_file(Path::new(&config.data.tokenizer))?);
+    }
+    let (vocab, rare) = Vocabulary::from_text_limited(text, config.data.max_vocab);
+    if rare.distinct > 0 {
+        let message = format!(
+            "data.max_vocab = {}: {} rare characters ({} occurrences) share the unknown token",
+            config.data.max_vocab, rare.distinct, rare.occurrences
+        );
+        observer.on_event(&TrainEvent::Notice { message: &message });
+    }
+    Ok(Tokenizer::Characters(vocab))
 }
 
 /// Splits a checkpoint's carried state into the forward stack's (its first `forward_layers`
