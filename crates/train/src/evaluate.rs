@@ -25,30 +25,11 @@ impl Evaluation {
     }
 }
 
-/// Evaluates `model` (an inference model, see `Module::valid`) on `tokens`, cut into at most
-/// `batch_size` streams of `seq_len`-long chunks; every character but the last `< batch_size`
-/// is predicted once.
-pub fn evaluate(
-    model: &CharModel,
-    tokens: &[u32],
-    batch_size: usize,
-    seq_len: usize,
-    device: &Device,
-    split: &str,
-) -> Result<Evaluation, TrainError> {
-    evaluate_in(
-        Direction::Forward,
-        model,
-        tokens,
-        batch_size,
-        seq_len,
-        device,
-        split,
-    )
-}
-
-/// [`evaluate`] for the stack reading in `direction`: the backward stack of a bidirectional
-/// model reads `tokens` reversed, predicting each character from the ones after it.
+/// Evaluates the stack of `model` (an inference model, see `Module::valid`) that reads in
+/// `direction` on `tokens`, cut into at most `batch_size` streams of `seq_len`-long chunks;
+/// every character but the last `< batch_size` is predicted once. The backward stack of a
+/// bidirectional model reads `tokens` reversed, predicting each character from the ones after
+/// it.
 pub fn evaluate_in(
     direction: Direction,
     model: &CharModel,

@@ -17,7 +17,7 @@ use charlstm_model::{CharModel, Direction, RecurrentState, SamplingOptions};
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
 use crate::config::{CHARACTER_TOKENIZER, RunConfig};
 use crate::error::TrainError;
-use crate::evaluate::{evaluate, evaluate_in};
+use crate::evaluate::evaluate_in;
 use crate::generate::{GenerateOptions, generate};
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
@@ -316,34 +316,25 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         }
         if eval_now {
             let inference_model = model.valid();
+            let validate = |direction| -> Result<f32, TrainError> {
+                let evaluation = evaluate_in(
+                    direction,
+                    &inference_model,
+                    validation_tokens,
+                    t.batch_size,
+                    t.seq_len,
+                    &inference_device,
+                    "validation",
+                )?;
+                Ok(evaluation.nats_per_char as f32)
+            };
             let validation_loss = if validation_tokens.len() >= 2 {
-                Some(
-                    evaluate(
-                        &inference_model,
-                        validation_tokens,
-                        t.batch_size,
-                        t.seq_len,
-                        &inference_device,
-                        "validation",
-                    )?
-                    .nats_per_char as f32,
-                )
+                Some(validate(Direction::Forward)?)
             } else {
                 None
             };
             let backward_validation_loss = match validation_loss {
-                Some(_) if model.is_bidirectional() => Some(
-                    evaluate_in(
-                        Direction::Backward,
-                        &inference_model,
-                        validation_tokens,
-                        t.batch_size,
-                        t.seq_len,
-                        &inference_device,
-                        "validation",
-                    )?
-                    .nats_per_char as f32,
-                ),
+                Some(_) if model.is_bidirectional() => Some(validate(Direction::Backward)?),
                 _ => None,
             };
             // A bidirectional model is as good as the sum of its two directions.
