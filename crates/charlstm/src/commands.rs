@@ -136,9 +136,7 @@ fn train_command(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
         );
         std::process::exit(INTERRUPTED_EXIT_CODE);
     }
-    let unit = Checkpoint::open(&run_dir)
-        .map(|c| c.tokenizer.unit())
-        .unwrap_or("char");
+    let unit = summary.unit;
     info!(
         "done: {} steps in {:.1} s ({:.0} {unit}s/s); best validation loss {}",
         summary.steps,

@@ -50,6 +50,8 @@ pub struct TrainOptions<'a> {
 pub struct TrainSummary {
     /// Optimizer steps taken in total (including before a resume).
     pub steps: usize,
+    /// What the losses are per: "char", or "token" for a tokenizer.json.
+    pub unit: &'static str,
     /// Mean training loss over the last report interval, nats/char.
     pub final_train_loss: Option<f32>,
     /// Validation loss at the end, nats/char.
@@ -441,6 +443,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let session_seconds = session_start.elapsed().as_secs_f64();
     Ok(TrainSummary {
         steps: progress.step,
+        unit: tokenizer.unit(),
         final_train_loss: progress.train_loss,
         final_validation_loss: progress.validation_loss,
         best_validation_loss: progress.best_validation_loss,
