@@ -11,17 +11,13 @@ use burn::prelude::*;
 use charlstm_model::{GruLayerConfig, LayerState, RecurrentLayer, RnnLayer, RnnLayerConfig};
 use serde::Deserialize;
 
-const TOLERANCE: f64 = 1e-5;
+mod golden_common;
+
+use golden_common::{Flat, TOLERANCE, load_fixtures, read, tensor, wgpu};
 
 #[derive(Deserialize)]
 struct Fixtures {
     cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Flat {
-    shape: Vec<usize>,
-    values: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -51,22 +47,7 @@ struct Case {
 }
 
 fn fixtures() -> Fixtures {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gru_rnn_golden.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn tensor<const D: usize>(flat: &Flat, device: &Device) -> Tensor<D> {
-    let values: Vec<f32> = flat.values.iter().map(|&v| v as f32).collect();
-    let shape: [usize; D] = flat.shape.clone().try_into().expect("rank");
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
-    let values: Vec<f32> = tensor.try_into_vec_as().unwrap();
-    values.into_iter().map(f64::from).collect()
+    load_fixtures("gru_rnn_golden.json")
 }
 
 /// The case's layers with PyTorch's weights: `W_x = weight_ihᵀ`, `W_h = weight_hhᵀ`; the GRU
@@ -241,24 +222,6 @@ fn flex_without_autodiff_matches_pytorch() {
 }
 
 /// A wgpu device, or `None` (test skipped) where there is none, unless CI demands one.
-fn wgpu() -> Option<Device> {
-    let require = std::env::var_os("CHARLSTM_REQUIRE_WGPU").is_some();
-    let device = Device::wgpu(DeviceKind::DefaultDevice);
-    let probe = device.clone();
-    let works = std::panic::catch_unwind(move || {
-        Tensor::<1>::from_floats([1.0, 2.0], &probe)
-            .sum()
-            .try_into_scalar::<f32>()
-            .is_ok_and(|s| s == 3.0)
-    })
-    .unwrap_or(false);
-    match (works, require) {
-        (true, _) => Some(device),
-        (false, true) => panic!("CHARLSTM_REQUIRE_WGPU is set but wgpu does not work"),
-        (false, false) => None,
-    }
-}
-
 /// Outputs and final states of the two-layer cases (lavapipe compiles every kernel on first
 /// use, slowly).
 #[test]

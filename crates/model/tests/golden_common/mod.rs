@@ -1,0 +1,55 @@
+//! What the PyTorch golden tests share: the fixtures' flat tensors, turning them into Burn
+//! tensors and back, the tolerance, and the wgpu device where one works.
+
+use burn::prelude::*;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Largest difference allowed between charlstm and PyTorch (float32 against float64).
+pub const TOLERANCE: f64 = 1e-5;
+
+/// A tensor as the fixtures store it: its shape and its values, row-major.
+#[derive(Deserialize)]
+pub struct Flat {
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+/// The fixture file `name` in `tests/fixtures/` (written by `scripts/golden.sh`).
+pub fn load_fixtures<T: DeserializeOwned>(name: &str) -> T {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `flat` as an f32 tensor on `device`.
+pub fn tensor<const D: usize>(flat: &Flat, device: &Device) -> Tensor<D> {
+    let values: Vec<f32> = flat.values.iter().map(|&v| v as f32).collect();
+    let shape: [usize; D] = flat.shape.clone().try_into().expect("rank");
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// The values of `tensor`, widened for comparison with the fixtures.
+pub fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
+    let values: Vec<f32> = tensor.try_into_vec_as().unwrap();
+    values.into_iter().map(f64::from).collect()
+}
+
+/// The wgpu device if it computes; without one the test is skipped, unless
+/// CHARLSTM_REQUIRE_WGPU is set (CI), where that is a failure.
+pub fn wgpu() -> Option<Device> {
+    let require = std::env::var_os("CHARLSTM_REQUIRE_WGPU").is_some();
+    let device = Device::wgpu(DeviceKind::DefaultDevice);
+    let probe = device.clone();
+    let works = std::panic::catch_unwind(move || {
+        Tensor::<1>::from_floats([1.0, 2.0], &probe)
+            .sum()
+            .try_into_scalar::<f32>()
+            .is_ok_and(|s| s == 3.0)
+    })
+    .unwrap_or(false);
+    match (works, require) {
+        (true, _) => Some(device),
+        (false, true) => panic!("CHARLSTM_REQUIRE_WGPU is set but wgpu does not work"),
+        (false, false) => None,
+    }
+}
