@@ -206,10 +206,40 @@ fn sigint_and_sigterm_finish_the_step_checkpoint_and_say_how_to_resume() {
 
 #[test]
 fn a_second_sigint_exits_at_once() {
+    // Steps of about a second (64,000 characters each), so both signals land well inside one
+    // step: the orderly stop cannot finish between them, and they are far enough apart not to
+    // merge into one pending signal.
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let child = started_run(&run_dir);
+    let mut command = train_command(&run_dir, 0, false);
+    for set in [
+        "model.num_layers=1",
+        "model.hidden_size=128",
+        "train.batch_size=32",
+        "train.seq_len=2000",
+        "train.epochs=1000",
+        "train.max_steps=100000",
+    ] {
+        command.args(["--set", set]);
+    }
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metrics(&run_dir).is_empty() {
+        assert!(Instant::now() < deadline, "the run did not start");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Just after a step is logged, the next one has begun.
+    let logged = metrics(&run_dir).len();
+    while metrics(&run_dir).len() == logged {
+        assert!(Instant::now() < deadline, "the run did not go on");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     send("-INT", &child);
+    std::thread::sleep(Duration::from_millis(100));
     send("-INT", &child);
     let output = child.wait_with_output().unwrap();
     let err = stderr(&output);
@@ -218,6 +248,7 @@ fn a_second_sigint_exits_at_once() {
         !err.contains("interrupted after step"),
         "no orderly stop: {err}"
     );
+    assert!(!run_dir.join("latest").exists(), "no checkpoint written");
 }
 
 fn first_error_line(output: &Output) -> String {
