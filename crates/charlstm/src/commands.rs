@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use charlstm_data::{CorpusLocator, Split};
+use charlstm_data::{CorpusLocator, PrepareOptions, Split, TokenView, TokenizerChoice, prepare};
 use charlstm_model::SamplingOptions;
 use charlstm_model::{Direction, FillChoice};
 use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
@@ -215,7 +215,10 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     } else {
         &[Direction::Forward]
     };
-    let report_direction = |split: &str, direction: Direction, tokens: &[u32]| -> Result<()> {
+    let report_direction = |split: &str,
+                            direction: Direction,
+                            tokens: TokenView<'_>|
+     -> Result<()> {
         let result = evaluate_in(
             direction,
             &model,
@@ -239,7 +242,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             ),
             None => {
                 // Per character too, so models with different tokenizers compare.
-                let chars = tokenizer.decode(tokens).chars().count().max(1);
+                let chars = tokenizer.decode(&tokens.to_vec()).chars().count().max(1);
                 let chars_per_token = chars as f64 / tokens.len() as f64;
                 println!(
                     "{name}: {:.4} nats/token, {:.4} bits/token over {} tokens; {:.4} bits/char ({} characters)",
@@ -253,7 +256,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
         }
         Ok(())
     };
-    let report = |split: &str, tokens: &[u32]| -> Result<()> {
+    let report = |split: &str, tokens: TokenView<'_>| -> Result<()> {
         for &direction in directions {
             report_direction(split, direction, tokens)?;
         }
@@ -261,15 +264,22 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     };
     match &args.corpus {
         Some(spec) => {
-            let corpus = locator.load(spec)?;
-            let tokens = tokenizer
-                .encode(&corpus.text)
+            let options = PrepareOptions {
+                cache_dir: locator.prepared_dir.clone().filter(|_| config.data.cache),
+                invalid_utf8: config.data.invalid_utf8,
+                progress: &mut |_, _, _| {},
+            };
+            let prepared = locator
+                .resolve(spec)
+                .and_then(|sources| {
+                    prepare(&sources, &TokenizerChoice::Use(tokenizer.clone()), options)
+                })
                 .with_context(|| format!("corpus '{spec}'"))?;
-            report(spec, &tokens)
+            report(spec, prepared.tokens())
         }
         None => {
-            let corpus = config.load_corpus(&locator)?;
-            let tokens = tokenizer.encode(&corpus.text)?;
+            let prepared = config.prepare_corpus_for(&locator, tokenizer, &mut |_, _, _| {})?;
+            let tokens = prepared.tokens();
             let split = Split::new(tokens.len(), config.split_fractions());
             if split.validation.len() < 2 && split.test.len() < 2 {
                 bail!("the run has no validation or test split to evaluate (pass --corpus FILE)");
@@ -277,11 +287,11 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             if split.validation.len() >= 2 {
                 report(
                     "validation",
-                    config.validation_part(&tokens[split.validation.clone()]),
+                    config.validation_part(tokens.slice(split.validation.clone())),
                 )?;
             }
             if split.test.len() >= 2 {
-                report("test", &tokens[split.test])?;
+                report("test", tokens.slice(split.test))?;
             }
             Ok(())
         }
@@ -315,8 +325,9 @@ fn fill_command(args: FillArgs) -> Result<()> {
         );
     }
     let config = &checkpoint.config;
-    let corpus = config.load_corpus(&CorpusLocator::from_env())?;
-    let tokens = tokenizer.encode(&corpus.text)?;
+    let prepared =
+        config.prepare_corpus_for(&CorpusLocator::from_env(), tokenizer, &mut |_, _, _| {})?;
+    let tokens = prepared.tokens();
     let split = Split::new(tokens.len(), config.split_fractions());
     let test = FillTest {
         windows: args.windows,
@@ -327,7 +338,7 @@ fn fill_command(args: FillArgs) -> Result<()> {
     let accuracy = fill_accuracy(
         &model,
         tokenizer,
-        &tokens[split.validation.clone()],
+        tokens.slice(split.validation.clone()),
         test,
         &device,
     )?;

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use crate::console::{self, Verbosity};
 
 /// A corpus smaller than this is encoded too fast for a bar to be worth drawing.
-const PREPARING_BAR_MIN_BYTES: usize = 8 << 20;
+const PREPARING_BAR_MIN_BYTES: u64 = 8 << 20;
 
 /// The [`TrainObserver`] of `charlstm train`.
 pub struct ConsoleObserver {
@@ -89,22 +89,26 @@ impl ConsoleObserver {
         bar.set_message(message);
     }
 
-    fn preparing(&mut self, done: usize, total: usize) {
+    fn preparing(&mut self, phase: &str, done: u64, total: u64) {
         if total < PREPARING_BAR_MIN_BYTES || !self.verbosity.progress_bars() {
             return;
         }
         let bar = self.preparing.get_or_insert_with(|| {
-            let bar = ProgressBar::new(total as u64);
+            let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "encoding corpus [{bar:30.cyan/blue}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+                    "{prefix} corpus [{bar:30.cyan/blue}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
                 )
                 .expect("the template is valid")
                 .progress_chars("=> "),
             );
             bar
         });
-        bar.set_position(done as u64);
+        if bar.prefix() != phase {
+            bar.set_prefix(phase.to_string());
+            bar.reset();
+        }
+        bar.set_position(done);
         if done >= total {
             bar.finish_and_clear();
             self.preparing = None;
@@ -148,9 +152,36 @@ impl TrainObserver for ConsoleObserver {
                 self.start_training_bar(resumed_at.unwrap_or(0));
             }
             TrainEvent::Preparing {
+                phase,
                 bytes_done,
                 bytes_total,
-            } => self.preparing(bytes_done, bytes_total),
+            } => self.preparing(phase, bytes_done, bytes_total),
+            TrainEvent::Prepared {
+                tokens,
+                width_bytes,
+                source_bytes,
+                location,
+                reused,
+                seconds,
+            } => {
+                let how = if reused {
+                    "reused".to_string()
+                } else {
+                    let rate = source_bytes as f64 / 1e6 / seconds.max(1e-9);
+                    format!("prepared in {seconds:.1} s, {rate:.0} MB/s")
+                };
+                let line = format!(
+                    "corpus: {tokens} tokens, {width_bytes} byte{} each, in {} ({how})",
+                    if width_bytes == 1 { "" } else { "s" },
+                    location.display()
+                );
+                // Worth a line when preparing takes a while, or when the cache saved that.
+                if source_bytes >= PREPARING_BAR_MIN_BYTES {
+                    info!("{line}");
+                } else {
+                    debug!("{line}");
+                }
+            }
             TrainEvent::Progress { step, epoch } => {
                 self.clock.tick(step);
                 self.update_message(step, epoch);

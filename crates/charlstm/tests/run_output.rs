@@ -76,6 +76,7 @@ fn on_a_terminal(command: &str) -> Option<String> {
     let output = Command::new("script")
         .args(["-qefc", command, "/dev/null"])
         .env("CHARLSTM_CACHE_DIR", "/nonexistent/charlstm-test-cache")
+        .env("CHARLSTM_PREPARED_DIR", common::prepared_dir())
         .env("COLUMNS", "160")
         .output()
         .ok()?;

@@ -5,8 +5,12 @@
 //! the same range shifted by one as targets. Chunk `k` holds steps `k·T .. (k+1)·T` of every
 //! stream, so the recurrent state the model ends chunk `k` with is exactly the state it should
 //! start chunk `k + 1` with. The last `(len - 1) mod batch_size` tokens are never read.
+//!
+//! The tokens are read where they are (a memory-mapped token file of any width), and only the
+//! chunk asked for is copied out; a reversed batcher reads them last first, for the backward
+//! stack of a bidirectional model, without a reversed copy.
 
-use crate::DataError;
+use crate::{DataError, TokenView};
 
 /// What to do with the steps left over when a stream's length is not a multiple of `seq_len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +37,8 @@ pub struct Batch {
 /// Yields the chunks of a token sequence as parallel contiguous streams.
 #[derive(Debug, Clone)]
 pub struct StreamBatcher<'a> {
-    tokens: &'a [u32],
+    tokens: TokenView<'a>,
+    reversed: bool,
     batch_size: usize,
     seq_len: usize,
     stream_len: usize,
@@ -43,12 +48,13 @@ pub struct StreamBatcher<'a> {
 impl<'a> StreamBatcher<'a> {
     /// A batcher over `tokens`; `split` names the split in the error when it is too short.
     pub fn new(
-        tokens: &'a [u32],
+        tokens: impl Into<TokenView<'a>>,
         batch_size: usize,
         seq_len: usize,
         policy: RemainderPolicy,
         split: &str,
     ) -> Result<Self, DataError> {
+        let tokens = tokens.into();
         assert!(
             batch_size > 0 && seq_len > 0,
             "sizes are validated by the config"
@@ -73,11 +79,18 @@ impl<'a> StreamBatcher<'a> {
         }
         Ok(Self {
             tokens,
+            reversed: false,
             batch_size,
             seq_len,
             stream_len,
             num_batches,
         })
+    }
+
+    /// The same batcher reading the tokens last first: the streams of the reversed text.
+    pub fn reversed(mut self) -> Self {
+        self.reversed = !self.reversed;
+        self
     }
 
     /// Number of chunks in one pass over the streams.
@@ -111,14 +124,25 @@ impl<'a> StreamBatcher<'a> {
         let mut targets = Vec::with_capacity(self.batch_size * len);
         for stream in 0..self.batch_size {
             let offset = stream * self.stream_len + start;
-            inputs.extend_from_slice(&self.tokens[offset..offset + len]);
-            targets.extend_from_slice(&self.tokens[offset + 1..offset + 1 + len]);
+            self.read(offset..offset + len, &mut inputs);
+            self.read(offset + 1..offset + 1 + len, &mut targets);
         }
         Batch {
             inputs,
             targets,
             batch_size: self.batch_size,
             seq_len: len,
+        }
+    }
+
+    /// Appends the tokens at `range` of the (possibly reversed) sequence to `out`.
+    fn read(&self, range: std::ops::Range<usize>, out: &mut Vec<u32>) {
+        if self.reversed {
+            let len = self.tokens.len();
+            self.tokens
+                .extend_reversed_into(len - range.end..len - range.start, out);
+        } else {
+            self.tokens.extend_into(range, out);
         }
     }
 
@@ -176,6 +200,42 @@ mod tests {
         assert_eq!(last.seq_len, 4);
         assert_eq!(last.inputs, vec![20, 21, 22, 23, 44, 45, 46, 47]);
         assert_eq!(keep.tokens_per_pass(), 48);
+    }
+
+    #[test]
+    fn a_reversed_batcher_reads_the_reversed_sequence() {
+        let data = tokens(103);
+        let reversed_data: Vec<u32> = data.iter().rev().copied().collect();
+        let reversed = StreamBatcher::new(&data, 4, 5, RemainderPolicy::Keep, "training")
+            .unwrap()
+            .reversed();
+        let copied =
+            StreamBatcher::new(&reversed_data, 4, 5, RemainderPolicy::Keep, "training").unwrap();
+        assert_eq!(reversed.num_batches(), copied.num_batches());
+        for (a, b) in reversed.iter().zip(copied.iter()) {
+            assert_eq!(a, b);
+        }
+        assert_eq!(reversed.clone().reversed().batch(0), {
+            StreamBatcher::new(&data, 4, 5, RemainderPolicy::Keep, "training")
+                .unwrap()
+                .batch(0)
+        });
+    }
+
+    #[test]
+    fn narrow_tokens_give_the_same_batches() {
+        let wide: Vec<u32> = (0..203).map(|i| i % 200).collect();
+        let narrow: Vec<u8> = wide.iter().map(|&id| id as u8).collect();
+        let a = StreamBatcher::new(&wide, 3, 7, RemainderPolicy::Keep, "training").unwrap();
+        let b = StreamBatcher::new(
+            TokenView::U8(&narrow),
+            3,
+            7,
+            RemainderPolicy::Keep,
+            "training",
+        )
+        .unwrap();
+        assert_eq!(a.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
     }
 
     #[test]

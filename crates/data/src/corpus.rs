@@ -1,4 +1,5 @@
-//! Finds a corpus by path or by name and reads it as text.
+//! Finds a corpus by path or by name: the files (or generated text) it is made of, in order.
+//! Reading them is [`crate::prepare`]'s job, piece by piece.
 //!
 //! A `corpus` value is, in order: the path of an existing file; the name of a synthetic corpus
 //! (generated here); the name of a registered corpus (looked for in the data directories, then
@@ -7,6 +8,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -19,6 +21,14 @@ use crate::synthetic::SyntheticCorpus;
 pub const DATA_DIR_ENV: &str = "CHARLSTM_DATA_DIR";
 /// The environment variable naming the download cache.
 pub const CACHE_DIR_ENV: &str = "CHARLSTM_CACHE_DIR";
+/// The environment variable naming where prepared corpora (token files) are kept.
+pub const PREPARED_DIR_ENV: &str = "CHARLSTM_PREPARED_DIR";
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
 
 /// What to do with bytes that are not valid UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -31,21 +41,92 @@ pub enum InvalidUtf8 {
     Replace,
 }
 
-/// A corpus read into memory.
+/// One part of a corpus, in reading order.
 #[derive(Debug, Clone)]
-pub struct LoadedCorpus {
-    /// How the user named it (path or name).
+pub enum CorpusPart {
+    /// A text file.
+    File {
+        /// Where it is.
+        path: PathBuf,
+        /// Its size in bytes when the corpus was resolved.
+        bytes: u64,
+        /// Its modification time then, if the file system keeps one.
+        modified: Option<SystemTime>,
+        /// Found by walking a directory: a binary file there is skipped, not refused.
+        in_directory: bool,
+    },
+    /// A synthetic corpus, generated (they are small).
+    Generated {
+        /// Its name.
+        name: String,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// What a corpus is made of: its parts in reading order, found but not yet read.
+#[derive(Debug, Clone)]
+pub struct ResolvedCorpus {
+    /// How the user named it (paths or names, comma-separated).
     pub label: String,
-    /// Where the text came from: a file, or `None` for a synthetic corpus.
-    pub path: Option<PathBuf>,
-    /// The whole text.
-    pub text: String,
-    /// Invalid UTF-8 sequences replaced with U+FFFD (only under [`InvalidUtf8::Replace`]).
-    pub replaced_invalid_utf8: usize,
-    /// Files read (a directory or list counts each of its files).
-    pub files: usize,
-    /// Files of a directory left out because they are binary or empty.
+    /// The files and generated texts, in reading order.
+    pub parts: Vec<CorpusPart>,
+    /// Empty files of directories, left out.
     pub skipped_files: usize,
+    /// Which corpus this is, as named: see [`ResolvedCorpus::identity`].
+    identity: String,
+}
+
+impl ResolvedCorpus {
+    /// Bytes of text in all parts.
+    pub fn bytes(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                CorpusPart::File { bytes, .. } => *bytes,
+                CorpusPart::Generated { text, .. } => text.len() as u64,
+            })
+            .sum()
+    }
+
+    /// Which corpus this is, as the user named it: the absolute paths and the names given,
+    /// in order, and the include/exclude globs. Not what it holds: a file added to a
+    /// directory changes the [`ResolvedCorpus::fingerprint`], not this.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// What the parts hold, as far as can be told without reading them: which files, each
+    /// one's size and modification time, each generated text's hash. Equal fingerprints mean
+    /// unchanged text.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.identity.as_bytes());
+        for part in &self.parts {
+            match part {
+                CorpusPart::File {
+                    path,
+                    bytes,
+                    modified,
+                    ..
+                } => {
+                    hasher.update(path.as_os_str().as_encoded_bytes());
+                    hasher.update(b"\0");
+                    let nanos = modified
+                        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    hasher.update(bytes.to_le_bytes());
+                    hasher.update(nanos.to_le_bytes());
+                }
+                CorpusPart::Generated { name, text } => {
+                    hasher.update(name.as_bytes());
+                    hasher.update(b"\0");
+                    hasher.update(Sha256::digest(text));
+                }
+            }
+        }
+        hex(&hasher.finalize())
+    }
 }
 
 /// Where named corpora are looked for and downloaded to.
@@ -55,6 +136,9 @@ pub struct CorpusLocator {
     pub data_dirs: Vec<PathBuf>,
     /// Where downloads go; `None` disables downloading.
     pub cache_dir: Option<PathBuf>,
+    /// Where prepared corpora are kept (see [`crate::prepare()`]); `None` prepares each run's
+    /// corpus afresh into a temporary directory.
+    pub prepared_dir: Option<PathBuf>,
     /// Whether to draw a download progress bar.
     pub show_progress: bool,
     /// What to do with invalid UTF-8 in a corpus file.
@@ -63,7 +147,10 @@ pub struct CorpusLocator {
 
 impl CorpusLocator {
     /// The locator the environment describes: `$CHARLSTM_DATA_DIR` (if set) and the cache in
-    /// `$CHARLSTM_CACHE_DIR`, `$XDG_CACHE_HOME/charlstm/corpora` or `~/.cache/charlstm/corpora`.
+    /// `$CHARLSTM_CACHE_DIR`, `$XDG_CACHE_HOME/charlstm/corpora` or `~/.cache/charlstm/corpora`;
+    /// prepared corpora in `$CHARLSTM_PREPARED_DIR`, or `prepared/` inside
+    /// `$CHARLSTM_CACHE_DIR`, or `$XDG_CACHE_HOME/charlstm/prepared` or
+    /// `~/.cache/charlstm/prepared`.
     pub fn from_env() -> Self {
         let data_dirs = std::env::var_os(DATA_DIR_ENV)
             .filter(|v| !v.is_empty())
@@ -80,9 +167,20 @@ impl CorpusLocator {
             .or_else(|| {
                 std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/charlstm/corpora"))
             });
+        let prepared_dir = if let Some(dir) = env_path(PREPARED_DIR_ENV) {
+            Some(dir)
+        } else if let Some(dir) = env_path(CACHE_DIR_ENV) {
+            Some(dir.join("prepared"))
+        } else {
+            cache_dir
+                .as_ref()
+                .and_then(|corpora| corpora.parent())
+                .map(|root| root.join("prepared"))
+        };
         Self {
             data_dirs,
             cache_dir,
+            prepared_dir,
             show_progress: true,
             invalid_utf8: InvalidUtf8::Error,
         }
@@ -94,80 +192,82 @@ impl CorpusLocator {
         self
     }
 
-    /// Loads the corpus `spec` names (a file, a directory of files, or a name).
-    pub fn load(&self, spec: &str) -> Result<LoadedCorpus, DataError> {
-        self.load_all(&[spec.to_string()], &FileSelection::default())
+    /// Finds the corpus `spec` names (a file, a directory of files, or a name).
+    pub fn resolve(&self, spec: &str) -> Result<ResolvedCorpus, DataError> {
+        self.resolve_all(&[spec.to_string()], &FileSelection::default())
     }
 
-    /// Loads the corpora `specs` name, in order, as one text: each a file, a directory (its
-    /// files that `selection` selects, in sorted order; binary and empty ones are skipped and
-    /// counted) or a name.
-    pub fn load_all(
+    /// Finds the corpora `specs` name, in order, as one corpus: each a file, a directory (its
+    /// files that `selection` selects, in sorted order; empty ones are left out and counted)
+    /// or a name. Nothing is read yet, except to download or verify a registered corpus.
+    pub fn resolve_all(
         &self,
         specs: &[String],
         selection: &FileSelection,
-    ) -> Result<LoadedCorpus, DataError> {
-        let mut corpora = Vec::with_capacity(specs.len());
+    ) -> Result<ResolvedCorpus, DataError> {
+        let mut identity = Sha256::new();
         for spec in specs {
-            corpora.push(self.load_one(spec, selection)?);
+            // A path names the same corpus from any working directory.
+            let named = std::fs::canonicalize(spec).unwrap_or_else(|_| PathBuf::from(spec));
+            identity.update(named.as_os_str().as_encoded_bytes());
+            identity.update(b"\0");
         }
-        if corpora.len() == 1 {
-            return Ok(corpora.pop().expect("one corpus"));
-        }
-        let mut text = String::with_capacity(corpora.iter().map(|c| c.text.len()).sum());
-        for corpus in &corpora {
-            text.push_str(&corpus.text);
-        }
-        if text.is_empty() {
-            return Err(DataError::Empty(specs.join(", ")));
-        }
-        Ok(LoadedCorpus {
+        identity.update(selection.describe());
+        let mut sources = ResolvedCorpus {
             label: specs.join(", "),
-            path: None,
-            text,
-            replaced_invalid_utf8: corpora.iter().map(|c| c.replaced_invalid_utf8).sum(),
-            files: corpora.iter().map(|c| c.files).sum(),
-            skipped_files: corpora.iter().map(|c| c.skipped_files).sum(),
-        })
+            parts: Vec::new(),
+            skipped_files: 0,
+            identity: hex(&identity.finalize()),
+        };
+        for spec in specs {
+            self.resolve_one(spec, selection, &mut sources)?;
+        }
+        if sources.parts.is_empty() {
+            return Err(DataError::Empty(sources.label));
+        }
+        Ok(sources)
     }
 
-    fn load_one(&self, spec: &str, selection: &FileSelection) -> Result<LoadedCorpus, DataError> {
+    fn resolve_one(
+        &self,
+        spec: &str,
+        selection: &FileSelection,
+        sources: &mut ResolvedCorpus,
+    ) -> Result<(), DataError> {
         let as_path = Path::new(spec);
         if as_path.is_dir() {
-            return self.load_directory(spec, as_path, selection);
+            let before = sources.parts.len();
+            for path in selection.files_in(as_path)? {
+                let part = file_part(&path, true)?;
+                match part {
+                    CorpusPart::File { bytes: 0, .. } => sources.skipped_files += 1,
+                    part => sources.parts.push(part),
+                }
+            }
+            if sources.parts.len() == before {
+                return Err(DataError::NoTextFiles(as_path.to_path_buf()));
+            }
+            return Ok(());
         }
         if as_path.exists() {
-            let (text, replaced_invalid_utf8) = read_text_file(as_path, self.invalid_utf8)?;
-            return Ok(LoadedCorpus {
-                label: spec.to_string(),
-                path: Some(as_path.to_path_buf()),
-                text,
-                replaced_invalid_utf8,
-                files: 1,
-                skipped_files: 0,
-            });
+            let part = file_part(as_path, false)?;
+            if matches!(part, CorpusPart::File { bytes: 0, .. }) {
+                return Err(DataError::Empty(spec.to_string()));
+            }
+            sources.parts.push(part);
+            return Ok(());
         }
         if let Some(synthetic) = SyntheticCorpus::from_name(spec) {
-            return Ok(LoadedCorpus {
-                label: spec.to_string(),
-                path: None,
+            sources.parts.push(CorpusPart::Generated {
+                name: spec.to_string(),
                 text: synthetic.generate(),
-                replaced_invalid_utf8: 0,
-                files: 0,
-                skipped_files: 0,
             });
+            return Ok(());
         }
         if let Some(registered) = find_registered(spec)? {
             let path = self.locate_registered(&registered)?;
-            let (text, replaced_invalid_utf8) = read_text_file(&path, self.invalid_utf8)?;
-            return Ok(LoadedCorpus {
-                label: spec.to_string(),
-                path: Some(path.clone()),
-                text,
-                replaced_invalid_utf8,
-                files: 1,
-                skipped_files: 0,
-            });
+            sources.parts.push(file_part(&path, false)?);
+            return Ok(());
         }
         let mut known: Vec<String> = registered_corpora()?.into_iter().map(|c| c.name).collect();
         known.extend(SyntheticCorpus::ALL.iter().map(|c| c.name().to_string()));
@@ -175,39 +275,6 @@ impl CorpusLocator {
             name: spec.to_string(),
             known: known.join(", "),
         })
-    }
-
-    /// The files of `dir` that `selection` selects, in sorted order, as one text.
-    fn load_directory(
-        &self,
-        spec: &str,
-        dir: &Path,
-        selection: &FileSelection,
-    ) -> Result<LoadedCorpus, DataError> {
-        let mut corpus = LoadedCorpus {
-            label: spec.to_string(),
-            path: Some(dir.to_path_buf()),
-            text: String::new(),
-            replaced_invalid_utf8: 0,
-            files: 0,
-            skipped_files: 0,
-        };
-        for file in selection.files_in(dir)? {
-            match read_text_file(&file, self.invalid_utf8) {
-                Ok((text, replaced)) => {
-                    corpus.text.push_str(&text);
-                    corpus.replaced_invalid_utf8 += replaced;
-                    corpus.files += 1;
-                }
-                // A code base has images and empty files; they are not text to learn.
-                Err(DataError::Binary { .. } | DataError::Empty(_)) => corpus.skipped_files += 1,
-                Err(e) => return Err(e),
-            }
-        }
-        if corpus.text.is_empty() {
-            return Err(DataError::NoTextFiles(dir.to_path_buf()));
-        }
-        Ok(corpus)
     }
 
     /// The verified local file of a registered corpus, downloading it if need be.
@@ -314,48 +381,22 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<(), DataError> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads a whole text file, rejecting directories, binary files, empty files and (unless
-/// `invalid_utf8` says to replace it) invalid UTF-8 with errors that say which and where.
-/// Returns the text and the number of invalid sequences replaced.
-pub fn read_text_file(
-    path: &Path,
-    invalid_utf8: InvalidUtf8,
-) -> Result<(String, usize), DataError> {
+/// The part for the file at `path`, with its size and modification time.
+fn file_part(path: &Path, in_directory: bool) -> Result<CorpusPart, DataError> {
     if path.is_dir() {
         return Err(DataError::IsDirectory(path.to_path_buf()));
     }
-    let bytes = std::fs::read(path).map_err(|e| DataError::io("read", path, e))?;
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(DataError::Binary {
-            path: path.to_path_buf(),
-            offset,
-        });
-    }
-    let (text, replaced) = match String::from_utf8(bytes) {
-        Ok(text) => (text, 0),
-        Err(e) if invalid_utf8 == InvalidUtf8::Replace => {
-            let bytes = e.into_bytes();
-            let replaced = bytes
-                .utf8_chunks()
-                .filter(|chunk| !chunk.invalid().is_empty())
-                .count();
-            (String::from_utf8_lossy(&bytes).into_owned(), replaced)
-        }
-        Err(e) => {
-            return Err(DataError::NotUtf8 {
-                path: path.to_path_buf(),
-                offset: e.utf8_error().valid_up_to(),
-            });
-        }
-    };
-    if text.is_empty() {
-        return Err(DataError::Empty(path.display().to_string()));
-    }
-    Ok((text, replaced))
+    let metadata = std::fs::metadata(path).map_err(|e| DataError::io("read", path, e))?;
+    Ok(CorpusPart::File {
+        path: path.to_path_buf(),
+        bytes: metadata.len(),
+        modified: metadata.modified().ok(),
+        in_directory,
+    })
 }
 
 #[cfg(test)]
@@ -366,64 +407,71 @@ mod tests {
         CorpusLocator {
             data_dirs: vec![data_dir.to_path_buf()],
             cache_dir: None,
+            prepared_dir: None,
             show_progress: false,
             invalid_utf8: InvalidUtf8::Error,
         }
     }
 
+    fn file_paths(sources: &ResolvedCorpus) -> Vec<String> {
+        sources
+            .parts
+            .iter()
+            .map(|part| match part {
+                CorpusPart::File { path, .. } => path.file_name().unwrap().to_string_lossy().into(),
+                CorpusPart::Generated { name, .. } => format!("<{name}>"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_path_is_read_as_text() {
+    fn a_path_is_one_file_part_with_its_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "hello ✓").unwrap();
-        let corpus = offline_locator(dir.path())
-            .load(path.to_str().unwrap())
+        let sources = offline_locator(dir.path())
+            .resolve(path.to_str().unwrap())
             .unwrap();
-        assert_eq!(corpus.text, "hello ✓");
+        assert_eq!(sources.bytes(), "hello ✓".len() as u64);
+        assert!(matches!(
+            &sources.parts[..],
+            [CorpusPart::File {
+                in_directory: false,
+                ..
+            }]
+        ));
     }
 
     #[test]
     fn synthetic_names_need_no_files() {
         let dir = tempfile::tempdir().unwrap();
-        let corpus = offline_locator(dir.path()).load("alphabet").unwrap();
-        assert!(corpus.text.starts_with("abcdefghijklmnopqrstuvwxyz\nabc"));
-        assert!(corpus.path.is_none());
+        let sources = offline_locator(dir.path()).resolve("alphabet").unwrap();
+        let [CorpusPart::Generated { text, .. }] = &sources.parts[..] else {
+            panic!("{sources:?}")
+        };
+        assert!(text.starts_with("abcdefghijklmnopqrstuvwxyz\nabc"));
     }
 
     #[test]
-    fn bad_files_get_errors_that_say_why() {
+    fn bad_sources_get_errors_that_say_why() {
         let dir = tempfile::tempdir().unwrap();
         let locator = offline_locator(dir.path());
-        let bad = dir.path().join("bad.txt");
-        std::fs::write(&bad, b"ok\xffno").unwrap();
-        let err = locator.load(bad.to_str().unwrap()).unwrap_err().to_string();
-        assert!(err.contains("not valid UTF-8 at byte 2"), "{err}");
-        assert!(err.contains("data.invalid_utf8=replace"), "{err}");
-        std::fs::write(&bad, b"ok\xffno\xc3(\xe2\x82").unwrap();
-        let lossy = locator
-            .clone()
-            .with_invalid_utf8(InvalidUtf8::Replace)
-            .load(bad.to_str().unwrap())
-            .unwrap();
-        assert_eq!(lossy.text, "ok\u{fffd}no\u{fffd}(\u{fffd}");
-        assert_eq!(lossy.replaced_invalid_utf8, 3);
-
-        std::fs::write(&bad, b"").unwrap();
-        let err = locator.load(bad.to_str().unwrap()).unwrap_err().to_string();
+        let empty = dir.path().join("empty.txt");
+        std::fs::write(&empty, b"").unwrap();
+        let err = locator
+            .resolve(empty.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is empty"), "{err}");
 
-        std::fs::write(&bad, b"\x7fELF\x00\x01").unwrap();
-        let err = locator.load(bad.to_str().unwrap()).unwrap_err().to_string();
-        assert!(err.contains("binary file"), "{err}");
-
-        // A directory whose only file is binary has nothing to read.
+        // A directory whose only file is empty has nothing to read.
         let err = locator
-            .load(dir.path().to_str().unwrap())
+            .resolve(dir.path().to_str().unwrap())
             .unwrap_err()
             .to_string();
         assert!(err.contains("has no text files to read"), "{err}");
 
-        let err = locator.load("no-such-corpus").unwrap_err().to_string();
+        let err = locator.resolve("no-such-corpus").unwrap_err().to_string();
         assert!(
             err.contains("tinyshakespeare") && err.contains("alphabet"),
             "{err}"
@@ -435,7 +483,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("tinyshakespeare.txt"), "not shakespeare").unwrap();
         let err = offline_locator(dir.path())
-            .load("tinyshakespeare")
+            .resolve("tinyshakespeare")
             .unwrap_err()
             .to_string();
         assert!(err.contains("expected 86c4e6aa"), "{err}");
@@ -445,22 +493,21 @@ mod tests {
     fn without_a_cache_a_missing_registered_corpus_says_where_to_put_it() {
         let dir = tempfile::tempdir().unwrap();
         let err = offline_locator(dir.path())
-            .load("tinyshakespeare")
+            .resolve("tinyshakespeare")
             .unwrap_err()
             .to_string();
         assert!(err.contains("CHARLSTM_DATA_DIR"), "{err}");
     }
 
-    /// Files, directories and names load in the order given, a directory's files in sorted
-    /// order, binary and empty ones skipped and counted; the same sources give the same text.
+    /// Files, directories and names come in the order given, a directory's files in sorted
+    /// order (empty ones left out and counted); the same sources resolve the same way.
     #[test]
-    fn several_sources_are_one_text_in_a_fixed_order() {
+    fn several_sources_are_parts_in_a_fixed_order() {
         let dir = tempfile::tempdir().unwrap();
         let code = dir.path().join("code");
         for (name, bytes) in [
             ("b.rs", &b"fn b() {}\n"[..]),
             ("a/z.rs", b"fn z() {}\n"),
-            ("a/logo.png", b"\x89PNG\x00\x01"),
             ("a/empty.rs", b""),
             ("notes.md", b"# notes\n"),
         ] {
@@ -476,47 +523,49 @@ mod tests {
             code.display().to_string(),
             "alphabet".to_string(),
         ];
-        let corpus = locator.load_all(&specs, &FileSelection::default()).unwrap();
-        let alphabet = SyntheticCorpus::from_name("alphabet").unwrap().generate();
+        let sources = locator
+            .resolve_all(&specs, &FileSelection::default())
+            .unwrap();
         assert_eq!(
-            corpus.text,
-            format!("intro\nfn z() {{}}\nfn b() {{}}\n# notes\n{alphabet}")
+            file_paths(&sources),
+            ["intro.txt", "z.rs", "b.rs", "notes.md", "<alphabet>"]
         );
-        assert_eq!((corpus.files, corpus.skipped_files), (4, 2));
-        let again = locator.load_all(&specs, &FileSelection::default()).unwrap();
-        assert_eq!(again.text, corpus.text);
+        assert_eq!(sources.skipped_files, 1);
+        let again = locator
+            .resolve_all(&specs, &FileSelection::default())
+            .unwrap();
+        assert_eq!(again.identity(), sources.identity());
+        assert_eq!(again.fingerprint(), sources.fingerprint());
 
         let rust_only = FileSelection::new(&["*.rs".to_string()], &[]).unwrap();
-        let corpus = locator
-            .load_all(&[code.display().to_string()], &rust_only)
+        let rust = locator
+            .resolve_all(&[code.display().to_string()], &rust_only)
             .unwrap();
-        assert_eq!(corpus.text, "fn z() {}\nfn b() {}\n");
+        assert_eq!(file_paths(&rust), ["z.rs", "b.rs"]);
+        assert_ne!(rust.identity(), sources.identity());
 
         let nothing = FileSelection::new(&["*.py".to_string()], &[]).unwrap();
         let err = locator
-            .load_all(&[code.display().to_string()], &nothing)
+            .resolve_all(&[code.display().to_string()], &nothing)
             .unwrap_err()
             .to_string();
         assert!(err.contains("has no text files to read"), "{err}");
     }
 
-    /// In a directory, a file that is not UTF-8 stops the load, naming the file and the byte.
+    /// The fingerprint changes with a file's size or modification time; the identity does not.
     #[test]
-    fn invalid_utf8_in_a_directory_names_the_file() {
+    fn a_changed_file_changes_the_fingerprint_only() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.txt"), "fine\n").unwrap();
-        std::fs::write(dir.path().join("b.txt"), b"caf\xe9\n").unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "one\n").unwrap();
         let locator = offline_locator(dir.path());
-        let err = locator
-            .load(dir.path().to_str().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("b.txt") && err.contains("at byte 3"), "{err}");
-        let lossy = locator
-            .with_invalid_utf8(InvalidUtf8::Replace)
-            .load(dir.path().to_str().unwrap())
+        let before = locator.resolve(path.to_str().unwrap()).unwrap();
+        std::fs::write(&path, "two\n").unwrap();
+        let file = File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1))
             .unwrap();
-        assert_eq!(lossy.text, "fine\ncaf\u{fffd}\n");
-        assert_eq!(lossy.replaced_invalid_utf8, 1);
+        let after = locator.resolve(path.to_str().unwrap()).unwrap();
+        assert_eq!(before.identity(), after.identity());
+        assert_ne!(before.fingerprint(), after.fingerprint());
     }
 }

@@ -1,6 +1,7 @@
 //! Everything charlstm knows about text before it becomes tensors: the character vocabulary,
 //! where corpora come from, how a corpus is split, and how a split is cut into contiguous
-//! streams for truncated backpropagation through time.
+//! streams for truncated backpropagation through time. A corpus of any size is prepared once
+//! into a compact, memory-mapped token file (see [`prepare()`]).
 //!
 //! This crate knows nothing of Burn: batches are plain token ids that the training crate turns
 //! into tensors.
@@ -8,17 +9,24 @@
 pub mod batcher;
 pub mod corpus;
 pub mod error;
+pub mod prepare;
 pub mod registry;
 pub mod sources;
 pub mod split;
 pub mod synthetic;
+pub mod text_stream;
 pub mod tokenizer;
+pub mod tokens;
 pub mod vocab;
 
 pub use batcher::{Batch, RemainderPolicy, StreamBatcher};
-pub use corpus::{CorpusLocator, InvalidUtf8, LoadedCorpus};
+pub use corpus::{CorpusLocator, CorpusPart, InvalidUtf8, ResolvedCorpus};
 pub use error::DataError;
+pub use prepare::{
+    PrepareOptions, PreparePhase, PreparedCorpus, PreparedInfo, TokenizerChoice, prepare,
+};
 pub use sources::FileSelection;
 pub use split::{Split, SplitFractions};
 pub use tokenizer::{StreamDecoder, TOKENIZER_FILE, Tokenizer};
-pub use vocab::{RareCharacters, Vocabulary};
+pub use tokens::{TokenView, TokenWidth};
+pub use vocab::{CharCounts, RareCharacters, Vocabulary};

@@ -72,6 +72,22 @@ impl FileSelection {
         })
     }
 
+    /// The globs as given, for telling selections apart: `include: ...; exclude: ...`.
+    pub fn describe(&self) -> String {
+        let list = |globs: &[Glob]| {
+            globs
+                .iter()
+                .map(|g| g.pattern.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "include: {}; exclude: {}",
+            list(&self.include),
+            list(&self.exclude)
+        )
+    }
+
     fn excluded(&self, relative: &Path) -> bool {
         self.exclude.iter().any(|glob| glob.matches_file(relative))
     }

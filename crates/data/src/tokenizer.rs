@@ -17,10 +17,6 @@ use crate::{DataError, Vocabulary};
 /// The file name a tokenizer is saved under, in run directories and checkpoints.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
-/// Text is encoded in pieces of about this many bytes that end at a line break, so a large
-/// corpus is encoded on all cores and without one giant allocation per pre-tokenizer pass.
-const ENCODE_PIECE_BYTES: usize = 1 << 20;
-
 /// Token ids ↔ text.
 #[derive(Clone)]
 pub enum Tokenizer {
@@ -110,51 +106,15 @@ impl Tokenizer {
 
     /// Encodes `text`. A character vocabulary fails with the characters it lacks; a
     /// `tokenizer.json` encodes as its own rules say (unknown text becomes its unknown token,
-    /// or bytes for a byte-level one).
+    /// or bytes for a byte-level one). A whole corpus is encoded by [`crate::prepare()`].
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, DataError> {
-        self.encode_with_progress(text, |_, _| {})
-    }
-
-    /// [`Tokenizer::encode`] for a whole corpus: the text is encoded in pieces of about 1 MiB
-    /// that end at line breaks (a `tokenizer.json` encodes several at once, on all cores), and
-    /// `progress(bytes_done, bytes_total)` is called after each batch of pieces.
-    ///
-    /// A `tokenizer.json` that treats the start of its input specially (e.g. a Metaspace
-    /// pre-tokenizer adding "▁") does so at the start of every piece too; with a byte-level
-    /// or character tokenizer the ids are those of the whole text.
-    pub fn encode_with_progress(
-        &self,
-        text: &str,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<Vec<u32>, DataError> {
-        let pieces = pieces_at_line_breaks(text, ENCODE_PIECE_BYTES);
-        let per_batch = match self {
-            Self::Characters(_) => 1,
-            Self::HuggingFace(_) => 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        let mut ids = Vec::with_capacity(text.len());
-        let mut done = 0;
-        for batch in pieces.chunks(per_batch) {
-            match self {
-                Self::Characters(vocab) => {
-                    for piece in batch {
-                        ids.extend(vocab.encode(piece)?);
-                    }
-                }
-                Self::HuggingFace(tokenizer) => {
-                    let encodings = tokenizer
-                        .encode_batch_fast(batch.to_vec(), false)
-                        .map_err(|e| DataError::Tokenize(e.to_string()))?;
-                    for encoding in &encodings {
-                        ids.extend_from_slice(encoding.get_ids());
-                    }
-                }
-            }
-            done += batch.iter().map(|piece| piece.len()).sum::<usize>();
-            progress(done, text.len());
+        match self {
+            Self::Characters(vocab) => vocab.encode(text),
+            Self::HuggingFace(tokenizer) => tokenizer
+                .encode_fast(text, false)
+                .map(|encoding| encoding.get_ids().to_vec())
+                .map_err(|e| DataError::Tokenize(e.to_string())),
         }
-        ids.shrink_to_fit();
-        Ok(ids)
     }
 
     /// Decodes ids back to text.
@@ -252,7 +212,7 @@ fn character_tokenizer(vocab: &Vocabulary) -> Result<tokenizers::Tokenizer, Data
 
 /// Splits `text` into pieces of at least `target` bytes (the last may be shorter), each ending
 /// just after a line break, so the pieces concatenate to `text`.
-fn pieces_at_line_breaks(text: &str, target: usize) -> Vec<&str> {
+pub(crate) fn pieces_at_line_breaks(text: &str, target: usize) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while rest.len() > target {

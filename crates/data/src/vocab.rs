@@ -18,8 +18,69 @@ use crate::DataError;
 pub struct Vocabulary {
     chars: Vec<char>,
     ids: HashMap<char, u32>,
+    /// The ids of ASCII characters ([`NO_ID`] if absent): most text is ASCII, and a table is
+    /// faster than hashing.
+    ascii_ids: [u32; 128],
     /// Whether rare characters map to an unknown token (id `chars.len()`).
     has_unknown: bool,
+}
+
+/// Marks an ASCII character the vocabulary lacks.
+const NO_ID: u32 = u32::MAX;
+
+/// How often each character occurs, counted piece by piece (ASCII in a table, the rest in a
+/// map), so a vocabulary can be built from a corpus that is never in memory whole.
+#[derive(Debug, Clone)]
+pub struct CharCounts {
+    ascii: [u64; 128],
+    other: HashMap<char, u64>,
+}
+
+impl Default for CharCounts {
+    fn default() -> Self {
+        Self {
+            ascii: [0; 128],
+            other: HashMap::new(),
+        }
+    }
+}
+
+impl CharCounts {
+    /// Counts the characters of `text`.
+    pub fn add(&mut self, text: &str) {
+        for c in text.chars() {
+            if c.is_ascii() {
+                self.ascii[c as usize] += 1;
+            } else {
+                *self.other.entry(c).or_default() += 1;
+            }
+        }
+    }
+
+    /// Adds the counts of `other`.
+    pub fn merge(&mut self, other: &CharCounts) {
+        for (mine, theirs) in self.ascii.iter_mut().zip(&other.ascii) {
+            *mine += theirs;
+        }
+        for (&c, &n) in &other.other {
+            *self.other.entry(c).or_default() += n;
+        }
+    }
+
+    /// Characters counted, in all.
+    pub fn total(&self) -> u64 {
+        self.ascii.iter().sum::<u64>() + self.other.values().sum::<u64>()
+    }
+
+    /// Each character seen and its count, in no particular order.
+    fn to_vec(&self) -> Vec<(char, u64)> {
+        let ascii = (0u8..128)
+            .map(|b| (b as char, self.ascii[b as usize]))
+            .filter(|&(_, n)| n > 0);
+        ascii
+            .chain(self.other.iter().map(|(&c, &n)| (c, n)))
+            .collect()
+    }
 }
 
 /// On-disk form of a vocabulary: `{"chars": ["\n", " ", "!", ...]}`, and `"unknown": true`
@@ -53,22 +114,26 @@ impl Vocabulary {
     /// first) keep their ids and the others map to an unknown token. Also says what was left
     /// out.
     pub fn from_text_limited(text: &str, max_size: usize) -> (Self, RareCharacters) {
-        let mut counts: HashMap<char, usize> = HashMap::new();
-        for c in text.chars() {
-            *counts.entry(c).or_default() += 1;
-        }
-        if max_size == 0 || counts.len() <= max_size {
-            let mut chars: Vec<char> = counts.into_keys().collect();
+        let mut counts = CharCounts::default();
+        counts.add(text);
+        Self::from_counts(&counts, max_size)
+    }
+
+    /// The vocabulary of the characters `counts` has seen, limited as
+    /// [`Vocabulary::from_text_limited`] says: the streaming way to build one.
+    pub fn from_counts(counts: &CharCounts, max_size: usize) -> (Self, RareCharacters) {
+        let mut by_count = counts.to_vec();
+        if max_size == 0 || by_count.len() <= max_size {
+            let mut chars: Vec<char> = by_count.into_iter().map(|(c, _)| c).collect();
             chars.sort_unstable();
             return (Self::from_sorted(chars), RareCharacters::default());
         }
-        let mut by_count: Vec<(char, usize)> = counts.into_iter().collect();
         by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let keep = max_size.saturating_sub(1).max(1);
         let rare = &by_count[keep..];
         let left_out = RareCharacters {
             distinct: rare.len(),
-            occurrences: rare.iter().map(|(_, n)| n).sum(),
+            occurrences: rare.iter().map(|(_, n)| *n as usize).sum(),
         };
         let mut chars: Vec<char> = by_count[..keep].iter().map(|(c, _)| *c).collect();
         chars.sort_unstable();
@@ -83,9 +148,16 @@ impl Vocabulary {
             .enumerate()
             .map(|(id, &c)| (c, id as u32))
             .collect();
+        let mut ascii_ids = [NO_ID; 128];
+        for (id, &c) in chars.iter().enumerate() {
+            if c.is_ascii() {
+                ascii_ids[c as usize] = id as u32;
+            }
+        }
         Self {
             chars,
             ids,
+            ascii_ids,
             has_unknown: false,
         }
     }
@@ -112,6 +184,14 @@ impl Vocabulary {
 
     /// The id of `c`: its own, else the unknown token's if there is one.
     pub fn id(&self, c: char) -> Option<u32> {
+        if c.is_ascii() {
+            let id = self.ascii_ids[c as usize];
+            return if id == NO_ID {
+                self.unknown_id()
+            } else {
+                Some(id)
+            };
+        }
         self.ids.get(&c).copied().or(self.unknown_id())
     }
 
@@ -125,6 +205,17 @@ impl Vocabulary {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, DataError> {
         let mut ids = Vec::with_capacity(text.len());
         let mut unknown = BTreeSet::new();
+        self.encode_into(text, &mut ids, &mut unknown);
+        if unknown.is_empty() {
+            Ok(ids)
+        } else {
+            Err(Self::unknown_error(&unknown))
+        }
+    }
+
+    /// Appends the ids of `text` to `ids`, and the characters it lacks to `unknown`: for
+    /// encoding a corpus piece by piece.
+    pub fn encode_into(&self, text: &str, ids: &mut Vec<u32>, unknown: &mut BTreeSet<char>) {
         for c in text.chars() {
             match self.id(c) {
                 Some(id) => ids.push(id),
@@ -133,12 +224,12 @@ impl Vocabulary {
                 }
             }
         }
-        if unknown.is_empty() {
-            Ok(ids)
-        } else {
-            let listed: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
-            Err(DataError::UnknownCharacters(listed.join(", ")))
-        }
+    }
+
+    /// The error for characters a vocabulary lacks.
+    pub fn unknown_error(unknown: &BTreeSet<char>) -> DataError {
+        let listed: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
+        DataError::UnknownCharacters(listed.join(", "))
     }
 
     /// Decodes ids back to text. The unknown token and ids outside the vocabulary become U+FFFD.
@@ -165,13 +256,18 @@ impl Vocabulary {
     /// Reads a vocabulary written by [`Vocabulary::save`], checking it is sorted and has one
     /// character per entry.
     pub fn load(path: &Path) -> Result<Self, DataError> {
+        let json = std::fs::read_to_string(path).map_err(|e| DataError::io("read", path, e))?;
+        Self::from_json(&json, path)
+    }
+
+    /// Reads the JSON of [`Vocabulary::to_json`]; `path` names it in errors.
+    pub fn from_json(json: &str, path: &Path) -> Result<Self, DataError> {
         let invalid = |reason: String| DataError::InvalidVocabulary {
             path: path.to_path_buf(),
             reason,
         };
-        let json = std::fs::read_to_string(path).map_err(|e| DataError::io("read", path, e))?;
         let file: VocabularyFile =
-            serde_json::from_str(&json).map_err(|e| invalid(e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
         let mut chars = Vec::with_capacity(file.chars.len());
         for entry in &file.chars {
             let mut it = entry.chars();

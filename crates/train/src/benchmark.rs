@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use charlstm_data::{CorpusLocator, Tokenizer, Vocabulary};
+use charlstm_data::{CorpusLocator, TokenizerChoice};
 use charlstm_model::{RecurrentState, SamplingOptions};
 use serde::Serialize;
 
@@ -51,10 +51,10 @@ pub fn run_benchmark(
     locator: &CorpusLocator,
     options: BenchmarkOptions,
 ) -> Result<BenchmarkReport, TrainError> {
-    let corpus = config.load_corpus(locator)?;
-    let vocab = Tokenizer::Characters(Vocabulary::from_text(&corpus.text));
-    let tokens = vocab.encode(&corpus.text)?;
-    let (_, batcher) = split_and_batch(config, &tokens)?;
+    let choice = TokenizerChoice::BuildCharacters { max_vocab: 0 };
+    let prepared = config.prepare_corpus(locator, &choice, &mut |_, _, _| {})?;
+    let vocab = &prepared.tokenizer;
+    let (_, batcher) = split_and_batch(config, prepared.tokens())?;
     let t = &config.train;
 
     let SeededModel {
@@ -105,7 +105,7 @@ pub fn run_benchmark(
     let train_chars_per_s = (options.timed_steps * t.batch_size * t.seq_len) as f64 / train_seconds;
 
     let model = model.valid();
-    let prime: String = corpus.text.chars().take(1).collect();
+    let prime = vocab.decode(&[prepared.tokens().get(0).unwrap_or(0)]);
     let sample = |length: usize, seed: u64| {
         let options = GenerateOptions {
             prime: prime.clone(),
@@ -113,7 +113,7 @@ pub fn run_benchmark(
             sampling: SamplingOptions::default(),
             seed,
         };
-        generate(&model, &vocab, &options, &inference_device, |_| true)
+        generate(&model, vocab, &options, &inference_device, |_| true)
     };
     sample(20, 0)?;
     let clock = Instant::now();

@@ -7,7 +7,10 @@
 
 use std::path::Path;
 
-use charlstm_data::{CorpusLocator, FileSelection, InvalidUtf8, LoadedCorpus, SplitFractions};
+use charlstm_data::{
+    CorpusLocator, FileSelection, InvalidUtf8, PrepareOptions, PreparePhase, PreparedCorpus,
+    ResolvedCorpus, SplitFractions, TokenView, Tokenizer, TokenizerChoice,
+};
 use charlstm_model::{CellKind, CharModelConfig};
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +100,9 @@ pub struct DataConfig {
     /// or the path of a Hugging Face `tokenizer.json` (byte-level, BPE, ...). A resumed run
     /// keeps the tokenizer saved with its checkpoint.
     pub tokenizer: String,
+    /// Keep the prepared corpus (its token file) in the cache, so the next run on an unchanged
+    /// corpus starts at once; `false` prepares it afresh into a temporary directory each time.
+    pub cache: bool,
 }
 
 /// The network's shape.
@@ -188,6 +194,7 @@ impl Default for DataConfig {
             test_fraction: 0.0,
             invalid_utf8: InvalidUtf8::Error,
             tokenizer: CHARACTER_TOKENIZER.into(),
+            cache: true,
         }
     }
 }
@@ -383,18 +390,71 @@ impl RunConfig {
         }
     }
 
-    /// The corpus `data` describes, as `locator` finds it.
-    pub fn load_corpus(&self, locator: &CorpusLocator) -> Result<LoadedCorpus, TrainError> {
+    /// The parts of the corpus `data` describes, as `locator` finds them.
+    pub fn corpus_sources(&self, locator: &CorpusLocator) -> Result<ResolvedCorpus, TrainError> {
         let selection = FileSelection::new(&self.data.include, &self.data.exclude)?;
-        let locator = locator.clone().with_invalid_utf8(self.data.invalid_utf8);
-        Ok(locator.load_all(&self.data.corpus.specs(), &selection)?)
+        Ok(locator.resolve_all(&self.data.corpus.specs(), &selection)?)
+    }
+
+    /// How a new run's tokens are made: a character vocabulary of the corpus (within
+    /// `data.max_vocab`) or the `tokenizer.json` that `data.tokenizer` names.
+    pub fn tokenizer_choice(&self) -> Result<TokenizerChoice, TrainError> {
+        Ok(if self.data.tokenizer == CHARACTER_TOKENIZER {
+            TokenizerChoice::BuildCharacters {
+                max_vocab: self.data.max_vocab,
+            }
+        } else {
+            TokenizerChoice::Use(Tokenizer::from_file(Path::new(&self.data.tokenizer))?)
+        })
+    }
+
+    /// The corpus `data` describes, encoded with `choice` into a memory-mapped token file
+    /// (reused from the cache when the corpus has not changed); `progress` hears of each
+    /// piece read and encoded.
+    pub fn prepare_corpus(
+        &self,
+        locator: &CorpusLocator,
+        choice: &TokenizerChoice,
+        progress: &mut dyn FnMut(PreparePhase, u64, u64),
+    ) -> Result<PreparedCorpus, TrainError> {
+        let sources = self.corpus_sources(locator)?;
+        let options = PrepareOptions {
+            cache_dir: locator.prepared_dir.clone().filter(|_| self.data.cache),
+            invalid_utf8: self.data.invalid_utf8,
+            progress,
+        };
+        Ok(charlstm_data::prepare(&sources, choice, options)?)
+    }
+
+    /// The corpus `data` describes, encoded for a model that reads `tokenizer`'s ids (a
+    /// checkpoint's): the run's own prepared corpus when it has this vocabulary, else the
+    /// corpus encoded with `tokenizer`.
+    pub fn prepare_corpus_for(
+        &self,
+        locator: &CorpusLocator,
+        tokenizer: &Tokenizer,
+        progress: &mut dyn FnMut(PreparePhase, u64, u64),
+    ) -> Result<PreparedCorpus, TrainError> {
+        if let (Some(vocab), true) = (
+            tokenizer.characters(),
+            self.data.tokenizer == CHARACTER_TOKENIZER,
+        ) {
+            let own = TokenizerChoice::BuildCharacters {
+                max_vocab: self.data.max_vocab,
+            };
+            let prepared = self.prepare_corpus(locator, &own, progress)?;
+            if prepared.tokenizer.characters() == Some(vocab) {
+                return Ok(prepared);
+            }
+        }
+        self.prepare_corpus(locator, &TokenizerChoice::Use(tokenizer.clone()), progress)
     }
 
     /// The validation tokens to evaluate: the split, cut to `data.val_chars` if set.
-    pub fn validation_part<'a>(&self, validation: &'a [u32]) -> &'a [u32] {
+    pub fn validation_part<'a>(&self, validation: TokenView<'a>) -> TokenView<'a> {
         match self.data.val_chars {
             0 => validation,
-            cap => &validation[..cap.min(validation.len())],
+            cap => validation.prefix(cap),
         }
     }
 

@@ -2,7 +2,7 @@
 //! in training, so the figure is comparable to the training loss.
 
 use burn::prelude::*;
-use charlstm_data::{RemainderPolicy, StreamBatcher};
+use charlstm_data::{RemainderPolicy, StreamBatcher, TokenView};
 use charlstm_model::{CharModel, Direction};
 
 use crate::error::TrainError;
@@ -33,23 +33,18 @@ impl Evaluation {
 pub fn evaluate_in(
     direction: Direction,
     model: &CharModel,
-    tokens: &[u32],
+    tokens: TokenView<'_>,
     batch_size: usize,
     seq_len: usize,
     device: &Device,
     split: &str,
 ) -> Result<Evaluation, TrainError> {
-    let reversed: Vec<u32>;
-    let tokens = match direction {
-        Direction::Forward => tokens,
-        Direction::Backward => {
-            reversed = tokens.iter().rev().copied().collect();
-            &reversed
-        }
-    };
     // A short split gets fewer streams rather than an error.
     let streams = batch_size.min(tokens.len().saturating_sub(1)).max(1);
-    let batcher = StreamBatcher::new(tokens, streams, seq_len, RemainderPolicy::Keep, split)?;
+    let mut batcher = StreamBatcher::new(tokens, streams, seq_len, RemainderPolicy::Keep, split)?;
+    if direction == Direction::Backward {
+        batcher = batcher.reversed();
+    }
     let mut state = None;
     let mut total: Option<Tensor<1>> = None;
     for batch in batcher.iter() {

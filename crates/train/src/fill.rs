@@ -2,7 +2,7 @@
 //! character is the right one on held-out text, for each way of choosing it.
 
 use burn::prelude::Device;
-use charlstm_data::Tokenizer;
+use charlstm_data::{TokenView, Tokenizer};
 use charlstm_model::{CharModel, FillChoice, fill_blanks};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -86,7 +86,7 @@ pub struct FillTest {
 pub fn fill_accuracy(
     model: &CharModel,
     tokenizer: &Tokenizer,
-    tokens: &[u32],
+    tokens: TokenView<'_>,
     test: FillTest,
     device: &Device,
 ) -> Result<FillAccuracy, TrainError> {
@@ -103,7 +103,7 @@ pub fn fill_accuracy(
     let mut rows = Vec::with_capacity(test.windows);
     for _ in 0..test.windows {
         let start = rng.random_range(0..=tokens.len() - test.window_len);
-        let truth = &tokens[start..start + test.window_len];
+        let truth = tokens.slice(start..start + test.window_len).to_vec();
         let mut row: Vec<Option<u32>> = truth.iter().map(|&t| Some(t)).collect();
         for slot in row.iter_mut() {
             if rng.random_bool(test.blank_rate) {
@@ -124,7 +124,7 @@ pub fn fill_accuracy(
         let filled = fill_blanks(model, &rows, choice, device);
         let mut right = 0;
         for ((row, truth), filled) in rows.iter().zip(&truths).zip(&filled) {
-            for ((slot, want), got) in row.iter().zip(*truth).zip(filled) {
+            for ((slot, want), got) in row.iter().zip(truth).zip(filled) {
                 if slot.is_none() && want == got {
                     right += 1;
                 }

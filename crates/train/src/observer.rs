@@ -28,12 +28,30 @@ pub enum TrainEvent<'a> {
         /// `train.max_minutes` in seconds, if set, and the part of it already used.
         time_budget: Option<(f64, f64)>,
     },
-    /// The corpus is being encoded into tokens (sent after each piece).
+    /// The corpus is being prepared: read (checked and counted), then encoded into the
+    /// token file; sent after each piece of about 1 MiB.
     Preparing {
-        /// Bytes of text encoded so far.
-        bytes_done: usize,
+        /// "reading" or "encoding".
+        phase: &'static str,
+        /// Bytes of text done in this phase.
+        bytes_done: u64,
         /// Bytes of text in all.
-        bytes_total: usize,
+        bytes_total: u64,
+    },
+    /// The corpus is ready: its token file was prepared now, or reused from the cache.
+    Prepared {
+        /// Token ids in the file.
+        tokens: usize,
+        /// Bytes per id.
+        width_bytes: usize,
+        /// Bytes of source text.
+        source_bytes: u64,
+        /// Where the token file is.
+        location: &'a Path,
+        /// Whether it was reused rather than prepared now.
+        reused: bool,
+        /// Seconds the preparation took (when it was made).
+        seconds: f64,
     },
     /// A step finished (every step; [`TrainEvent::Step`] carries the losses).
     Progress {

@@ -2,7 +2,7 @@
 //! and a freshly initialised model on the chosen backend's autodiff device.
 
 use burn::prelude::*;
-use charlstm_data::{RemainderPolicy, Split, StreamBatcher};
+use charlstm_data::{RemainderPolicy, Split, StreamBatcher, TokenView};
 use charlstm_model::CharModel;
 
 use crate::config::RunConfig;
@@ -12,11 +12,11 @@ use crate::error::TrainError;
 /// `train.batch_size` streams of `train.seq_len`-long chunks.
 pub fn split_and_batch<'a>(
     config: &RunConfig,
-    tokens: &'a [u32],
+    tokens: TokenView<'a>,
 ) -> Result<(Split, StreamBatcher<'a>), TrainError> {
     let split = Split::new(tokens.len(), config.split_fractions());
     let batcher = StreamBatcher::new(
-        &tokens[split.train.clone()],
+        tokens.slice(split.train.clone()),
         config.train.batch_size,
         config.train.seq_len,
         RemainderPolicy::Drop,

@@ -9,13 +9,11 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
-use charlstm_data::{
-    CorpusLocator, LoadedCorpus, RemainderPolicy, StreamBatcher, Tokenizer, Vocabulary,
-};
+use charlstm_data::{CorpusLocator, DataError, PreparePhase, PreparedCorpus, Tokenizer};
 use charlstm_model::{CharModel, Direction, RecurrentState, SamplingOptions};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
-use crate::config::{CHARACTER_TOKENIZER, RunConfig};
+use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::evaluate_in;
 use crate::generate::{GenerateOptions, generate};
@@ -83,48 +81,43 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     } = options;
     let resume_from = prepare_run_dir(&run_dir, resume)?;
 
-    // Data: the vocabulary of the whole corpus (or the checkpoint's), a contiguous split, and
-    // the training split cut into streams.
-    let corpus = config.load_corpus(&locator)?;
-    report_corpus(&corpus, observer);
-    let tokenizer = match &resume_from {
-        Some(checkpoint) => checkpoint.tokenizer.clone(),
-        None => new_tokenizer(config, &corpus.text, observer)?,
-    };
-    let encoded = tokenizer.encode_with_progress(&corpus.text, |done, total| {
+    // Data: the corpus prepared into a memory-mapped token file (with the vocabulary of the
+    // whole corpus, or the checkpoint's), a contiguous split, and the training split cut into
+    // streams.
+    let mut preparing = |phase: PreparePhase, done: u64, total: u64| {
         observer.on_event(&TrainEvent::Preparing {
+            phase: phase.name(),
             bytes_done: done,
             bytes_total: total,
         });
-    });
-    let tokens = encoded.map_err(|e| match &resume_from {
-        Some(checkpoint) => TrainError::checkpoint(
-            &checkpoint.dir,
-            format!("its vocabulary does not cover the corpus ({e}); resume with the corpus it was trained on, or start a new run"),
-        ),
-        None => e.into(),
-    })?;
-    let (split, batcher) = split_and_batch(config, &tokens)?;
+    };
+    let prepared = match &resume_from {
+        Some(checkpoint) => config
+            .prepare_corpus_for(&locator, &checkpoint.tokenizer, &mut preparing)
+            .map_err(|e| match e {
+                TrainError::Data(e @ DataError::UnknownCharacters(_)) => TrainError::checkpoint(
+                    &checkpoint.dir,
+                    format!("its vocabulary does not cover the corpus ({e}); resume with the corpus it was trained on, or start a new run"),
+                ),
+                e => e,
+            })?,
+        None => config.prepare_corpus(&locator, &config.tokenizer_choice()?, &mut preparing)?,
+    };
+    report_corpus(config, &prepared, observer);
+    let tokenizer = match &resume_from {
+        Some(checkpoint) => checkpoint.tokenizer.clone(),
+        None => prepared.tokenizer.clone(),
+    };
+    let tokens = prepared.tokens();
+    let (split, batcher) = split_and_batch(config, tokens)?;
     // A bidirectional model's backward stack reads the training text reversed, cut into
     // streams the same way: truncated BPTT with carried state, as for the forward stack.
-    let reversed_train: Vec<u32> = if config.model.bidirectional {
-        tokens[split.train.clone()].iter().rev().copied().collect()
-    } else {
-        Vec::new()
-    };
-    let backward_batcher = if config.model.bidirectional {
-        Some(StreamBatcher::new(
-            &reversed_train,
-            config.train.batch_size,
-            config.train.seq_len,
-            RemainderPolicy::Drop,
-            "training",
-        )?)
-    } else {
-        None
-    };
+    let backward_batcher = config
+        .model
+        .bidirectional
+        .then(|| batcher.clone().reversed());
     let train_chars = split.train.len();
-    let validation_tokens = config.validation_part(&tokens[split.validation.clone()]);
+    let validation_tokens = config.validation_part(tokens.slice(split.validation.clone()));
     let t = &config.train;
 
     // Model and optimizer on the chosen backend, with gradients.
@@ -374,11 +367,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
                 let text = periodic_sample(
                     &inference_model,
                     &tokenizer,
-                    validation_tokens
-                        .first()
-                        .or(tokens.first())
-                        .copied()
-                        .unwrap_or(0),
+                    validation_tokens.get(0).or(tokens.get(0)).unwrap_or(0),
                     t.sample_chars,
                     config.seed,
                     &inference_device,
@@ -455,44 +444,44 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     })
 }
 
-/// Tells the user what was read, when there is more to say than the file name: how many
-/// files, how many skipped, how many invalid UTF-8 sequences replaced.
-fn report_corpus(corpus: &LoadedCorpus, observer: &mut dyn TrainObserver) {
-    if corpus.files > 1 || corpus.skipped_files > 0 {
-        let message = format!(
-            "corpus '{}': {} files read, {} binary or empty ones skipped",
-            corpus.label, corpus.files, corpus.skipped_files
-        );
+/// Tells the user what was read: the prepared token file (made now, or reused), and when
+/// there is more to say, how many files, how many skipped, how many invalid UTF-8 sequences
+/// replaced, how many rare characters share the unknown token.
+fn report_corpus(config: &RunConfig, prepared: &PreparedCorpus, observer: &mut dyn TrainObserver) {
+    let info = &prepared.info;
+    let label = config.data.corpus.specs().join(", ");
+    if let Some(problem) = &prepared.cache_problem {
+        let message = problem.clone();
         observer.on_event(&TrainEvent::Notice { message: &message });
     }
-    if corpus.replaced_invalid_utf8 > 0 {
-        let message = format!(
-            "corpus '{}': replaced {} invalid UTF-8 sequences with U+FFFD (data.invalid_utf8 = replace)",
-            corpus.label, corpus.replaced_invalid_utf8
-        );
-        observer.on_event(&TrainEvent::Notice { message: &message });
+    observer.on_event(&TrainEvent::Prepared {
+        tokens: info.tokens,
+        width_bytes: info.width.bytes(),
+        source_bytes: info.source_bytes,
+        location: &prepared.location,
+        reused: prepared.reused,
+        seconds: info.seconds,
+    });
+    let mut notice = |message: String| observer.on_event(&TrainEvent::Notice { message: &message });
+    if info.files > 1 || info.skipped_files > 0 {
+        notice(format!(
+            "corpus '{label}': {} files read, {} binary or empty ones skipped",
+            info.files, info.skipped_files
+        ));
     }
-}
-
-/// The tokenizer of a new run: the character vocabulary of `text` (within `data.max_vocab`),
-/// or the `tokenizer.json` that `data.tokenizer` names.
-fn new_tokenizer(
-    config: &RunConfig,
-    text: &str,
-    observer: &mut dyn TrainObserver,
-) -> Result<Tokenizer, TrainError> {
-    if config.data.tokenizer != CHARACTER_TOKENIZER {
-        return Ok(Tokenizer::from_file(Path::new(&config.data.tokenizer))?);
+    if info.replaced_invalid_utf8 > 0 {
+        notice(format!(
+            "corpus '{label}': replaced {} invalid UTF-8 sequences with U+FFFD (data.invalid_utf8 = replace)",
+            info.replaced_invalid_utf8
+        ));
     }
-    let (vocab, rare) = Vocabulary::from_text_limited(text, config.data.max_vocab);
+    let rare = prepared.rare_characters();
     if rare.distinct > 0 {
-        let message = format!(
+        notice(format!(
             "data.max_vocab = {}: {} rare characters ({} occurrences) share the unknown token",
             config.data.max_vocab, rare.distinct, rare.occurrences
-        );
-        observer.on_event(&TrainEvent::Notice { message: &message });
+        ));
     }
-    Ok(Tokenizer::Characters(vocab))
 }
 
 /// Splits a checkpoint's carried state into the forward stack's (its first `forward_layers`

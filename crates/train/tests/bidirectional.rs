@@ -59,6 +59,7 @@ fn run(run_dir: &Path, config: &RunConfig, resume: bool) -> Losses {
             locator: CorpusLocator {
                 data_dirs: vec![],
                 cache_dir: None,
+                prepared_dir: None,
                 show_progress: false,
                 invalid_utf8: Default::default(),
             },
@@ -112,7 +113,7 @@ fn both_directions_learn_and_fill_blanks_better_together() {
         blank_rate: 0.2,
         seed: 4,
     };
-    let accuracy = fill_accuracy(&model, tokenizer, &tokens, test, &device).unwrap();
+    let accuracy = fill_accuracy(&model, tokenizer, (&tokens).into(), test, &device).unwrap();
     assert!(accuracy.blanks >= 30, "{accuracy:?}");
     assert!(accuracy.combined >= 0.95, "{accuracy:?}");
     assert!(

@@ -39,6 +39,7 @@ fn offline() -> CorpusLocator {
     CorpusLocator {
         data_dirs: vec![],
         cache_dir: None,
+        prepared_dir: None,
         show_progress: false,
         invalid_utf8: Default::default(),
     }

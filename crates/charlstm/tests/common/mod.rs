@@ -11,7 +11,14 @@ pub fn charlstm() -> Command {
     // Tests never download: named corpora come from the data directory CI provides.
     command.env_remove("CHARLSTM_CACHE_DIR");
     command.env("CHARLSTM_CACHE_DIR", "/nonexistent/charlstm-test-cache");
+    command.env("CHARLSTM_PREPARED_DIR", prepared_dir());
     command
+}
+
+/// Where the tests' runs keep prepared corpora: inside the target directory, shared by the
+/// tests (the same generated corpus is prepared once).
+pub fn prepared_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("prepared-corpora")
 }
 
 pub fn repo_file(relative: &str) -> PathBuf {

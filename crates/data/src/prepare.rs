@@ -1,0 +1,562 @@
+//! Prepares a corpus for training: encodes it once into a compact token file (one, two or four
+//! bytes per id, as the vocabulary needs), memory-maps it, and reuses it while the sources are
+//! unchanged.
+//!
+//! Preparation streams: a first pass reads every part in pieces, checking it (binary files of
+//! a directory are skipped) and counting characters for the vocabulary; a second pass encodes
+//! the pieces and appends their ids to the token file. The text is never in memory whole.
+//!
+//! A prepared corpus lives in a directory of the cache named by a hash of which sources these
+//! are and the settings that change the ids (the tokenizer, `max_vocab`, the UTF-8 policy):
+//!
+//! ```text
+//! <cache>/<key>/meta.json          what was prepared and from what (size + mtime of each file)
+//!               tokens.bin         the ids, little-endian, `width` bytes each
+//!               vocab.json         the character vocabulary (or tokenizer.json)
+//! ```
+//!
+//! It is reused when `meta.json` says the sources had the same sizes and modification times;
+//! otherwise it is prepared again and replaced. A new entry is written under a temporary name
+//! and renamed into place, so a reader never sees half of one.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::corpus::{CorpusPart, ResolvedCorpus, hex};
+use crate::text_stream::{PIECE_BYTES, read_pieces};
+use crate::tokenizer::pieces_at_line_breaks;
+use crate::vocab::CharCounts;
+use crate::{
+    DataError, InvalidUtf8, RareCharacters, TOKENIZER_FILE, TokenView, TokenWidth, Tokenizer,
+    Vocabulary,
+};
+
+/// Bumped whenever the layout of a prepared corpus changes, so old entries are not misread.
+const FORMAT: u32 = 1;
+const META_FILE: &str = "meta.json";
+const TOKENS_FILE: &str = "tokens.bin";
+const VOCAB_FILE: &str = "vocab.json";
+
+/// Which tokenizer the corpus is encoded with.
+#[derive(Debug, Clone)]
+pub enum TokenizerChoice {
+    /// A character vocabulary built from the corpus, with at most `max_vocab` tokens (0: no
+    /// limit; see [`Vocabulary::from_counts`]).
+    BuildCharacters {
+        /// The size limit.
+        max_vocab: usize,
+    },
+    /// This tokenizer (a checkpoint's, or a `tokenizer.json`).
+    Use(Tokenizer),
+}
+
+impl TokenizerChoice {
+    /// What about the choice changes the ids, for the cache key.
+    fn identity(&self) -> Result<String, DataError> {
+        Ok(match self {
+            Self::BuildCharacters { max_vocab } => format!("chars max_vocab={max_vocab}"),
+            Self::Use(tokenizer) => format!(
+                "tokenizer {}",
+                hex(&Sha256::digest(tokenizer.to_tokenizer_json()?))
+            ),
+        })
+    }
+}
+
+/// Which pass of preparation is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreparePhase {
+    /// Checking the text and counting its characters.
+    Reading,
+    /// Encoding it into the token file.
+    Encoding,
+}
+
+impl PreparePhase {
+    /// "reading" or "encoding".
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reading => "reading",
+            Self::Encoding => "encoding",
+        }
+    }
+}
+
+/// How to prepare a corpus.
+pub struct PrepareOptions<'a> {
+    /// Where prepared corpora are kept; `None` prepares into a temporary directory, removed
+    /// when the [`PreparedCorpus`] is dropped.
+    pub cache_dir: Option<PathBuf>,
+    /// What to do with invalid UTF-8.
+    pub invalid_utf8: InvalidUtf8,
+    /// Called after each piece with the phase, the bytes done and the bytes in all.
+    pub progress: &'a mut dyn FnMut(PreparePhase, u64, u64),
+}
+
+/// What a prepared corpus holds and where it came from (`meta.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreparedInfo {
+    /// The layout version.
+    pub format: u32,
+    /// The sources' fingerprint when prepared (see [`ResolvedCorpus::fingerprint`]).
+    pub fingerprint: String,
+    /// Bytes per token id in `tokens.bin`.
+    pub width: TokenWidth,
+    /// Token ids in `tokens.bin`.
+    pub tokens: usize,
+    /// Bytes of source text read.
+    pub source_bytes: u64,
+    /// Files read.
+    pub files: usize,
+    /// Files of directories left out: empty or binary.
+    pub skipped_files: usize,
+    /// Invalid UTF-8 sequences replaced with U+FFFD.
+    pub replaced_invalid_utf8: usize,
+    /// Characters a vocabulary limit mapped to the unknown token.
+    pub rare_distinct: usize,
+    /// Their occurrences.
+    pub rare_occurrences: usize,
+    /// Seconds the preparation took.
+    pub seconds: f64,
+}
+
+/// A corpus encoded into a memory-mapped token file.
+pub struct PreparedCorpus {
+    /// The tokenizer its ids belong to.
+    pub tokenizer: Tokenizer,
+    /// What it holds.
+    pub info: PreparedInfo,
+    /// The directory holding it.
+    pub location: PathBuf,
+    /// Whether it was found prepared already.
+    pub reused: bool,
+    /// Why the cache could not be used, if it could not (the corpus was prepared into a
+    /// temporary directory instead).
+    pub cache_problem: Option<String>,
+    map: Mmap,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for PreparedCorpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCorpus")
+            .field("info", &self.info)
+            .field("location", &self.location)
+            .field("reused", &self.reused)
+            .finish()
+    }
+}
+
+impl PreparedCorpus {
+    /// The token ids, read in place from the mapped file.
+    pub fn tokens(&self) -> TokenView<'_> {
+        self.info
+            .width
+            .view(&self.map)
+            .expect("the file's length was checked against its width")
+    }
+
+    /// What a character vocabulary left out (nothing for a `tokenizer.json`).
+    pub fn rare_characters(&self) -> RareCharacters {
+        RareCharacters {
+            distinct: self.info.rare_distinct,
+            occurrences: self.info.rare_occurrences,
+        }
+    }
+}
+
+/// Prepares `sources` with the tokenizer `choice` names, or reuses the prepared corpus in the
+/// cache if the sources have not changed since.
+pub fn prepare(
+    sources: &ResolvedCorpus,
+    choice: &TokenizerChoice,
+    options: PrepareOptions<'_>,
+) -> Result<PreparedCorpus, DataError> {
+    let PrepareOptions {
+        cache_dir,
+        invalid_utf8,
+        progress,
+    } = options;
+    let key = cache_key(sources, choice, invalid_utf8)?;
+    let fingerprint = sources.fingerprint();
+    let mut cache_problem = None;
+    if let Some(cache_dir) = &cache_dir {
+        let entry = cache_dir.join(&key);
+        if let Some(prepared) = open_entry(&entry, &fingerprint) {
+            return Ok(prepared);
+        }
+        match std::fs::create_dir_all(cache_dir) {
+            Ok(()) => {
+                let staging = cache_dir.join(format!(
+                    "{key}.partial-{}-{}",
+                    std::process::id(),
+                    unique_suffix()
+                ));
+                let written = write_entry(sources, choice, invalid_utf8, &staging, progress);
+                let published = written.and_then(|info| {
+                    let moved = publish(&staging, &entry);
+                    Ok((info, moved))
+                });
+                let _ = std::fs::remove_dir_all(&staging);
+                let (info, moved) = published?;
+                // If another run published the same corpus first, its entry serves as well.
+                let mut prepared = open_entry(&entry, &info.fingerprint).ok_or_else(|| {
+                    let reason = match moved {
+                        Err(e) => e,
+                        Ok(()) => std::io::Error::other("the prepared corpus is unreadable"),
+                    };
+                    DataError::io("write", &entry, reason)
+                })?;
+                prepared.reused = false;
+                return Ok(prepared);
+            }
+            Err(e) => {
+                cache_problem = Some(format!(
+                    "cannot use the cache '{}' ({e}); preparing into a temporary directory",
+                    cache_dir.display()
+                ))
+            }
+        }
+    }
+    let temporary = tempfile::Builder::new()
+        .prefix("charlstm-prepared-")
+        .tempdir()
+        .map_err(|e| DataError::io("create", &std::env::temp_dir(), e))?;
+    let location = temporary.path().join(&key);
+    let info = write_entry(sources, choice, invalid_utf8, &location, progress)?;
+    let mut prepared = open_entry(&location, &info.fingerprint).ok_or_else(|| {
+        DataError::io(
+            "read",
+            &location,
+            std::io::Error::other("the prepared corpus just written is unreadable"),
+        )
+    })?;
+    prepared.reused = false;
+    prepared.cache_problem = cache_problem;
+    prepared._temporary = Some(temporary);
+    Ok(prepared)
+}
+
+/// The name of the cache entry: which sources, which tokenizer, which UTF-8 policy.
+fn cache_key(
+    sources: &ResolvedCorpus,
+    choice: &TokenizerChoice,
+    invalid_utf8: InvalidUtf8,
+) -> Result<String, DataError> {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("charlstm prepared corpus v{FORMAT}\n"));
+    hasher.update(sources.identity());
+    hasher.update(format!("\n{}\n{invalid_utf8:?}\n", choice.identity()?));
+    Ok(hex(&hasher.finalize()))
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Opens the prepared corpus in `entry` if it is complete and was prepared from sources with
+/// this `fingerprint`.
+fn open_entry(entry: &Path, fingerprint: &str) -> Option<PreparedCorpus> {
+    let meta = std::fs::read_to_string(entry.join(META_FILE)).ok()?;
+    let info: PreparedInfo = serde_json::from_str(&meta).ok()?;
+    if info.format != FORMAT || info.fingerprint != fingerprint || info.tokens == 0 {
+        return None;
+    }
+    let tokens_path = entry.join(TOKENS_FILE);
+    let file = File::open(&tokens_path).ok()?;
+    let expected_len = (info.tokens * info.width.bytes()) as u64;
+    if file.metadata().ok()?.len() != expected_len {
+        return None;
+    }
+    let vocab_path = entry.join(VOCAB_FILE);
+    let tokenizer = if vocab_path.is_file() {
+        Tokenizer::Characters(Vocabulary::load(&vocab_path).ok()?)
+    } else {
+        Tokenizer::from_file(&entry.join(TOKENIZER_FILE)).ok()?
+    };
+    if TokenWidth::for_vocab(tokenizer.len()).bytes() > info.width.bytes() {
+        return None;
+    }
+    // SAFETY: the file is only ever written under a temporary name and renamed into place
+    // complete; nothing writes to it afterwards (a newer preparation replaces the directory,
+    // which leaves this mapping's pages intact), so the mapped bytes do not change under us.
+    let map = unsafe { Mmap::map(&file) }.ok()?;
+    Some(PreparedCorpus {
+        tokenizer,
+        info,
+        location: entry.to_path_buf(),
+        reused: true,
+        cache_problem: None,
+        map,
+        _temporary: None,
+    })
+}
+
+/// Moves the finished `staging` directory to `entry`, replacing an outdated one.
+fn publish(staging: &Path, entry: &Path) -> std::io::Result<()> {
+    if entry.exists() {
+        let stale =
+            entry.with_extension(format!("stale-{}-{}", std::process::id(), unique_suffix()));
+        // Another run may have moved it already.
+        if std::fs::rename(entry, &stale).is_ok() {
+            let _ = std::fs::remove_dir_all(&stale);
+        }
+    }
+    std::fs::rename(staging, entry)
+}
+
+/// Whether each part holds text, what was found reading them, and the character counts.
+struct FirstPass {
+    included: Vec<bool>,
+    counts: CharCounts,
+    replaced: usize,
+    skipped: usize,
+}
+
+/// Reads every part once: checks it is text (a binary file of a directory is skipped, any
+/// other is refused) and counts its characters if a vocabulary is to be built.
+fn first_pass(
+    sources: &ResolvedCorpus,
+    count_characters: bool,
+    invalid_utf8: InvalidUtf8,
+    progress: &mut dyn FnMut(PreparePhase, u64, u64),
+) -> Result<FirstPass, DataError> {
+    let total = sources.bytes();
+    let mut done = 0u64;
+    let mut pass = FirstPass {
+        included: Vec::with_capacity(sources.parts.len()),
+        counts: CharCounts::default(),
+        replaced: 0,
+        skipped: sources.skipped_files,
+    };
+    for part in &sources.parts {
+        let mut counts = CharCounts::default();
+        let mut read_bytes = 0u64;
+        let mut visit = |piece: &str| {
+            if count_characters {
+                counts.add(piece);
+            }
+            read_bytes += piece.len() as u64;
+            progress(PreparePhase::Reading, done + read_bytes, total);
+            Ok(())
+        };
+        let outcome = match part {
+            CorpusPart::File { path, .. } => read_pieces(path, invalid_utf8, &mut visit),
+            CorpusPart::Generated { text, .. } => {
+                for piece in pieces_at_line_breaks(text, PIECE_BYTES) {
+                    visit(piece)?;
+                }
+                Ok(0)
+            }
+        };
+        let in_directory = matches!(
+            part,
+            CorpusPart::File {
+                in_directory: true,
+                ..
+            }
+        );
+        match outcome {
+            Ok(replaced) => {
+                pass.replaced += replaced;
+                pass.counts.merge(&counts);
+                pass.included.push(true);
+            }
+            // A code base has images and the like; they are not text to learn.
+            Err(DataError::Binary { .. }) if in_directory => {
+                pass.skipped += 1;
+                pass.included.push(false);
+            }
+            Err(e) => return Err(e),
+        }
+        done += match part {
+            CorpusPart::File { bytes, .. } => *bytes,
+            CorpusPart::Generated { text, .. } => text.len() as u64,
+        };
+    }
+    if !pass.included.contains(&true) {
+        // Every part was a binary file of a directory.
+        return Err(DataError::NoTextFiles(PathBuf::from(&sources.label)));
+    }
+    Ok(pass)
+}
+
+/// Prepares `sources` into the directory `entry` (created), returning what it wrote.
+fn write_entry(
+    sources: &ResolvedCorpus,
+    choice: &TokenizerChoice,
+    invalid_utf8: InvalidUtf8,
+    entry: &Path,
+    progress: &mut dyn FnMut(PreparePhase, u64, u64),
+) -> Result<PreparedInfo, DataError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(entry).map_err(|e| DataError::io("create", entry, e))?;
+    let build = matches!(choice, TokenizerChoice::BuildCharacters { .. });
+    let pass = first_pass(sources, build, invalid_utf8, progress)?;
+    let (tokenizer, rare) = match choice {
+        TokenizerChoice::BuildCharacters { max_vocab } => {
+            let (vocab, rare) = Vocabulary::from_counts(&pass.counts, *max_vocab);
+            (Tokenizer::Characters(vocab), rare)
+        }
+        TokenizerChoice::Use(tokenizer) => (tokenizer.clone(), RareCharacters::default()),
+    };
+    let width = TokenWidth::for_vocab(tokenizer.len());
+
+    let tokens_path = entry.join(TOKENS_FILE);
+    let file = File::create(&tokens_path).map_err(|e| DataError::io("create", &tokens_path, e))?;
+    let mut encoder = Encoder {
+        tokenizer: &tokenizer,
+        width,
+        out: BufWriter::with_capacity(PIECE_BYTES, file),
+        path: &tokens_path,
+        ids: Vec::new(),
+        bytes: Vec::new(),
+        batch: Vec::new(),
+        unknown: BTreeSet::new(),
+        tokens: 0,
+    };
+    let total = sources.bytes();
+    let mut done = 0u64;
+    for (part, _) in sources
+        .parts
+        .iter()
+        .zip(&pass.included)
+        .filter(|(_, included)| **included)
+    {
+        let mut encode = |piece: &str| {
+            encoder.push(piece)?;
+            done += piece.len() as u64;
+            progress(PreparePhase::Encoding, done, total);
+            Ok(())
+        };
+        match part {
+            CorpusPart::File { path, .. } => {
+                read_pieces(path, invalid_utf8, &mut encode)?;
+            }
+            CorpusPart::Generated { text, .. } => {
+                for piece in pieces_at_line_breaks(text, PIECE_BYTES) {
+                    encode(piece)?;
+                }
+            }
+        }
+    }
+    let tokens = encoder.finish()?;
+    if tokens == 0 {
+        return Err(DataError::Empty(sources.label.clone()));
+    }
+
+    match &tokenizer {
+        Tokenizer::Characters(vocab) => write_synced(&entry.join(VOCAB_FILE), vocab.to_json())?,
+        Tokenizer::HuggingFace(_) => {
+            write_synced(&entry.join(TOKENIZER_FILE), tokenizer.to_tokenizer_json()?)?
+        }
+    }
+    let info = PreparedInfo {
+        format: FORMAT,
+        fingerprint: sources.fingerprint(),
+        width,
+        tokens,
+        source_bytes: sources.bytes(),
+        files: pass.included.iter().filter(|&&i| i).count(),
+        skipped_files: pass.skipped,
+        replaced_invalid_utf8: pass.replaced,
+        rare_distinct: rare.distinct,
+        rare_occurrences: rare.occurrences,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let meta = serde_json::to_string_pretty(&info).expect("the info serializes");
+    write_synced(&entry.join(META_FILE), meta)?;
+    Ok(info)
+}
+
+fn write_synced(path: &Path, text: String) -> Result<(), DataError> {
+    let mut file = File::create(path).map_err(|e| DataError::io("create", path, e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| DataError::io("write", path, e))
+}
+
+/// Encodes pieces of text and appends their ids to the token file.
+struct Encoder<'a> {
+    tokenizer: &'a Tokenizer,
+    width: TokenWidth,
+    out: BufWriter<File>,
+    path: &'a Path,
+    ids: Vec<u32>,
+    bytes: Vec<u8>,
+    /// Pieces waiting to be encoded together (a `tokenizer.json` encodes several at once, on
+    /// all cores).
+    batch: Vec<String>,
+    unknown: BTreeSet<char>,
+    tokens: usize,
+}
+
+impl Encoder<'_> {
+    fn push(&mut self, piece: &str) -> Result<(), DataError> {
+        match self.tokenizer {
+            Tokenizer::Characters(vocab) => {
+                vocab.encode_into(piece, &mut self.ids, &mut self.unknown);
+                self.write_ids()
+            }
+            Tokenizer::HuggingFace(_) => {
+                self.batch.push(piece.to_string());
+                let per_batch = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+                if self.batch.len() >= per_batch {
+                    self.encode_batch()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn encode_batch(&mut self) -> Result<(), DataError> {
+        let Tokenizer::HuggingFace(tokenizer) = self.tokenizer else {
+            return Ok(());
+        };
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let pieces = std::mem::take(&mut self.batch);
+        let encodings = tokenizer
+            .encode_batch_fast(pieces, false)
+            .map_err(|e| DataError::Tokenize(e.to_string()))?;
+        for encoding in &encodings {
+            self.ids.extend_from_slice(encoding.get_ids());
+        }
+        self.write_ids()
+    }
+
+    fn write_ids(&mut self) -> Result<(), DataError> {
+        self.bytes.clear();
+        self.width.write_ids(&self.ids, &mut self.bytes);
+        self.tokens += self.ids.len();
+        self.ids.clear();
+        self.out
+            .write_all(&self.bytes)
+            .map_err(|e| DataError::io("write", self.path, e))
+    }
+
+    /// Encodes what is left, flushes and syncs the file; returns the number of ids written.
+    fn finish(mut self) -> Result<usize, DataError> {
+        self.encode_batch()?;
+        if !self.unknown.is_empty() {
+            return Err(Vocabulary::unknown_error(&self.unknown));
+        }
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| DataError::io("write", self.path, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| DataError::io("write", self.path, e))?;
+        Ok(self.tokens)
+    }
+}

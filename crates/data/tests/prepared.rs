@@ -1,0 +1,300 @@
+//! Preparing a corpus into a memory-mapped token file: what it holds, when the cache is reused
+//! and when it is not, and that training batches read from it are those of the text encoded in
+//! memory.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use charlstm_data::synthetic::SyntheticCorpus;
+
+use charlstm_data::{
+    CorpusLocator, FileSelection, InvalidUtf8, PrepareOptions, PreparePhase, PreparedCorpus,
+    RemainderPolicy, ResolvedCorpus, StreamBatcher, TokenWidth, Tokenizer, TokenizerChoice,
+    Vocabulary, prepare,
+};
+
+fn locator() -> CorpusLocator {
+    CorpusLocator {
+        data_dirs: vec![],
+        cache_dir: None,
+        prepared_dir: None,
+        show_progress: false,
+        invalid_utf8: InvalidUtf8::Error,
+    }
+}
+
+fn resolve(specs: &[&Path]) -> ResolvedCorpus {
+    let specs: Vec<String> = specs.iter().map(|p| p.display().to_string()).collect();
+    locator()
+        .resolve_all(&specs, &FileSelection::default())
+        .unwrap()
+}
+
+const CHARS: TokenizerChoice = TokenizerChoice::BuildCharacters { max_vocab: 0 };
+
+fn prepare_in(cache: &Path, sources: &ResolvedCorpus, choice: &TokenizerChoice) -> PreparedCorpus {
+    prepare(
+        sources,
+        choice,
+        PrepareOptions {
+            cache_dir: Some(cache.to_path_buf()),
+            invalid_utf8: InvalidUtf8::Error,
+            progress: &mut |_, _, _| {},
+        },
+    )
+    .unwrap()
+}
+
+/// Prepares into a temporary directory, as with `data.cache = false`.
+fn prepare_uncached(
+    sources: &ResolvedCorpus,
+    choice: &TokenizerChoice,
+    invalid_utf8: InvalidUtf8,
+) -> Result<PreparedCorpus, charlstm_data::DataError> {
+    prepare(
+        sources,
+        choice,
+        PrepareOptions {
+            cache_dir: None,
+            invalid_utf8,
+            progress: &mut |_, _, _| {},
+        },
+    )
+}
+
+fn text_of(prepared: &PreparedCorpus) -> String {
+    prepared.tokenizer.decode(&prepared.tokens().to_vec())
+}
+
+/// Sets a file's modification time, so a test need not wait for the clock to tick.
+fn touch(path: &Path, seconds: u64) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+        .unwrap();
+}
+
+#[test]
+fn a_prepared_corpus_holds_the_text_in_the_narrowest_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.txt");
+    let text = "héllo wörld\n".repeat(100);
+    std::fs::write(&path, &text).unwrap();
+    let prepared = prepare_in(&dir.path().join("cache"), &resolve(&[&path]), &CHARS);
+    assert_eq!(prepared.info.width, TokenWidth::U8);
+    assert_eq!(prepared.info.tokens, text.chars().count());
+    assert_eq!(
+        prepared.tokenizer.characters(),
+        Some(&Vocabulary::from_text(&text))
+    );
+    assert_eq!(text_of(&prepared), text);
+    let file = std::fs::metadata(prepared.location.join("tokens.bin")).unwrap();
+    assert_eq!(file.len() as usize, text.chars().count());
+
+    // More than 256 distinct characters take two bytes each.
+    let wide: String = (0..300u32)
+        .map(|i| char::from_u32(0x4e00 + i).unwrap())
+        .collect::<String>()
+        .repeat(3);
+    std::fs::write(&path, &wide).unwrap();
+    let prepared = prepare_in(&dir.path().join("cache"), &resolve(&[&path]), &CHARS);
+    assert_eq!(prepared.info.width, TokenWidth::U16);
+    assert_eq!(text_of(&prepared), wide);
+    let file = std::fs::metadata(prepared.location.join("tokens.bin")).unwrap();
+    assert_eq!(file.len() as usize, 2 * 900);
+}
+
+#[test]
+fn the_cache_is_reused_until_a_source_or_the_settings_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let first = corpus.join("a.txt");
+    let second = corpus.join("b.txt");
+    std::fs::write(&first, "first file\n").unwrap();
+    std::fs::write(&second, "second file\n").unwrap();
+
+    let prepared = prepare_in(&cache, &resolve(&[&corpus]), &CHARS);
+    assert!(!prepared.reused);
+    assert_eq!(text_of(&prepared), "first file\nsecond file\n");
+    let location = prepared.location.clone();
+    drop(prepared);
+
+    // Unchanged: the same entry, read back as it is.
+    let again = prepare_in(&cache, &resolve(&[&corpus]), &CHARS);
+    assert!(again.reused);
+    assert_eq!(again.location, location);
+    assert_eq!(text_of(&again), "first file\nsecond file\n");
+
+    // Same size, new modification time: prepared again, in the same place.
+    std::fs::write(&second, "SECOND FILE\n").unwrap();
+    touch(&second, 1_000);
+    let changed = prepare_in(&cache, &resolve(&[&corpus]), &CHARS);
+    assert!(!changed.reused);
+    assert_eq!(changed.location, location);
+    assert_eq!(text_of(&changed), "first file\nSECOND FILE\n");
+
+    // A new file in the directory changes what the corpus is.
+    std::fs::write(corpus.join("c.txt"), "third\n").unwrap();
+    let grown = prepare_in(&cache, &resolve(&[&corpus]), &CHARS);
+    assert!(!grown.reused);
+    assert_eq!(text_of(&grown), "first file\nSECOND FILE\nthird\n");
+    assert!(prepare_in(&cache, &resolve(&[&corpus]), &CHARS).reused);
+
+    // Settings that change the ids have their own entry.
+    let limited = TokenizerChoice::BuildCharacters { max_vocab: 4 };
+    let small = prepare_in(&cache, &resolve(&[&corpus]), &limited);
+    assert!(!small.reused);
+    assert_ne!(small.location, grown.location);
+    assert_eq!(small.tokenizer.len(), 4);
+    assert!(small.rare_characters().distinct > 0);
+    assert!(prepare_in(&cache, &resolve(&[&corpus]), &limited).reused);
+    assert!(prepare_in(&cache, &resolve(&[&corpus]), &CHARS).reused);
+
+    // No leftovers: one directory per entry, nothing half-written.
+    let mut names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| !n.contains('.')), "{names:?}");
+}
+
+#[test]
+fn a_damaged_cache_entry_is_prepared_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, "some text\n".repeat(10)).unwrap();
+    let prepared = prepare_in(&cache, &resolve(&[&path]), &CHARS);
+    let tokens = prepared.location.join("tokens.bin");
+    drop(prepared);
+    std::fs::write(&tokens, b"short").unwrap();
+    let again = prepare_in(&cache, &resolve(&[&path]), &CHARS);
+    assert!(!again.reused);
+    assert_eq!(text_of(&again), "some text\n".repeat(10));
+}
+
+/// Batches read from the mapped file are the batches of the text encoded in memory, forward
+/// and reversed.
+#[test]
+fn mapped_batches_are_the_in_memory_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text.txt");
+    let text = SyntheticCorpus::from_name("brackets").unwrap().generate();
+    std::fs::write(&path, &text).unwrap();
+    let prepared = prepare_in(&dir.path().join("cache"), &resolve(&[&path]), &CHARS);
+    let vocab = Vocabulary::from_text(&text);
+    let in_memory = vocab.encode(&text).unwrap();
+    for policy in [RemainderPolicy::Drop, RemainderPolicy::Keep] {
+        let mapped = StreamBatcher::new(prepared.tokens(), 8, 33, policy, "training").unwrap();
+        let memory = StreamBatcher::new(&in_memory, 8, 33, policy, "training").unwrap();
+        assert_eq!(mapped.num_batches(), memory.num_batches());
+        assert!(mapped.iter().eq(memory.iter()));
+        assert!(
+            mapped
+                .clone()
+                .reversed()
+                .iter()
+                .eq(memory.clone().reversed().iter())
+        );
+    }
+}
+
+/// The files of a directory come in sorted order whatever order they were written in, a
+/// binary file is skipped, and the same sources always give the same tokens.
+#[test]
+fn many_files_are_read_in_a_fixed_order_skipping_binary_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    for (name, bytes) in [
+        ("b.rs", &b"fn b() {}\n"[..]),
+        ("a/z.rs", b"fn z() {}\n"),
+        ("a/logo.png", b"\x89PNG\x00\x01"),
+        ("notes.md", b"# notes\n"),
+    ] {
+        let path = code.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let intro = dir.path().join("intro.txt");
+    std::fs::write(&intro, "intro\n").unwrap();
+    let sources = resolve(&[&intro, &code]);
+    let first = prepare_in(&dir.path().join("one"), &sources, &CHARS);
+    assert_eq!(text_of(&first), "intro\nfn z() {}\nfn b() {}\n# notes\n");
+    assert_eq!((first.info.files, first.info.skipped_files), (4, 1));
+    let second = prepare_in(&dir.path().join("two"), &resolve(&[&intro, &code]), &CHARS);
+    assert_eq!(first.tokens().to_vec(), second.tokens().to_vec());
+
+    // A directory of nothing but binary files has no text.
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("x.png"), b"\x00\x01").unwrap();
+    let err = prepare_uncached(&resolve(&[&images]), &CHARS, InvalidUtf8::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no text files to read"), "{err}");
+}
+
+#[test]
+fn bad_text_is_refused_or_replaced_as_the_policy_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("a.txt"), "fine\n").unwrap();
+    std::fs::write(corpus.join("b.txt"), b"caf\xe9\n").unwrap();
+    let err = prepare_uncached(&resolve(&[&corpus]), &CHARS, InvalidUtf8::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("b.txt") && err.contains("at byte 3"), "{err}");
+    let lossy = prepare_uncached(&resolve(&[&corpus]), &CHARS, InvalidUtf8::Replace).unwrap();
+    assert_eq!(text_of(&lossy), "fine\ncaf\u{fffd}\n");
+    assert_eq!(lossy.info.replaced_invalid_utf8, 1);
+
+    // A single file that is binary is refused, naming where.
+    let binary = dir.path().join("binary.dat");
+    std::fs::write(&binary, b"ELF\x00\x01").unwrap();
+    let err = prepare_uncached(&resolve(&[&binary]), &CHARS, InvalidUtf8::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("binary file") && err.contains("offset 3"),
+        "{err}"
+    );
+}
+
+/// A given tokenizer that lacks characters of the corpus names them; progress covers both
+/// passes, to the last byte.
+#[test]
+fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, "abcabc\n").unwrap();
+    let narrow = TokenizerChoice::Use(Tokenizer::Characters(Vocabulary::from_text("ab\n")));
+    let err = prepare_uncached(&resolve(&[&path]), &narrow, InvalidUtf8::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'c'"), "{err}");
+
+    let mut seen = Vec::new();
+    let wide = TokenizerChoice::Use(Tokenizer::Characters(Vocabulary::from_text("abcd\n")));
+    let prepared = prepare(
+        &resolve(&[&path]),
+        &wide,
+        PrepareOptions {
+            cache_dir: None,
+            invalid_utf8: InvalidUtf8::Error,
+            progress: &mut |phase, done, total| seen.push((phase, done, total)),
+        },
+    )
+    .unwrap();
+    assert_eq!(prepared.tokenizer.len(), 5);
+    assert_eq!(
+        seen,
+        [
+            (PreparePhase::Reading, 7, 7),
+            (PreparePhase::Encoding, 7, 7)
+        ]
+    );
+}
