@@ -33,6 +33,9 @@ pub enum Command {
     /// Report a checkpoint's loss on a text, in nats and bits per character (per token too,
     /// for a model trained with a tokenizer.json).
     Eval(EvalArgs),
+    /// Prepare a config's corpus ahead of training: encode it into its cached token file (or
+    /// find it there, unchanged) and say what it holds.
+    Prepare(PrepareArgs),
     /// Measure training and sampling speed of a config on a backend (writes no files).
     Bench(BenchArgs),
     /// Describe a checkpoint: config, parameters, vocabulary, steps trained, losses.
@@ -70,6 +73,17 @@ pub struct TrainArgs {
     /// Continue the run in --out (or the default run directory) from its latest checkpoint.
     #[arg(long)]
     pub resume: bool,
+}
+
+/// `charlstm prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The configuration whose `data` section names the corpus.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `charlstm sample`.

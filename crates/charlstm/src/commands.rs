@@ -16,12 +16,14 @@ use charlstm_train::export::export_safetensors;
 use charlstm_train::fill::{FillTest, fill_accuracy, fill_text};
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::plot::{LossCurves, draw_loss_png};
-use charlstm_train::{BackendKind, Checkpoint, RunConfig, TrainOptions, train};
+use charlstm_train::{
+    BackendKind, Checkpoint, RunConfig, TrainEvent, TrainObserver, TrainOptions, train,
+};
 use tracing::{info, warn};
 
 use crate::cli::{
     BenchArgs, Cli, Command, ConfigArgs, EvalArgs, ExportArgs, FillArgs, FillMethod, InfoArgs,
-    PlotArgs, SampleArgs, TrainArgs,
+    PlotArgs, PrepareArgs, SampleArgs, TrainArgs,
 };
 use crate::console::Verbosity;
 use crate::progress::ConsoleObserver;
@@ -46,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
         Command::Fill(args) => fill_command(args),
+        Command::Prepare(args) => prepare_command(args, verbosity),
         Command::Bench(args) => bench_command(args),
         Command::Info(args) => info_command(args),
         Command::Plot(args) => plot_command(args),
@@ -353,6 +356,68 @@ fn fill_command(args: FillArgs) -> Result<()> {
     println!("  forward only:   {:.1}%", 100.0 * accuracy.forward);
     println!("  backward only:  {:.1}%", 100.0 * accuracy.backward);
     println!("  combined:       {:.1}%", 100.0 * accuracy.combined);
+    Ok(())
+}
+
+fn prepare_command(args: PrepareArgs, verbosity: Verbosity) -> Result<()> {
+    let config = load_config(&args.config, None)?;
+    let mut observer = ConsoleObserver::new(verbosity);
+    let mut locator = CorpusLocator::from_env();
+    locator.show_progress = verbosity.progress_bars();
+    let prepared = config.prepare_corpus(
+        &locator,
+        &config.tokenizer_choice()?,
+        &mut |phase, done, total| {
+            observer.on_event(&TrainEvent::Preparing {
+                phase: phase.name(),
+                bytes_done: done,
+                bytes_total: total,
+            })
+        },
+    );
+    observer.finish();
+    let prepared = prepared?;
+    if let Some(problem) = &prepared.cache_problem {
+        warn!("{problem}");
+    }
+    let info = &prepared.info;
+    let tokens_file = prepared.location.join("tokens.bin");
+    if args.json {
+        let report = serde_json::json!({
+            "corpus": config.data.corpus.specs(),
+            "source_bytes": info.source_bytes,
+            "files": info.files,
+            "skipped_files": info.skipped_files,
+            "tokens": info.tokens,
+            "token_bytes": info.width.bytes(),
+            "vocab_size": prepared.tokenizer.len(),
+            "reused": prepared.reused,
+            "seconds": info.seconds,
+            "tokens_file": tokens_file,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    let how = if prepared.reused {
+        format!("unchanged since it was prepared in {:.1} s", info.seconds)
+    } else {
+        format!(
+            "prepared in {:.1} s ({:.0} MB/s)",
+            info.seconds,
+            info.source_bytes as f64 / 1e6 / info.seconds.max(1e-9)
+        )
+    };
+    println!(
+        "corpus '{}': {} bytes in {} files ({} skipped) -> {} tokens of {} byte(s), vocabulary {}; {how}",
+        config.data.corpus.specs().join(", "),
+        info.source_bytes,
+        info.files,
+        info.skipped_files,
+        info.tokens,
+        info.width.bytes(),
+        prepared.tokenizer.describe(),
+    );
+    println!("token file: {}", tokens_file.display());
     Ok(())
 }
 

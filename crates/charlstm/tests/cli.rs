@@ -712,3 +712,77 @@ fn fill_uses_both_directions_and_refuses_what_it_cannot_do() {
     );
     assert_ok(&fill(&one_way, &["--method", "forward", "ab_d"]));
 }
+
+/// `charlstm prepare --json` for a corpus file with the tiny config, in the cache `cache`.
+fn prepare_json(corpus: &Path, cache: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut command = charlstm();
+    command
+        .env("CHARLSTM_PREPARED_DIR", cache)
+        .args(["prepare", "--json", "--config"])
+        .arg(repo_file("configs/tiny.toml"))
+        .arg("--set")
+        .arg(format!("data.corpus={}", corpus.display()));
+    for set in extra {
+        command.args(["--set", set]);
+    }
+    let output = run(&mut command);
+    assert_ok(&output);
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+/// A corpus is prepared once and reused by every later command until it changes; training
+/// reads the same prepared file; `data.cache = false` leaves no file behind.
+#[test]
+fn a_prepared_corpus_is_reused_until_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let corpus = dir.path().join("corpus.txt");
+    let text = "abcdefghijklmnopqrstuvwxyz\n".repeat(200);
+    std::fs::write(&corpus, &text).unwrap();
+
+    let first = prepare_json(&corpus, &cache, &[]);
+    assert_eq!(first["reused"], false);
+    assert_eq!(first["tokens"], text.len());
+    assert_eq!(first["token_bytes"], 1);
+    assert_eq!(first["vocab_size"], 27);
+    let tokens_file = PathBuf::from(first["tokens_file"].as_str().unwrap());
+    assert!(tokens_file.starts_with(&cache));
+    assert_eq!(
+        std::fs::metadata(&tokens_file).unwrap().len(),
+        text.len() as u64
+    );
+
+    let second = prepare_json(&corpus, &cache, &[]);
+    assert_eq!(second["reused"], true);
+    assert_eq!(second["tokens_file"], first["tokens_file"]);
+
+    // Training finds it prepared (-v says so) and learns from it.
+    let run_dir = dir.path().join("run");
+    let output = run(train_tiny_command(&run_dir, &[])
+        .env("CHARLSTM_PREPARED_DIR", &cache)
+        .arg("-v")
+        .arg("--set")
+        .arg(format!("data.corpus={}", corpus.display())));
+    assert_ok(&output);
+    let err = stderr(&output);
+    assert!(err.contains("(reused)"), "{err}");
+    let entry = tokens_file.parent().unwrap().display().to_string();
+    assert!(err.contains(&entry), "{err}");
+
+    // A changed corpus is prepared again, in the same place.
+    let longer = format!("{text}0123456789\n");
+    std::fs::write(&corpus, &longer).unwrap();
+    let changed = prepare_json(&corpus, &cache, &[]);
+    assert_eq!(changed["reused"], false);
+    assert_eq!(changed["tokens"], longer.len());
+    assert_eq!(changed["vocab_size"], 37);
+    assert_eq!(changed["tokens_file"], first["tokens_file"]);
+
+    // Without the cache, the token file lives only as long as the command.
+    let uncached = prepare_json(&corpus, &cache, &["data.cache=false"]);
+    assert_eq!(uncached["reused"], false);
+    let temporary = PathBuf::from(uncached["tokens_file"].as_str().unwrap());
+    assert!(!temporary.starts_with(&cache));
+    assert!(!temporary.exists());
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+}

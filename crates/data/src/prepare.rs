@@ -200,9 +200,9 @@ pub fn prepare(
                     unique_suffix()
                 ));
                 let written = write_entry(sources, choice, invalid_utf8, &staging, progress);
-                let published = written.and_then(|info| {
+                let published = written.map(|info| {
                     let moved = publish(&staging, &entry);
-                    Ok((info, moved))
+                    (info, moved)
                 });
                 let _ = std::fs::remove_dir_all(&staging);
                 let (info, moved) = published?;
@@ -228,7 +228,7 @@ pub fn prepare(
     let temporary = tempfile::Builder::new()
         .prefix("charlstm-prepared-")
         .tempdir()
-        .map_err(|e| DataError::io("create", &std::env::temp_dir(), e))?;
+        .map_err(|e| DataError::io("create", std::env::temp_dir(), e))?;
     let location = temporary.path().join(&key);
     let info = write_entry(sources, choice, invalid_utf8, &location, progress)?;
     let mut prepared = open_entry(&location, &info.fingerprint).ok_or_else(|| {

@@ -20,7 +20,7 @@ pub struct Vocabulary {
     ids: HashMap<char, u32>,
     /// The ids of ASCII characters ([`NO_ID`] if absent): most text is ASCII, and a table is
     /// faster than hashing.
-    ascii_ids: [u32; 128],
+    ascii_ids: Box<[u32; 128]>,
     /// Whether rare characters map to an unknown token (id `chars.len()`).
     has_unknown: bool,
 }
@@ -148,7 +148,7 @@ impl Vocabulary {
             .enumerate()
             .map(|(id, &c)| (c, id as u32))
             .collect();
-        let mut ascii_ids = [NO_ID; 128];
+        let mut ascii_ids = Box::new([NO_ID; 128]);
         for (id, &c) in chars.iter().enumerate() {
             if c.is_ascii() {
                 ascii_ids[c as usize] = id as u32;
