@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use charlstm_data::{CorpusLocator, PrepareOptions, Split, TokenView, TokenizerChoice, prepare};
+use charlstm_data::{
+    CorpusLocator, PrepareOptions, Split, TokenView, Tokenizer, TokenizerChoice, prepare,
+};
 use charlstm_model::SamplingOptions;
 use charlstm_model::{Direction, FillChoice};
 use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
@@ -245,7 +247,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             ),
             None => {
                 // Per character too, so models with different tokenizers compare.
-                let chars = tokenizer.decode(&tokens.to_vec()).chars().count().max(1);
+                let chars = count_characters(tokenizer, tokens).max(1);
                 let chars_per_token = chars as f64 / tokens.len() as f64;
                 println!(
                     "{name}: {:.4} nats/token, {:.4} bits/token over {} tokens; {:.4} bits/char ({} characters)",
@@ -299,6 +301,22 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// How many characters `tokens` decode to, decoded as a stream (a split of any size never
+/// becomes one string).
+fn count_characters(tokenizer: &Tokenizer, tokens: TokenView<'_>) -> usize {
+    let mut decoder = tokenizer.stream_decoder();
+    let mut text = String::new();
+    let mut chars = 0;
+    for index in 0..tokens.len() {
+        decoder.push(tokens.get(index).expect("index below len"), &mut text);
+        if text.len() >= 1 << 16 {
+            chars += text.chars().count();
+            text.clear();
+        }
+    }
+    chars + text.chars().count()
 }
 
 fn fill_command(args: FillArgs) -> Result<()> {

@@ -288,6 +288,30 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
         "{report}"
     );
 
+    // On a whole file, bits per character count every character its tokens decode to
+    // (decoded as a stream, so characters split across byte-level tokens count once).
+    let mut text = std::fs::read_to_string(&corpus).unwrap();
+    text.push_str("naïve café — ☕ déjà vu\n");
+    let accented = dir.path().join("accented.txt");
+    std::fs::write(&accented, &text).unwrap();
+    let eval = run(charlstm()
+        .args(["eval", "--checkpoint"])
+        .arg(&run_dir)
+        .arg("--corpus")
+        .arg(&accented));
+    assert_ok(&eval);
+    let report = stdout(&eval);
+    let ids = theirs
+        .encode(text.as_str(), false)
+        .unwrap()
+        .get_ids()
+        .to_vec();
+    let decoded = theirs.decode(&ids, false).unwrap();
+    // The text, but for the space the byte-level pre-tokenizer puts in front.
+    assert_eq!(decoded.trim_start(), text.trim_start());
+    let characters = format!("({} characters)", decoded.chars().count());
+    assert!(report.contains(&characters), "{characters}: {report}");
+
     let missing = run(charlstm()
         .args(["train", "--config"])
         .arg(repo_file("configs/tiny.toml"))

@@ -192,13 +192,14 @@ pub fn prepare(
         if let Some(prepared) = open_entry(&entry, &fingerprint) {
             return Ok(prepared);
         }
-        match std::fs::create_dir_all(cache_dir) {
+        let staging = cache_dir.join(format!(
+            "{key}.partial-{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        // A cache that cannot take a new directory (read-only, not ours) is passed over.
+        match std::fs::create_dir_all(&staging) {
             Ok(()) => {
-                let staging = cache_dir.join(format!(
-                    "{key}.partial-{}-{}",
-                    std::process::id(),
-                    unique_suffix()
-                ));
                 let written = write_entry(sources, choice, invalid_utf8, &staging, progress);
                 let published = written.map(|info| {
                     let moved = publish(&staging, &entry);

@@ -298,3 +298,19 @@ fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
         ]
     );
 }
+
+/// A cache directory that cannot be written to is passed over with a reason, not an error.
+#[test]
+fn an_unwritable_cache_falls_back_to_a_temporary_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, "text\n").unwrap();
+    // A file where the cache directory should be: nothing can be created inside it.
+    let blocked = dir.path().join("not-a-directory");
+    std::fs::write(&blocked, "").unwrap();
+    let prepared = prepare_in(&blocked, &resolve(&[&path]), &CHARS);
+    assert_eq!(text_of(&prepared), "text\n");
+    assert!(!prepared.location.starts_with(&blocked));
+    let problem = prepared.cache_problem.clone().unwrap();
+    assert!(problem.contains("not-a-directory"), "{problem}");
+}
