@@ -151,15 +151,24 @@ fn send(signal: &str, child: &Child) {
 fn started_run(run_dir: &Path) -> Child {
     let mut command = train_command(run_dir, 0, false);
     command.args(["--set", "train.max_steps=100000"]);
+    spawn_until_logged(command, run_dir, 5)
+}
+
+/// Spawns `command` (a run logging every step into `run_dir`) and waits until it has logged
+/// `rows` steps.
+fn spawn_until_logged(mut command: Command, run_dir: &Path, rows: usize) -> Child {
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while metrics(run_dir).len() < 5 {
-        assert!(Instant::now() < deadline, "the run did not start");
-        std::thread::sleep(Duration::from_millis(5));
+    while metrics(run_dir).len() < rows {
+        assert!(
+            Instant::now() < deadline,
+            "the run did not take {rows} steps"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
     child
 }
@@ -222,22 +231,8 @@ fn a_second_sigint_exits_at_once() {
     ] {
         command.args(["--set", set]);
     }
-    let child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while metrics(&run_dir).is_empty() {
-        assert!(Instant::now() < deadline, "the run did not start");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // Just after a step is logged, the next one has begun.
-    let logged = metrics(&run_dir).len();
-    while metrics(&run_dir).len() == logged {
-        assert!(Instant::now() < deadline, "the run did not go on");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    // Just after the second step is logged, the third has begun.
+    let child = spawn_until_logged(command, &run_dir, 2);
     send("-INT", &child);
     std::thread::sleep(Duration::from_millis(100));
     send("-INT", &child);
