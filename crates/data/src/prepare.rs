@@ -384,6 +384,8 @@ fn first_pass(
             CorpusPart::Generated { text, .. } => text.len() as u64,
         };
     }
+    // Skipped files and replaced bytes leave the count short of the total: say it is done.
+    progress(PreparePhase::Reading, total, total);
     if !pass.included.contains(&true) {
         // Every part was a binary file of a directory.
         return Err(DataError::NoTextFiles(PathBuf::from(&sources.label)));
@@ -450,6 +452,7 @@ fn write_entry(
             }
         }
     }
+    progress(PreparePhase::Encoding, total, total);
     let tokens = encoder.finish()?;
     if tokens == 0 {
         return Err(DataError::Empty(sources.label.clone()));
