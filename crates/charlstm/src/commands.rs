@@ -422,7 +422,7 @@ fn prepare_command(args: PrepareArgs, verbosity: Verbosity) -> Result<()> {
         format!(
             "prepared in {:.1} s ({:.0} MB/s)",
             info.seconds,
-            info.source_bytes as f64 / 1e6 / info.seconds.max(1e-9)
+            info.megabytes_per_second()
         )
     };
     println!(

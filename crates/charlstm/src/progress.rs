@@ -163,12 +163,12 @@ impl TrainObserver for ConsoleObserver {
                 location,
                 reused,
                 seconds,
+                megabytes_per_second,
             } => {
                 let how = if reused {
                     "reused".to_string()
                 } else {
-                    let rate = source_bytes as f64 / 1e6 / seconds.max(1e-9);
-                    format!("prepared in {seconds:.1} s, {rate:.0} MB/s")
+                    format!("prepared in {seconds:.1} s, {megabytes_per_second:.0} MB/s")
                 };
                 let line = format!(
                     "corpus: {tokens} tokens, {width_bytes} byte{} each, in {} ({how})",

@@ -16,6 +16,8 @@ use crate::DataError;
 use crate::registry::{RegisteredCorpus, find_registered, registered_corpora};
 use crate::sources::FileSelection;
 use crate::synthetic::SyntheticCorpus;
+use crate::text_stream::{PIECE_BYTES, read_pieces};
+use crate::tokenizer::pieces_at_line_breaks;
 
 /// The environment variable naming a directory of ready corpora (CI: `../shared/corpora`).
 pub const DATA_DIR_ENV: &str = "CHARLSTM_DATA_DIR";
@@ -77,16 +79,38 @@ pub struct ResolvedCorpus {
     identity: String,
 }
 
+impl CorpusPart {
+    /// Bytes of text in it (a file's size when the corpus was resolved).
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Self::File { bytes, .. } => *bytes,
+            Self::Generated { text, .. } => text.len() as u64,
+        }
+    }
+
+    /// Calls `each` with consecutive pieces of its text (see [`read_pieces`]); returns the
+    /// number of invalid UTF-8 sequences replaced.
+    pub fn read_pieces(
+        &self,
+        policy: InvalidUtf8,
+        mut each: impl FnMut(&str) -> Result<(), DataError>,
+    ) -> Result<usize, DataError> {
+        match self {
+            Self::File { path, .. } => read_pieces(path, policy, each),
+            Self::Generated { text, .. } => {
+                for piece in pieces_at_line_breaks(text, PIECE_BYTES) {
+                    each(piece)?;
+                }
+                Ok(0)
+            }
+        }
+    }
+}
+
 impl ResolvedCorpus {
     /// Bytes of text in all parts.
     pub fn bytes(&self) -> u64 {
-        self.parts
-            .iter()
-            .map(|part| match part {
-                CorpusPart::File { bytes, .. } => *bytes,
-                CorpusPart::Generated { text, .. } => text.len() as u64,
-            })
-            .sum()
+        self.parts.iter().map(CorpusPart::bytes).sum()
     }
 
     /// Which corpus this is, as the user named it: the absolute paths and the names given,

@@ -30,8 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corpus::{CorpusPart, ResolvedCorpus, hex};
-use crate::text_stream::{PIECE_BYTES, read_pieces};
-use crate::tokenizer::pieces_at_line_breaks;
+use crate::text_stream::PIECE_BYTES;
 use crate::vocab::CharCounts;
 use crate::{
     DataError, InvalidUtf8, RareCharacters, TOKENIZER_FILE, TokenView, TokenWidth, Tokenizer,
@@ -127,6 +126,13 @@ pub struct PreparedInfo {
     pub seconds: f64,
 }
 
+impl PreparedInfo {
+    /// Source text prepared per second, in MB (10^6 bytes).
+    pub fn megabytes_per_second(&self) -> f64 {
+        self.source_bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+}
+
 /// A corpus encoded into a memory-mapped token file.
 pub struct PreparedCorpus {
     /// The tokenizer its ids belong to.
@@ -200,7 +206,14 @@ pub fn prepare(
         // A cache that cannot take a new directory (read-only, not ours) is passed over.
         match std::fs::create_dir_all(&staging) {
             Ok(()) => {
-                let written = write_entry(sources, choice, invalid_utf8, &staging, progress);
+                let written = write_entry(
+                    sources,
+                    &fingerprint,
+                    choice,
+                    invalid_utf8,
+                    &staging,
+                    progress,
+                );
                 let published = written.map(|info| {
                     let moved = publish(&staging, &entry);
                     (info, moved)
@@ -208,15 +221,7 @@ pub fn prepare(
                 let _ = std::fs::remove_dir_all(&staging);
                 let (info, moved) = published?;
                 // If another run published the same corpus first, its entry serves as well.
-                let mut prepared = open_entry(&entry, &info.fingerprint).ok_or_else(|| {
-                    let reason = match moved {
-                        Err(e) => e,
-                        Ok(()) => std::io::Error::other("the prepared corpus is unreadable"),
-                    };
-                    DataError::io("write", &entry, reason)
-                })?;
-                prepared.reused = false;
-                return Ok(prepared);
+                return open_new(&entry, &info.fingerprint, moved.err());
             }
             Err(e) => {
                 cache_problem = Some(format!(
@@ -231,17 +236,33 @@ pub fn prepare(
         .tempdir()
         .map_err(|e| DataError::io("create", std::env::temp_dir(), e))?;
     let location = temporary.path().join(&key);
-    let info = write_entry(sources, choice, invalid_utf8, &location, progress)?;
-    let mut prepared = open_entry(&location, &info.fingerprint).ok_or_else(|| {
-        DataError::io(
-            "read",
-            &location,
-            std::io::Error::other("the prepared corpus just written is unreadable"),
-        )
-    })?;
-    prepared.reused = false;
+    let info = write_entry(
+        sources,
+        &fingerprint,
+        choice,
+        invalid_utf8,
+        &location,
+        progress,
+    )?;
+    let mut prepared = open_new(&location, &info.fingerprint, None)?;
     prepared.cache_problem = cache_problem;
     prepared._temporary = Some(temporary);
+    Ok(prepared)
+}
+
+/// Opens the corpus just prepared into `entry`; if it cannot, fails with `why` (what went
+/// wrong putting it there) or with the entry being unreadable.
+fn open_new(
+    entry: &Path,
+    fingerprint: &str,
+    why: Option<std::io::Error>,
+) -> Result<PreparedCorpus, DataError> {
+    let mut prepared = open_entry(entry, fingerprint).ok_or_else(|| {
+        let reason =
+            why.unwrap_or_else(|| std::io::Error::other("the prepared corpus is unreadable"));
+        DataError::io("write", entry, reason)
+    })?;
+    prepared.reused = false;
     Ok(prepared)
 }
 
@@ -350,15 +371,7 @@ fn first_pass(
             progress(PreparePhase::Reading, done + read_bytes, total);
             Ok(())
         };
-        let outcome = match part {
-            CorpusPart::File { path, .. } => read_pieces(path, invalid_utf8, &mut visit),
-            CorpusPart::Generated { text, .. } => {
-                for piece in pieces_at_line_breaks(text, PIECE_BYTES) {
-                    visit(piece)?;
-                }
-                Ok(0)
-            }
-        };
+        let outcome = part.read_pieces(invalid_utf8, &mut visit);
         let in_directory = matches!(
             part,
             CorpusPart::File {
@@ -379,10 +392,7 @@ fn first_pass(
             }
             Err(e) => return Err(e),
         }
-        done += match part {
-            CorpusPart::File { bytes, .. } => *bytes,
-            CorpusPart::Generated { text, .. } => text.len() as u64,
-        };
+        done += part.bytes();
     }
     // Skipped files and replaced bytes leave the count short of the total: say it is done.
     progress(PreparePhase::Reading, total, total);
@@ -393,9 +403,11 @@ fn first_pass(
     Ok(pass)
 }
 
-/// Prepares `sources` into the directory `entry` (created), returning what it wrote.
+/// Prepares `sources` (whose fingerprint is `fingerprint`) into the directory `entry`
+/// (created), returning what it wrote.
 fn write_entry(
     sources: &ResolvedCorpus,
+    fingerprint: &str,
     choice: &TokenizerChoice,
     invalid_utf8: InvalidUtf8,
     entry: &Path,
@@ -441,16 +453,7 @@ fn write_entry(
             progress(PreparePhase::Encoding, done, total);
             Ok(())
         };
-        match part {
-            CorpusPart::File { path, .. } => {
-                read_pieces(path, invalid_utf8, &mut encode)?;
-            }
-            CorpusPart::Generated { text, .. } => {
-                for piece in pieces_at_line_breaks(text, PIECE_BYTES) {
-                    encode(piece)?;
-                }
-            }
-        }
+        part.read_pieces(invalid_utf8, &mut encode)?;
     }
     progress(PreparePhase::Encoding, total, total);
     let tokens = encoder.finish()?;
@@ -466,7 +469,7 @@ fn write_entry(
     }
     let info = PreparedInfo {
         format: FORMAT,
-        fingerprint: sources.fingerprint(),
+        fingerprint: fingerprint.to_string(),
         width,
         tokens,
         source_bytes: sources.bytes(),

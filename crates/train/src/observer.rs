@@ -52,6 +52,8 @@ pub enum TrainEvent<'a> {
         reused: bool,
         /// Seconds the preparation took (when it was made).
         seconds: f64,
+        /// Source text prepared per second then, in MB.
+        megabytes_per_second: f64,
     },
     /// A step finished (every step; [`TrainEvent::Step`] carries the losses).
     Progress {

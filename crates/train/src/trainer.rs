@@ -461,6 +461,7 @@ fn report_corpus(config: &RunConfig, prepared: &PreparedCorpus, observer: &mut d
         location: &prepared.location,
         reused: prepared.reused,
         seconds: info.seconds,
+        megabytes_per_second: info.megabytes_per_second(),
     });
     let mut notice = |message: String| observer.on_event(&TrainEvent::Notice { message: &message });
     if info.files > 1 || info.skipped_files > 0 {
