@@ -17,7 +17,9 @@
 //!
 //! It is reused when `meta.json` says the sources had the same sizes and modification times;
 //! otherwise it is prepared again and replaced. A new entry is written under a temporary name
-//! and renamed into place, so a reader never sees half of one.
+//! and renamed into place, so a reader never sees half of one. Runs preparing the same corpus
+//! at once each map their own file before publishing it; the first to publish wins and the
+//! others keep what they mapped, so none of them fails.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -198,11 +200,7 @@ pub fn prepare(
         if let Some(prepared) = open_entry(&entry, &fingerprint) {
             return Ok(prepared);
         }
-        let staging = cache_dir.join(format!(
-            "{key}.partial-{}-{}",
-            std::process::id(),
-            unique_suffix()
-        ));
+        let staging = cache_dir.join(format!("{key}.partial-{}", unique_suffix()));
         // A cache that cannot take a new directory (read-only, not ours) is passed over.
         match std::fs::create_dir_all(&staging) {
             Ok(()) => {
@@ -214,14 +212,9 @@ pub fn prepare(
                     &staging,
                     progress,
                 );
-                let published = written.map(|info| {
-                    let moved = publish(&staging, &entry);
-                    (info, moved)
-                });
+                let settled = written.and_then(|info| settle(&staging, &entry, &info.fingerprint));
                 let _ = std::fs::remove_dir_all(&staging);
-                let (info, moved) = published?;
-                // If another run published the same corpus first, its entry serves as well.
-                return open_new(&entry, &info.fingerprint, moved.err());
+                return settled;
             }
             Err(e) => {
                 cache_problem = Some(format!(
@@ -244,25 +237,41 @@ pub fn prepare(
         &location,
         progress,
     )?;
-    let mut prepared = open_new(&location, &info.fingerprint, None)?;
+    let mut prepared = open_new(&location, &info.fingerprint)?;
     prepared.cache_problem = cache_problem;
     prepared._temporary = Some(temporary);
     Ok(prepared)
 }
 
-/// Opens the corpus just prepared into `entry`; if it cannot, fails with `why` (what went
-/// wrong putting it there) or with the entry being unreadable.
-fn open_new(
-    entry: &Path,
-    fingerprint: &str,
-    why: Option<std::io::Error>,
-) -> Result<PreparedCorpus, DataError> {
+/// Opens the corpus just prepared into `entry`.
+fn open_new(entry: &Path, fingerprint: &str) -> Result<PreparedCorpus, DataError> {
     let mut prepared = open_entry(entry, fingerprint).ok_or_else(|| {
-        let reason =
-            why.unwrap_or_else(|| std::io::Error::other("the prepared corpus is unreadable"));
+        let reason = std::io::Error::other("the prepared corpus is unreadable");
         DataError::io("write", entry, reason)
     })?;
     prepared.reused = false;
+    Ok(prepared)
+}
+
+/// Maps the corpus just written to `staging`, then moves it to `entry` in the cache unless
+/// another run has put the same corpus there meanwhile. The mapping outlives the files'
+/// names, so whichever run publishes, each keeps reading what it mapped.
+fn settle(staging: &Path, entry: &Path, fingerprint: &str) -> Result<PreparedCorpus, DataError> {
+    let mut prepared = open_new(staging, fingerprint)?;
+    prepared.location = entry.to_path_buf();
+    if open_entry(entry, fingerprint).is_some() {
+        return Ok(prepared);
+    }
+    if let Err(e) = publish(staging, entry)
+        && open_entry(entry, fingerprint).is_none()
+    {
+        prepared.cache_problem = Some(format!(
+            "cannot store the prepared corpus in the cache as '{}' ({e}); this run uses it \
+             uncached",
+            entry.display()
+        ));
+        prepared.location = staging.to_path_buf();
+    }
     Ok(prepared)
 }
 
@@ -279,10 +288,14 @@ fn cache_key(
     Ok(hex(&hasher.finalize()))
 }
 
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
+/// A name part no other run, and no other thread of this one, uses at the same time.
+fn unique_suffix() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+        .map_or(0, |d| d.as_nanos());
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{nanos}-{count}", std::process::id())
 }
 
 /// Opens the prepared corpus in `entry` if it is complete and was prepared from sources with
@@ -326,8 +339,7 @@ fn open_entry(entry: &Path, fingerprint: &str) -> Option<PreparedCorpus> {
 /// Moves the finished `staging` directory to `entry`, replacing an outdated one.
 fn publish(staging: &Path, entry: &Path) -> std::io::Result<()> {
     if entry.exists() {
-        let stale =
-            entry.with_extension(format!("stale-{}-{}", std::process::id(), unique_suffix()));
+        let stale = entry.with_extension(format!("stale-{}", unique_suffix()));
         // Another run may have moved it already.
         if std::fs::rename(entry, &stale).is_ok() {
             let _ = std::fs::remove_dir_all(&stale);

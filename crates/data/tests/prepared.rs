@@ -340,3 +340,48 @@ fn an_unwritable_cache_falls_back_to_a_temporary_directory() {
     let problem = prepared.cache_problem.clone().unwrap();
     assert!(problem.contains("not-a-directory"), "{problem}");
 }
+
+/// Runs preparing the same corpus at the same moment (parallel tests, two terminals) all get
+/// it, whichever of them publishes the cache entry first, and leave one entry behind.
+#[test]
+fn runs_preparing_the_same_corpus_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let path = dir.path().join("a.txt");
+    let text = "the same corpus, prepared by many runs at once\n".repeat(4_000);
+    std::fs::write(&path, &text).unwrap();
+    for round in 0..6 {
+        // A new modification time each round, so every run misses the cache and prepares.
+        touch(&path, 2_000 + round);
+        let sources = resolve(&[&path]);
+        let start = std::sync::Barrier::new(6);
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        let prepared = prepare(
+                            &sources,
+                            &CHARS,
+                            PrepareOptions {
+                                cache_dir: Some(cache.clone()),
+                                invalid_utf8: InvalidUtf8::Error,
+                                progress: &mut |_, _, _| {},
+                            },
+                        )
+                        .map_err(|e| e.to_string())?;
+                        Ok::<_, String>(text_of(&prepared) == text)
+                    })
+                })
+                .collect();
+            for run in runs {
+                assert_eq!(run.join().unwrap(), Ok(true), "round {round}");
+            }
+        });
+    }
+    let again = prepare_in(&cache, &resolve(&[&path]), &CHARS);
+    assert!(again.reused);
+    assert_eq!(text_of(&again), text);
+    let names: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
