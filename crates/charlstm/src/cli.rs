@@ -36,6 +36,8 @@ pub enum Command {
     /// Prepare a config's corpus ahead of training: encode it into its cached token file (or
     /// find it there, unchanged) and say what it holds.
     Prepare(PrepareArgs),
+    /// List the prepared corpora in the cache, or remove those no longer wanted.
+    Cache(CacheArgs),
     /// Measure training and sampling speed of a config on a backend (writes no files).
     Bench(BenchArgs),
     /// Describe a checkpoint: config, parameters, vocabulary, steps trained, losses.
@@ -84,6 +86,42 @@ pub struct PrepareArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `charlstm cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// What to do with the cache.
+    #[command(subcommand)]
+    pub action: CacheAction,
+    /// The cache directory [default: $CHARLSTM_PREPARED_DIR, else prepared/ beside the
+    /// downloaded corpora: $CHARLSTM_CACHE_DIR/prepared or ~/.cache/charlstm/prepared].
+    #[arg(long, global = true)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `charlstm cache list` or `charlstm cache clean`.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Show each prepared corpus: size, when it was last used, what it was prepared from.
+    List {
+        /// Print one JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove prepared corpora. Without options, those nothing can use any more: their
+    /// sources are gone, they are damaged, or an interrupted preparation left them.
+    Clean {
+        /// Also remove those no run has used for this many days (e.g. 30, or 0.5).
+        #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+        unused_for: Option<f64>,
+        /// Remove every prepared corpus (except one being prepared right now).
+        #[arg(long, conflicts_with = "unused_for")]
+        all: bool,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `charlstm sample`.

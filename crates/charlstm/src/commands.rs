@@ -30,15 +30,6 @@ use crate::cli::{
 use crate::console::Verbosity;
 use crate::progress::ConsoleObserver;
 
-/// `println!` that stops quietly when the reader of stdout has gone (`charlstm info RUN | head
-/// -3`) instead of panicking on the broken pipe.
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let verbosity = Verbosity {
@@ -51,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval_command(args),
         Command::Fill(args) => fill_command(args),
         Command::Prepare(args) => prepare_command(args, verbosity),
+        Command::Cache(args) => crate::cache_command::run(args),
         Command::Bench(args) => bench_command(args),
         Command::Info(args) => info_command(args),
         Command::Plot(args) => plot_command(args),

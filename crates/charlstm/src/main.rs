@@ -4,6 +4,16 @@
 // Burn's wgpu backend nests types deeply enough to need a higher limit.
 #![recursion_limit = "256"]
 
+/// `println!` that stops quietly when the reader of stdout has gone (`charlstm info RUN | head
+/// -3`) instead of panicking on the broken pipe.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod cache_command;
 mod cli;
 mod commands;
 mod console;

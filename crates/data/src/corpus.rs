@@ -77,6 +77,8 @@ pub struct ResolvedCorpus {
     pub skipped_files: usize,
     /// Which corpus this is, as named: see [`ResolvedCorpus::identity`].
     identity: String,
+    /// The corpus as named: see [`ResolvedCorpus::named`].
+    named: Vec<String>,
 }
 
 impl CorpusPart {
@@ -118,6 +120,11 @@ impl ResolvedCorpus {
     /// directory changes the [`ResolvedCorpus::fingerprint`], not this.
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// The corpus as the user named it: each path made absolute, each name as given.
+    pub fn named(&self) -> &[String] {
+        &self.named
     }
 
     /// What the parts hold, as far as can be told without reading them: which files, each
@@ -230,11 +237,13 @@ impl CorpusLocator {
         selection: &FileSelection,
     ) -> Result<ResolvedCorpus, DataError> {
         let mut identity = Sha256::new();
+        let mut named = Vec::with_capacity(specs.len());
         for spec in specs {
             // A path names the same corpus from any working directory.
-            let named = std::fs::canonicalize(spec).unwrap_or_else(|_| PathBuf::from(spec));
-            identity.update(named.as_os_str().as_encoded_bytes());
+            let absolute = std::fs::canonicalize(spec).unwrap_or_else(|_| PathBuf::from(spec));
+            identity.update(absolute.as_os_str().as_encoded_bytes());
             identity.update(b"\0");
+            named.push(absolute.to_string_lossy().into_owned());
         }
         identity.update(selection.describe());
         let mut sources = ResolvedCorpus {
@@ -242,6 +251,7 @@ impl CorpusLocator {
             parts: Vec::new(),
             skipped_files: 0,
             identity: hex(&identity.finalize()),
+            named,
         };
         for spec in specs {
             self.resolve_one(spec, selection, &mut sources)?;

@@ -10,6 +10,7 @@ pub mod batcher;
 pub mod corpus;
 pub mod error;
 pub mod prepare;
+pub mod prepared_cache;
 pub mod registry;
 pub mod sources;
 pub mod split;
@@ -25,6 +26,7 @@ pub use error::DataError;
 pub use prepare::{
     PrepareOptions, PreparePhase, PreparedCorpus, PreparedInfo, TokenizerChoice, prepare,
 };
+pub use prepared_cache::{CacheEntry, EntryState, list_cache, remove_entry};
 pub use sources::FileSelection;
 pub use split::{Split, SplitFractions};
 pub use tokenizer::{StreamDecoder, TOKENIZER_FILE, Tokenizer};

@@ -41,9 +41,13 @@ use crate::{
 
 /// Bumped whenever the layout of a prepared corpus changes, so old entries are not misread.
 const FORMAT: u32 = 1;
-const META_FILE: &str = "meta.json";
-const TOKENS_FILE: &str = "tokens.bin";
+pub(crate) const META_FILE: &str = "meta.json";
+pub(crate) const TOKENS_FILE: &str = "tokens.bin";
 const VOCAB_FILE: &str = "vocab.json";
+/// What a directory being written is named after: `<key>.partial-<pid>-…`.
+pub(crate) const PARTIAL_MARK: &str = ".partial-";
+/// What a replaced directory being removed is named after: `<key>.stale-<pid>-…`.
+pub(crate) const STALE_MARK: &str = ".stale-";
 
 /// Which tokenizer the corpus is encoded with.
 #[derive(Debug, Clone)]
@@ -126,6 +130,13 @@ pub struct PreparedInfo {
     pub rare_occurrences: usize,
     /// Seconds the preparation took.
     pub seconds: f64,
+    /// The corpus as named: absolute paths and names, in order (empty in entries written
+    /// before it was recorded).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// The tokenizer, described (e.g. "98 characters").
+    #[serde(default)]
+    pub tokenizer: String,
 }
 
 impl PreparedInfo {
@@ -198,9 +209,10 @@ pub fn prepare(
     if let Some(cache_dir) = &cache_dir {
         let entry = cache_dir.join(&key);
         if let Some(prepared) = open_entry(&entry, &fingerprint) {
+            mark_used(&entry);
             return Ok(prepared);
         }
-        let staging = cache_dir.join(format!("{key}.partial-{}", unique_suffix()));
+        let staging = cache_dir.join(format!("{key}{PARTIAL_MARK}{}", unique_suffix()));
         // A cache that cannot take a new directory (read-only, not ours) is passed over.
         match std::fs::create_dir_all(&staging) {
             Ok(()) => {
@@ -298,18 +310,35 @@ fn unique_suffix() -> String {
     format!("{}-{nanos}-{count}", std::process::id())
 }
 
+/// Records that the entry was just used (the modification time of its `meta.json`), so
+/// `charlstm cache clean --unused-for` keeps it. A cache that cannot be written is left as is.
+fn mark_used(entry: &Path) {
+    if let Ok(meta) = File::options().write(true).open(entry.join(META_FILE)) {
+        let _ = meta.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// What `entry`'s `meta.json` says, with its token file opened, if the entry is complete: a
+/// known layout, and a token file of the length the meta data gives.
+pub(crate) fn read_complete(entry: &Path) -> Option<(PreparedInfo, File)> {
+    let meta = std::fs::read_to_string(entry.join(META_FILE)).ok()?;
+    let info: PreparedInfo = serde_json::from_str(&meta).ok()?;
+    if info.format != FORMAT || info.tokens == 0 {
+        return None;
+    }
+    let file = File::open(entry.join(TOKENS_FILE)).ok()?;
+    let expected_len = (info.tokens * info.width.bytes()) as u64;
+    if file.metadata().ok()?.len() != expected_len {
+        return None;
+    }
+    Some((info, file))
+}
+
 /// Opens the prepared corpus in `entry` if it is complete and was prepared from sources with
 /// this `fingerprint`.
 fn open_entry(entry: &Path, fingerprint: &str) -> Option<PreparedCorpus> {
-    let meta = std::fs::read_to_string(entry.join(META_FILE)).ok()?;
-    let info: PreparedInfo = serde_json::from_str(&meta).ok()?;
-    if info.format != FORMAT || info.fingerprint != fingerprint || info.tokens == 0 {
-        return None;
-    }
-    let tokens_path = entry.join(TOKENS_FILE);
-    let file = File::open(&tokens_path).ok()?;
-    let expected_len = (info.tokens * info.width.bytes()) as u64;
-    if file.metadata().ok()?.len() != expected_len {
+    let (info, file) = read_complete(entry)?;
+    if info.fingerprint != fingerprint {
         return None;
     }
     let vocab_path = entry.join(VOCAB_FILE);
@@ -339,7 +368,8 @@ fn open_entry(entry: &Path, fingerprint: &str) -> Option<PreparedCorpus> {
 /// Moves the finished `staging` directory to `entry`, replacing an outdated one.
 fn publish(staging: &Path, entry: &Path) -> std::io::Result<()> {
     if entry.exists() {
-        let stale = entry.with_extension(format!("stale-{}", unique_suffix()));
+        let mut stale = entry.as_os_str().to_owned();
+        stale.push(format!("{STALE_MARK}{}", unique_suffix()));
         // Another run may have moved it already.
         if std::fs::rename(entry, &stale).is_ok() {
             let _ = std::fs::remove_dir_all(&stale);
@@ -491,6 +521,8 @@ fn write_entry(
         rare_distinct: rare.distinct,
         rare_occurrences: rare.occurrences,
         seconds: started.elapsed().as_secs_f64(),
+        sources: sources.named().to_vec(),
+        tokenizer: tokenizer.describe(),
     };
     let meta = serde_json::to_string_pretty(&info).expect("the info serializes");
     write_synced(&entry.join(META_FILE), meta)?;

@@ -385,3 +385,79 @@ fn runs_preparing_the_same_corpus_at_once_all_succeed() {
     let names: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+/// The cache lists each entry in the shape it is in, knows when each was last used, and
+/// removes an entry whole while a run that has it mapped keeps reading it.
+#[test]
+fn the_cache_knows_its_entries_and_removes_them() {
+    use charlstm_data::{EntryState, list_cache, remove_entry};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    assert!(list_cache(&cache).unwrap().is_empty());
+    let (a, b, c) = (
+        dir.path().join("a.txt"),
+        dir.path().join("b.txt"),
+        dir.path().join("c.txt"),
+    );
+    std::fs::write(&a, "first corpus\n".repeat(20)).unwrap();
+    std::fs::write(&b, "second corpus\n".repeat(20)).unwrap();
+    std::fs::write(&c, "third corpus\n".repeat(20)).unwrap();
+    let first = prepare_in(&cache, &resolve(&[&a]), &CHARS);
+    let second = prepare_in(&cache, &resolve(&[&b]), &CHARS);
+    let third = prepare_in(&cache, &resolve(&[&c]), &CHARS);
+    std::fs::write(third.location.join("tokens.bin"), b"cut short").unwrap();
+    let b_named = b.canonicalize().unwrap().display().to_string();
+    std::fs::remove_file(&b).unwrap();
+    let running = cache.join(format!(
+        "{}.partial-{}-1-0",
+        "cd".repeat(32),
+        std::process::id()
+    ));
+    std::fs::create_dir(&running).unwrap();
+
+    let listed = list_cache(&cache).unwrap();
+    let state_of = |location: &Path| {
+        listed
+            .iter()
+            .find(|e| e.path == location)
+            .map(|e| e.state.clone())
+            .unwrap()
+    };
+    assert_eq!(listed.len(), 4);
+    assert_eq!(state_of(&first.location), EntryState::Ready);
+    assert_eq!(
+        state_of(&second.location),
+        EntryState::SourcesMissing(vec![b_named])
+    );
+    assert_eq!(state_of(&third.location), EntryState::Damaged);
+    assert_eq!(state_of(&running), EntryState::Leftover { running: true });
+    let entry = listed.iter().find(|e| e.path == first.location).unwrap();
+    let info = entry.info.as_ref().unwrap();
+    assert_eq!(
+        info.sources,
+        vec![a.canonicalize().unwrap().display().to_string()]
+    );
+    assert_eq!(info.tokenizer, "11 characters");
+    assert!(entry.bytes >= 260);
+    assert!(!entry.is_unusable());
+
+    // Reusing an entry marks it used.
+    touch(&first.location.join("meta.json"), 1_000);
+    let old = list_cache(&cache).unwrap();
+    let old = old.iter().find(|e| e.path == first.location).unwrap();
+    assert!(old.unused_for(SystemTime::now()).unwrap() > Duration::from_secs(365 * 86_400));
+    assert!(prepare_in(&cache, &resolve(&[&a]), &CHARS).reused);
+    let fresh = list_cache(&cache).unwrap();
+    assert_eq!(fresh[0].path, first.location, "most recently used first");
+    assert!(fresh[0].unused_for(SystemTime::now()).unwrap() < Duration::from_secs(60));
+
+    // Removed, the entry is gone whole; the corpus mapped before still reads.
+    remove_entry(fresh.iter().find(|e| e.path == first.location).unwrap()).unwrap();
+    assert!(!first.location.exists());
+    assert_eq!(text_of(&first), "first corpus\n".repeat(20));
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
