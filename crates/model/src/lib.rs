@@ -5,6 +5,7 @@
 //! into a character.
 
 pub mod char_model;
+pub mod cpu;
 pub mod fill;
 pub mod fused_lstm;
 pub mod gpu_lstm;

@@ -24,38 +24,16 @@
 
 use rayon::prelude::*;
 
-use super::activation::{sigmoid, tanh};
-use super::matmul::{Matrix, Write, matmul};
+use crate::cpu::activation::{sigmoid, tanh};
+use crate::cpu::matmul::{Matrix, Write, matmul};
+use crate::cpu::min_rows_per_task;
+pub use crate::cpu::sequence::Dims;
+use crate::cpu::sequence::{
+    RecurrentWeight, block, check_len, column_sums, product, project_inputs,
+};
 
-/// Sizes of one run of the layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dims {
-    /// Steps `T`.
-    pub seq_len: usize,
-    /// Parallel sequences `B`.
-    pub batch: usize,
-    /// Input width `I`.
-    pub input_size: usize,
-    /// Hidden and cell width `H`.
-    pub hidden_size: usize,
-}
-
-impl Dims {
-    /// Rows of the all-steps matrices, `T·B`.
-    fn rows(&self) -> usize {
-        self.seq_len * self.batch
-    }
-
-    /// Width of the stacked gates, `4H`.
-    fn gate_width(&self) -> usize {
-        4 * self.hidden_size
-    }
-
-    /// Elements of one step's hidden or cell state, `B·H`.
-    fn state_len(&self) -> usize {
-        self.batch * self.hidden_size
-    }
-}
+/// Gates of an LSTM: i, f, g, o.
+pub const GATES: usize = 4;
 
 /// The layer's parameters, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -124,26 +102,15 @@ pub fn forward(
     let Dims {
         seq_len,
         batch,
-        input_size,
         hidden_size,
+        ..
     } = dims;
-    check_input_and_weights(dims, input, &weights);
-    check_len("bias", weights.bias, gate_width);
+    dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
     check_len("hidden state", hidden, state_len);
     check_len("cell state", cell, state_len);
 
     // P = X · W_x + b, written where the gates of every step will be.
-    let mut gates = vec![0.0; rows * gate_width];
-    for row in gates.chunks_exact_mut(gate_width) {
-        row.copy_from_slice(weights.bias);
-    }
-    matmul(
-        &mut gates,
-        Write::Accumulate,
-        Matrix::row_major(input, rows, input_size),
-        Matrix::row_major(weights.input_weight, input_size, gate_width),
-    );
-
+    let gates = project_inputs(dims, input, weights.input_weight, weights.bias);
     let mut trace = ForwardTrace {
         dims,
         gates,
@@ -153,19 +120,8 @@ pub fn forward(
     };
     trace.hidden[..state_len].copy_from_slice(hidden);
     trace.cell[..state_len].copy_from_slice(cell);
-    // W_h stored transposed, so its columns are contiguous: gemm then reads it in place
-    // instead of re-packing all of it for every step's short product (14% of a training step).
-    let mut recurrent_transposed = vec![0.0; hidden_size * gate_width];
-    for (row, weights_row) in weights
-        .recurrent_weight
-        .chunks_exact(gate_width)
-        .enumerate()
-    {
-        for (column, &w) in weights_row.iter().enumerate() {
-            recurrent_transposed[column * hidden_size + row] = w;
-        }
-    }
-    let recurrent_weight = Matrix::row_major(&recurrent_transposed, gate_width, hidden_size).t();
+    let recurrent = RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width);
+    let recurrent_weight = recurrent.matrix();
     for step in 0..seq_len {
         let (hidden_before, hidden_after) = trace.hidden.split_at_mut((step + 1) * state_len);
         let (cell_before, cell_after) = trace.cell.split_at_mut((step + 1) * state_len);
@@ -222,12 +178,6 @@ fn cell_step(
                 (cell[unit], cell_tanh[unit], hidden[unit]) = (c, tc, o * tc);
             }
         });
-}
-
-/// Rows of a pointwise pass handed to one thread at least: splitting finer than a few
-/// thousand units costs more in scheduling than it saves.
-fn min_rows_per_task(hidden_size: usize) -> usize {
-    (4096 / hidden_size.max(1)).max(1)
 }
 
 /// Which gradients the caller wants; the others are not computed.
@@ -308,8 +258,9 @@ pub fn backward(
         batch,
         input_size,
         hidden_size,
+        ..
     } = dims;
-    check_input_and_weights(dims, input, &weights);
+    dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
     check_len("output gradient", upstream.outputs, rows * hidden_size);
     check_len("final hidden gradient", upstream.last_hidden, state_len);
     check_len("final cell gradient", upstream.last_cell, state_len);
@@ -363,27 +314,10 @@ pub fn backward(
             Matrix::row_major(&trace.hidden[..rows * hidden_size], rows, hidden_size).t(),
             grad_gates_all,
         ),
-        bias: wanted.bias.then(|| {
-            let mut grad_b = vec![0.0; gate_width];
-            for row in grad_gates.chunks_exact(gate_width) {
-                for (sum, g) in grad_b.iter_mut().zip(row) {
-                    *sum += g;
-                }
-            }
-            grad_b
-        }),
+        bias: column_sums(wanted.bias, &grad_gates, gate_width),
         hidden: wanted.hidden.then_some(grad_h),
         cell: wanted.cell.then_some(grad_c),
     }
-}
-
-/// `lhs · rhs` into a new `len`-element vector, if `wanted`.
-fn product(wanted: bool, len: usize, lhs: Matrix<'_>, rhs: Matrix<'_>) -> Option<Vec<f32>> {
-    wanted.then(|| {
-        let mut out = vec![0.0; len];
-        matmul(&mut out, Write::Overwrite, lhs, rhs);
-        out
-    })
 }
 
 /// One step's slices of a [`ForwardTrace`].
@@ -452,36 +386,6 @@ fn gate_grads_step(
     }
 }
 
-/// Block `index` of `all` cut in blocks of `len`.
-fn block(all: &[f32], index: usize, len: usize) -> &[f32] {
-    &all[index * len..][..len]
-}
-
-/// Checks the lengths of the input and of both weight matrices against `dims`.
-fn check_input_and_weights(dims: Dims, input: &[f32], weights: &Weights<'_>) {
-    let gate_width = dims.gate_width();
-    check_len("input", input, dims.rows() * dims.input_size);
-    check_len(
-        "input weight",
-        weights.input_weight,
-        dims.input_size * gate_width,
-    );
-    check_len(
-        "recurrent weight",
-        weights.recurrent_weight,
-        dims.hidden_size * gate_width,
-    );
-}
-
-fn check_len(what: &str, slice: &[f32], expected: usize) {
-    assert_eq!(
-        slice.len(),
-        expected,
-        "fused LSTM: the {what} has {} elements, expected {expected}",
-        slice.len()
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,6 +414,7 @@ mod tests {
                 batch,
                 input_size,
                 hidden_size,
+                gates: GATES,
             };
             Self {
                 dims,
@@ -559,6 +464,7 @@ mod tests {
             batch,
             input_size,
             hidden_size: h,
+            ..
         } = case.dims;
         let sigma = |x: f32| 1.0 / (1.0 + (-x).exp());
         let (mut hidden, mut cell) = (case.hidden.clone(), case.cell.clone());

@@ -7,39 +7,20 @@
 //! loop per step; the backward pass is one product and one pointwise loop per step, then three
 //! products over all steps (the equations are in `kernel.rs`).
 //!
-//! - `kernel`: forward and backward on f32 slices, no Burn types
-//! - `matmul`, `activation`: the products (`gemm` crate) and the gate nonlinearities it uses
-//! - `host`: tensors of the CPU backends to and from slices
+//! - `kernel`: forward and backward on f32 slices, no Burn types (products and nonlinearities
+//!   from [`crate::cpu`])
 //! - `ops`: the backend operation, with the backward step registered for autodiff
 
-pub(crate) mod activation;
-mod host;
 mod kernel;
-mod matmul;
 mod ops;
 
-use burn::backend::{Dispatch, DispatchDevice};
+use burn::backend::Dispatch;
 use burn::prelude::*;
-use burn::tensor::DType;
+
+pub use crate::cpu::{accepts, supports};
 
 use crate::state::LayerState;
 use ops::LstmOps;
-
-/// Whether [`lstm_sequence`] can run on `device`: the flex and ndarray backends, with or without
-/// autodiff.
-pub fn supports(device: &Device) -> bool {
-    let device = match device.as_dispatch() {
-        DispatchDevice::Autodiff(inner) => &**inner,
-        other => other,
-    };
-    matches!(device, DispatchDevice::Flex(_) | DispatchDevice::NdArray(_))
-}
-
-/// Whether [`lstm_sequence`] can run on `input`: an f32 sequence of at least one step on a
-/// supported device.
-pub fn accepts(input: &Tensor<3>) -> bool {
-    supports(&input.device()) && input.dims()[0] > 0 && input.dtype() == DType::F32
-}
 
 /// Runs an LSTM layer over a time-major sequence in one operation; the equations are those of
 /// [`crate::lstm`].

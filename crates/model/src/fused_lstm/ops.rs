@@ -21,8 +21,8 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Flex, NdArray, TensorMetadata, backend_extension};
 
-use super::host::HostBackend;
 use super::kernel::{self, Dims, ForwardTrace, UpstreamGrads, Wanted, Weights};
+use crate::cpu::tensors::HostBackend;
 
 /// Backends that run a whole LSTM layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -113,6 +113,7 @@ fn run_forward<B: HostBackend>(inputs: &[FloatTensor<B>; 6]) -> (FloatTensor<B>,
         batch,
         input_size,
         hidden_size,
+        gates: kernel::GATES,
     };
     let trace = kernel::forward(
         dims,
@@ -216,8 +217,9 @@ impl<B: HostBackend> Backward<B, 6> for LstmBackward {
             batch,
             input_size,
             hidden_size,
+            ..
         } = dims;
-        let gate_width = 4 * hidden_size;
+        let gate_width = dims.gate_width();
         let mut register = |node: Option<NodeId>, grad: Option<Vec<f32>>, shape: &[usize]| {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<B>(node, B::from_host(grad, shape.to_vec(), &device));

@@ -15,7 +15,7 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::char_model::CharModel;
-use crate::fused_lstm::activation::{sigmoid, tanh};
+use crate::cpu::activation::{sigmoid, tanh};
 use crate::recurrent::{CellKind, RecurrentLayer};
 use dot::RowDot;
 use std::sync::Arc;
