@@ -4,8 +4,10 @@
 #
 #   scripts/bench.sh                      # the standard config: 2 x 512, embedding 64, batch 64, seq 100
 #   BACKENDS="ndarray flex" scripts/bench.sh
+#   CELL=gru BACKENDS=flex scripts/bench.sh   # the same shape with GRU (or rnn) cells
 #
 # Environment:
+#   CELL          lstm, gru or rnn (default lstm)
 #   THREADS       threads for every implementation (default: all cores)
 #   BACKENDS      charlstm backends to measure (default: "ndarray flex wgpu")
 #   STEPS         timed training steps on the CPU backends and PyTorch (default 10; 2 warm-up steps)
@@ -21,6 +23,7 @@ BACKENDS=${BACKENDS:-"ndarray flex wgpu"}
 STEPS=${STEPS:-10}
 WGPU_STEPS=${WGPU_STEPS:-2}
 SAMPLE_LENGTH=${SAMPLE_LENGTH:-2000}
+CELL=${CELL:-lstm}
 CONFIG=configs/tinyshakespeare.toml
 
 # The same thread count everywhere: rayon and matrixmultiply (ndarray, flex), OpenMP and
@@ -49,7 +52,7 @@ for backend in $BACKENDS; do
   steps=$STEPS warmup=2
   if [ "$backend" = wgpu ]; then steps=$WGPU_STEPS warmup=1; fi
   echo "measuring charlstm on $backend..." >&2
-  if line=$("$charlstm" bench --config "$CONFIG" --backend "$backend" --json \
+  if line=$("$charlstm" bench --config "$CONFIG" --backend "$backend" --set "model.cell=$CELL" --json \
       --warmup-steps "$warmup" --steps "$steps" --sample-length "$SAMPLE_LENGTH"); then
     echo "charlstm $backend|$line" >>"$results"
   else
@@ -58,14 +61,14 @@ for backend in $BACKENDS; do
 done
 
 echo "measuring PyTorch..." >&2
-line=$("$VENV/bin/python" scripts/pytorch_reference.py --corpus "$corpus" --threads "$THREADS" \
+line=$("$VENV/bin/python" scripts/pytorch_reference.py --cell "$CELL" --corpus "$corpus" --threads "$THREADS" \
   --steps "$STEPS" --sample-length "$SAMPLE_LENGTH")
 echo "pytorch|$line" >>"$results"
 
-"$VENV/bin/python" - "$results" "$THREADS" "$STEPS" "$WGPU_STEPS" <<'EOF'
+"$VENV/bin/python" - "$results" "$THREADS" "$STEPS" "$WGPU_STEPS" "$CELL" <<'EOF'
 import datetime, json, platform, subprocess, sys
 
-path, threads, steps, wgpu_steps = sys.argv[1:]
+path, threads, steps, wgpu_steps, cell = sys.argv[1:]
 rows = []
 for line in open(path):
     name, _, payload = line.rstrip("\n").partition("|")
@@ -78,8 +81,9 @@ except (OSError, StopIteration):
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 print(f"### {datetime.date.today()} - {cpu}, {cores} cores, {threads} threads")
 print()
-print(f"Command: `scripts/bench.sh` (timed training steps: {steps}; wgpu: {wgpu_steps}). "
-      "Standard config: 2 x 512 LSTM, embedding 64, batch 64, sequence 100, tinyshakespeare.")
+command = "scripts/bench.sh" if cell == "lstm" else f"CELL={cell} scripts/bench.sh"
+print(f"Command: `{command}` (timed training steps: {steps}; wgpu: {wgpu_steps}). "
+      f"Standard config: 2 x 512 {cell.upper()}, embedding 64, batch 64, sequence 100, tinyshakespeare.")
 print()
 print("| implementation | train chars/s | / PyTorch | sample chars/s (batch 1) | / PyTorch | peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|")

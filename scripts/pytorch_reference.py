@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The PyTorch reference for charlstm's benchmark: the same model, data layout and optimiser.
 
-Embedding -> nn.LSTM (stacked) -> Linear, Adam (eps 1e-8), global gradient-norm clipping
+Embedding -> nn.LSTM / nn.GRU / nn.RNN (stacked; --cell) -> Linear, Adam (eps 1e-8), global gradient-norm clipping
 (clip_grad_norm_), truncated BPTT over `batch_size` contiguous streams with the hidden state
 carried (detached) from chunk to chunk -- what `charlstm train` does.
 
@@ -23,16 +23,24 @@ import torch
 from torch import nn
 
 
-class CharLstm(nn.Module):
-    def __init__(self, vocab_size, embedding_size, hidden_size, num_layers):
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharModel(nn.Module):
+    def __init__(self, cell, vocab_size, embedding_size, hidden_size, num_layers):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.lstm = nn.LSTM(embedding_size, hidden_size, num_layers, batch_first=True)
+        self.recurrent = CELLS[cell](embedding_size, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens, state=None):
-        output, state = self.lstm(self.embedding(tokens), state)
+        output, state = self.recurrent(self.embedding(tokens), state)
         return self.head(output), state
+
+
+def detach(state):
+    """The LSTM's state is a pair of tensors, the GRU's and RNN's one tensor."""
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
 def streams(ids, batch_size, seq_len):
@@ -60,7 +68,7 @@ def measure_training(model, ids, args):
         if step == args.warmup_steps + args.steps:
             break
         logits, state = model(inputs, state)
-        state = tuple(s.detach() for s in state)
+        state = detach(state)
         loss = loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,6 +101,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", required=True, help="UTF-8 text file")
     parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     parser.add_argument("--embedding-size", type=int, default=64)
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--num-layers", type=int, default=2)
@@ -113,7 +122,9 @@ def main():
     index = {c: i for i, c in enumerate(vocab)}
     ids = [index[c] for c in text[: int(len(text) * 0.9)]]
 
-    model = CharLstm(len(vocab), args.embedding_size, args.hidden_size, args.num_layers)
+    model = CharModel(
+        args.cell, len(vocab), args.embedding_size, args.hidden_size, args.num_layers
+    )
     train_rate, last_loss = measure_training(model, ids, args)
     sample_rate = measure_sampling(model, len(vocab), args.sample_length)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

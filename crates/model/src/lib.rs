@@ -7,7 +7,9 @@
 pub mod char_model;
 pub mod cpu;
 pub mod fill;
+pub mod fused_gru;
 pub mod fused_lstm;
+pub mod fused_rnn;
 pub mod gpu_lstm;
 pub mod gru;
 pub mod lstm;

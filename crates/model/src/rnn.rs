@@ -7,9 +7,11 @@
 //! PyTorch keeps the transposes, `weight_ih = W_xᵀ` and `weight_hh = W_hᵀ`, and splits `b`
 //! into two biases whose sum it is (`bias_ih + bias_hh`).
 //!
-//! The layer runs in Burn tensor operations on every backend, and autodiff derives the
-//! backward pass. It has no cell state: the `cell` of the [`LayerState`] is carried through
-//! unchanged.
+//! On the CPU backends (flex, ndarray) the layer runs as one fused operation with a
+//! hand-written backward pass ([`crate::fused_rnn`]); elsewhere (wgpu) step by step in Burn
+//! tensor operations, with autodiff deriving the backward pass
+//! ([`RnnLayer::forward_reference`], which the fused path is tested against). It has no cell
+//! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
 use burn::module::Param;
 use burn::nn::Initializer;
@@ -17,6 +19,7 @@ use burn::prelude::*;
 
 use crate::recurrent::project_steps;
 use crate::state::LayerState;
+use crate::{cpu, fused_rnn};
 
 /// Configuration of an [`RnnLayer`].
 #[derive(Config, Debug)]
@@ -63,13 +66,45 @@ impl RnnLayer {
         self.hidden_size
     }
 
-    /// Runs the layer over a time-major sequence, step by step in Burn tensor operations.
+    /// Runs the layer over a time-major sequence: fused when [`cpu::accepts`] the input, else
+    /// step by step ([`Self::forward_reference`]).
     ///
     /// - `input`: `[seq_len, batch, input_size]`
     /// - `state`: hidden state before the first step, `[batch, hidden_size]`; its `cell` is
     ///   returned unchanged
     /// - returns every step's hidden state, `[seq_len, batch, hidden_size]`, and the final state.
     pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        if cpu::accepts(&input) {
+            self.forward_fused(input, state)
+        } else {
+            self.forward_reference(input, state)
+        }
+    }
+
+    /// [`Self::forward`] as one fused operation ([`fused_rnn::rnn_sequence`]).
+    ///
+    /// # Panics
+    ///
+    /// Unless [`cpu::accepts`] the input: flex or ndarray, f32, at least one step.
+    pub fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        let (outputs, hidden) = fused_rnn::rnn_sequence(
+            input,
+            self.input_weight.val(),
+            self.recurrent_weight.val(),
+            self.bias.val(),
+            state.hidden,
+        );
+        let cell = state.cell;
+        (outputs, LayerState { hidden, cell })
+    }
+
+    /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
+    /// derives the backward pass.
+    pub fn forward_reference(
+        &self,
+        input: Tensor<3>,
+        state: LayerState,
+    ) -> (Tensor<3>, LayerState) {
         let recurrent_weight = self.recurrent_weight.val();
         let projections = project_steps(input, self.input_weight.val(), self.bias.val());
 
@@ -86,6 +121,7 @@ impl RnnLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::parity::{assert_fused_matches_reference, grad_of};
 
     fn device() -> Device {
         #[allow(deprecated)]
@@ -115,6 +151,26 @@ mod tests {
         assert!((got[1] - second).abs() < 1e-6, "{} vs {second}", got[1]);
         let cell: f32 = state.cell.into_scalar();
         assert_eq!(cell, 0.0, "the cell is carried through unchanged");
+    }
+
+    /// The fused layer and the step-by-step reference agree in outputs, final state and every
+    /// gradient, over two chunks with the state carried between them, on both CPU backends.
+    #[test]
+    fn fused_and_reference_paths_agree() {
+        assert_fused_matches_reference(
+            3,
+            5,
+            |device| RnnLayerConfig::new(3, 5).init(device),
+            RnnLayer::forward_fused,
+            RnnLayer::forward_reference,
+            |layer, grads| {
+                vec![
+                    grad_of(&layer.input_weight, grads),
+                    grad_of(&layer.recurrent_weight, grads),
+                    grad_of(&layer.bias, grads),
+                ]
+            },
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@
 
 pub(crate) mod activation;
 pub(crate) mod matmul;
+#[cfg(test)]
+pub(crate) mod parity;
+pub(crate) mod saved;
 pub(crate) mod sequence;
 pub(crate) mod tensors;
 

@@ -73,27 +73,41 @@ pub fn project_inputs(dims: Dims, input: &[f32], input_weight: &[f32], bias: &[f
     projected
 }
 
-/// The recurrent weight `W_h` `[H, gates·H]` stored transposed, so that its columns are
-/// contiguous and gemm reads it in place instead of re-packing all of it for every step's
-/// short product `h · W_h` (14% of an LSTM training step). Keep it alive while the returned
-/// [`Matrix`] view of it, `W_h` again, is used.
-pub struct RecurrentWeight {
-    transposed: Vec<f32>,
+/// The recurrent weight `W_h` `[H, gates·H]` as the per-step products read it. Over many
+/// steps it is stored transposed, so that its columns are contiguous and gemm reads it in place
+/// instead of re-packing all of it for every step's short product `h · W_h` (14% of an LSTM
+/// training step); for a few steps (sampling steps one at a time) the copy would cost more
+/// than it saves, and the weight is read as it is.
+pub struct RecurrentWeight<'a> {
+    layout: Layout<'a>,
     hidden_size: usize,
     gate_width: usize,
 }
 
-impl RecurrentWeight {
-    /// Copies `weight`, `[H, gate_width]`, into the transposed layout.
-    pub fn new(weight: &[f32], hidden_size: usize, gate_width: usize) -> Self {
-        let mut transposed = vec![0.0; hidden_size * gate_width];
-        for (row, weights_row) in weight.chunks_exact(gate_width).enumerate() {
-            for (column, &w) in weights_row.iter().enumerate() {
-                transposed[column * hidden_size + row] = w;
+enum Layout<'a> {
+    AsGiven(&'a [f32]),
+    Transposed(Vec<f32>),
+}
+
+/// Steps from which transposing `W_h` once pays for itself.
+const TRANSPOSE_FROM_STEPS: usize = 8;
+
+impl<'a> RecurrentWeight<'a> {
+    /// `weight`, `[H, gate_width]`, for a run of `steps` steps.
+    pub fn new(weight: &'a [f32], hidden_size: usize, gate_width: usize, steps: usize) -> Self {
+        let layout = if steps < TRANSPOSE_FROM_STEPS {
+            Layout::AsGiven(weight)
+        } else {
+            let mut transposed = vec![0.0; hidden_size * gate_width];
+            for (row, weights_row) in weight.chunks_exact(gate_width).enumerate() {
+                for (column, &w) in weights_row.iter().enumerate() {
+                    transposed[column * hidden_size + row] = w;
+                }
             }
-        }
+            Layout::Transposed(transposed)
+        };
         Self {
-            transposed,
+            layout,
             hidden_size,
             gate_width,
         }
@@ -101,7 +115,12 @@ impl RecurrentWeight {
 
     /// `W_h`, `[H, gate_width]`.
     pub fn matrix(&self) -> Matrix<'_> {
-        Matrix::row_major(&self.transposed, self.gate_width, self.hidden_size).t()
+        match &self.layout {
+            Layout::AsGiven(weight) => Matrix::row_major(weight, self.hidden_size, self.gate_width),
+            Layout::Transposed(transposed) => {
+                Matrix::row_major(transposed, self.gate_width, self.hidden_size).t()
+            }
+        }
     }
 }
 

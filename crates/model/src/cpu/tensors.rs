@@ -1,5 +1,5 @@
-//! Moving tensors of the CPU backends to and from the f32 slices the fused kernels work on, without
-//! copying when the layout allows.
+//! Moving tensors of the CPU backends to and from the f32 slices the fused kernels work on,
+//! without copying when the layout allows.
 
 // NdArray is deprecated, but still one of the backends charlstm offers.
 #![allow(deprecated)]

@@ -120,7 +120,8 @@ pub fn forward(
     };
     trace.hidden[..state_len].copy_from_slice(hidden);
     trace.cell[..state_len].copy_from_slice(cell);
-    let recurrent = RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width);
+    let recurrent =
+        RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width, seq_len);
     let recurrent_weight = recurrent.matrix();
     for step in 0..seq_len {
         let (hidden_before, hidden_after) = trace.hidden.split_at_mut((step + 1) * state_len);

@@ -11,8 +11,6 @@
 // macro generates names it too.
 #![allow(deprecated)]
 
-use std::sync::Arc;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -22,6 +20,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Flex, NdArray, TensorMetadata, backend_extension};
 
 use super::kernel::{self, Dims, ForwardTrace, UpstreamGrads, Wanted, Weights};
+use crate::cpu::saved::{Registrar, Saved};
 use crate::cpu::tensors::HostBackend;
 
 /// Backends that run a whole LSTM layer as one operation.
@@ -88,14 +87,7 @@ impl<B: HostBackend, C: CheckpointStrategy> LstmOps for Autodiff<B, C> {
         match LstmBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (output, trace) = run_forward::<B>(&inner);
-                let [input, input_weight, recurrent_weight, ..] = inner;
-                let saved = Saved {
-                    trace: Arc::new(trace),
-                    input,
-                    input_weight,
-                    recurrent_weight,
-                };
-                prep.finish(saved, output)
+                prep.finish(Saved::new(trace, inner), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(run_forward::<B>(&inner).0),
         }
@@ -137,36 +129,8 @@ fn run_forward<B: HostBackend>(inputs: &[FloatTensor<B>; 6]) -> (FloatTensor<B>,
 #[derive(Debug)]
 struct LstmBackward;
 
-/// What the backward pass needs from the forward pass: the kernel's trace and the inputs it
-/// multiplied (held, not copied; the bias and initial state are not needed).
-struct Saved<B: HostBackend> {
-    trace: Arc<ForwardTrace>,
-    input: FloatTensor<B>,
-    input_weight: FloatTensor<B>,
-    recurrent_weight: FloatTensor<B>,
-}
-
-impl<B: HostBackend> Clone for Saved<B> {
-    fn clone(&self) -> Self {
-        Self {
-            trace: Arc::clone(&self.trace),
-            input: self.input.clone(),
-            input_weight: self.input_weight.clone(),
-            recurrent_weight: self.recurrent_weight.clone(),
-        }
-    }
-}
-
-impl<B: HostBackend> std::fmt::Debug for Saved<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Saved")
-            .field("trace", &self.trace)
-            .finish_non_exhaustive()
-    }
-}
-
 impl<B: HostBackend> Backward<B, 6> for LstmBackward {
-    type State = Saved<B>;
+    type State = Saved<B, ForwardTrace>;
 
     fn backward(
         self,
@@ -220,11 +184,8 @@ impl<B: HostBackend> Backward<B, 6> for LstmBackward {
             ..
         } = dims;
         let gate_width = dims.gate_width();
-        let mut register = |node: Option<NodeId>, grad: Option<Vec<f32>>, shape: &[usize]| {
-            if let (Some(node), Some(grad)) = (node, grad) {
-                grads.register::<B>(node, B::from_host(grad, shape.to_vec(), &device));
-            }
-        };
+        let mut registrar = Registrar::<B> { grads, device };
+        let mut register = |node, grad, shape: &[usize]| registrar.register(node, grad, shape);
         register(input, result.input, &[seq_len, batch, input_size]);
         register(input_weight, result.input_weight, &[input_size, gate_width]);
         register(

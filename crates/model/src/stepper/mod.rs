@@ -27,52 +27,101 @@ pub enum StepperError {
     /// A weight could not be read back from its device.
     #[error("cannot read the model's weights from the device: {0}")]
     Read(String),
-    /// The model has layers of a cell the stepper does not implement (only LSTM).
-    #[error("the host stepper runs LSTM layers only, not {}", .0.name())]
-    Cell(CellKind),
 }
 
-/// One LSTM layer in stepping layout.
+/// Gates stacked in a cell's pre-activations.
+fn gates(cell: CellKind) -> usize {
+    match cell {
+        CellKind::Lstm => 4,
+        CellKind::Gru => 3,
+        CellKind::Rnn => 1,
+    }
+}
+
+/// One recurrent layer in stepping layout.
 #[derive(Debug, Clone)]
 struct StepLayer {
+    cell: CellKind,
     hidden_size: usize,
     /// Width of the input this layer multiplies itself: 0 for the bottom layer, whose input
     /// product comes from the table.
     input_size: usize,
-    /// `[4H, input_size + H]`: row `r` is column `r` of `W_x` followed by column `r` of `W_h`.
+    /// LSTM and RNN: `[G·H, input_size + H]`, row `r` is column `r` of `W_x` followed by
+    /// column `r` of `W_h`. GRU: `[3H, input_size]`, the columns of `W_x` only (its reset gate
+    /// multiplies the recurrent part of the new gate, so that product stays apart).
     rows: Arc<[f32]>,
-    /// `[4H]`; zeros in the bottom layer, whose bias is in the table.
+    /// `[G·H]`; zeros in the bottom layer, whose bias is in the table.
     bias: Vec<f32>,
+    /// GRU: `[3H, H]`, the columns of `W_h`; empty for the other cells.
+    recurrent_rows: Arc<[f32]>,
+    /// GRU: `b_h`, `[3H]`; empty for the other cells.
+    recurrent_bias: Vec<f32>,
     /// `[input_size + H]`: this step's input, then the hidden state of the previous step.
     input_and_hidden: Vec<f32>,
-    /// `[H]`
-    cell: Vec<f32>,
-    /// `[4H]` gate pre-activations of the current step.
+    /// LSTM: `[H]`; empty for the other cells.
+    cell_state: Vec<f32>,
+    /// `[G·H]` pre-activations of the current step (GRU: the input part).
     gates: Vec<f32>,
+    /// GRU: `[3H]`, the recurrent part of the current step's pre-activations.
+    from_state: Vec<f32>,
+}
+
+/// The columns of the row-major `[inputs, width]` `weight`, each as a row: `[width, inputs]`.
+fn columns(weight: &[f32], width: usize) -> Vec<f32> {
+    let inputs = weight.len() / width.max(1);
+    let mut rows = vec![0.0; weight.len()];
+    for (r, row) in rows.chunks_exact_mut(inputs.max(1)).enumerate().take(width) {
+        for (k, w) in row.iter_mut().enumerate().take(inputs) {
+            *w = weight[k * width + r];
+        }
+    }
+    rows
 }
 
 impl StepLayer {
-    fn new(input_weight: &[f32], recurrent_weight: &[f32], bias: Vec<f32>, hidden: usize) -> Self {
-        let gate_width = 4 * hidden;
+    /// A layer of `cell` from its weights `W_x` (empty for the bottom layer), `W_h`, its
+    /// (input) bias and, for a GRU, its recurrent bias.
+    fn new(
+        cell: CellKind,
+        input_weight: &[f32],
+        recurrent_weight: &[f32],
+        bias: Vec<f32>,
+        recurrent_bias: Vec<f32>,
+        hidden: usize,
+    ) -> Self {
+        let gate_width = gates(cell) * hidden;
         let input_size = input_weight.len() / gate_width;
         let width = input_size + hidden;
-        let mut rows = vec![0.0; gate_width * width];
-        for (r, row) in rows.chunks_exact_mut(width).enumerate() {
-            for (k, w) in row[..input_size].iter_mut().enumerate() {
-                *w = input_weight[k * gate_width + r];
+        let (rows, recurrent_rows) = if cell == CellKind::Gru {
+            (
+                columns(input_weight, gate_width),
+                columns(recurrent_weight, gate_width),
+            )
+        } else {
+            let mut rows = vec![0.0; gate_width * width];
+            for (r, row) in rows.chunks_exact_mut(width).enumerate() {
+                for (k, w) in row[..input_size].iter_mut().enumerate() {
+                    *w = input_weight[k * gate_width + r];
+                }
+                for (k, w) in row[input_size..].iter_mut().enumerate() {
+                    *w = recurrent_weight[k * gate_width + r];
+                }
             }
-            for (k, w) in row[input_size..].iter_mut().enumerate() {
-                *w = recurrent_weight[k * gate_width + r];
-            }
-        }
+            (rows, Vec::new())
+        };
+        let is_gru = cell == CellKind::Gru;
         Self {
+            cell,
             hidden_size: hidden,
             input_size,
             rows: rows.into(),
             bias,
+            recurrent_rows: recurrent_rows.into(),
+            recurrent_bias,
             input_and_hidden: vec![0.0; width],
-            cell: vec![0.0; hidden],
+            cell_state: vec![0.0; if cell == CellKind::Lstm { hidden } else { 0 }],
             gates: vec![0.0; gate_width],
+            from_state: vec![0.0; if is_gru { gate_width } else { 0 }],
         }
     }
 
@@ -84,9 +133,30 @@ impl StepLayer {
         &self.input_and_hidden[self.input_size..]
     }
 
-    /// One step: `gates = init + rows · [x; h]`, then the cell update, which overwrites the
-    /// hidden-state part of `input_and_hidden`.
+    /// One step from `init`, the bottom layer's row of the input table (`None` above it): the
+    /// products, then the cell's update, which overwrites the hidden-state part of
+    /// `input_and_hidden`.
     fn step(&mut self, team: &Team, init: Option<&[f32]>) {
+        match self.cell {
+            CellKind::Lstm => self.lstm_step(team, init),
+            CellKind::Gru => self.gru_step(team, init),
+            CellKind::Rnn => {
+                team.apply(
+                    &mut self.gates,
+                    init.unwrap_or(&self.bias),
+                    &self.rows,
+                    &self.input_and_hidden,
+                );
+                let hidden = &mut self.input_and_hidden[self.input_size..];
+                for (h, pre) in hidden.iter_mut().zip(&self.gates) {
+                    *h = tanh(*pre);
+                }
+            }
+        }
+    }
+
+    /// `gates = init + rows · [x; h]`, then `c = σ(f) c + σ(i) tanh(g)`, `h = σ(o) tanh(c)`.
+    fn lstm_step(&mut self, team: &Team, init: Option<&[f32]>) {
         team.apply(
             &mut self.gates,
             init.unwrap_or(&self.bias),
@@ -101,7 +171,7 @@ impl StepLayer {
         // Zipped slices, no indexing: the loop compiles to vector instructions.
         for (((((h, c), i), f), g), o) in hidden
             .iter_mut()
-            .zip(self.cell.iter_mut())
+            .zip(self.cell_state.iter_mut())
             .zip(i)
             .zip(f)
             .zip(g)
@@ -111,16 +181,54 @@ impl StepLayer {
             *h = sigmoid(*o) * tanh(*c);
         }
     }
+
+    /// `P = init` (or `b_x + W_x x`), `U = b_h + W_h h`, then the GRU update of [`crate::gru`].
+    fn gru_step(&mut self, team: &Team, init: Option<&[f32]>) {
+        match init {
+            Some(row) => self.gates.copy_from_slice(row),
+            None => {
+                let input = &self.input_and_hidden[..self.input_size];
+                team.apply(&mut self.gates, &self.bias, &self.rows, input);
+            }
+        }
+        let hidden_before = &self.input_and_hidden[self.input_size..];
+        team.apply(
+            &mut self.from_state,
+            &self.recurrent_bias,
+            &self.recurrent_rows,
+            hidden_before,
+        );
+        let h = self.hidden_size;
+        let (p_r, rest) = self.gates.split_at(h);
+        let (p_z, p_n) = rest.split_at(h);
+        let (u_r, rest) = self.from_state.split_at(h);
+        let (u_z, u_n) = rest.split_at(h);
+        let hidden = &mut self.input_and_hidden[self.input_size..];
+        for ((((((h, p_r), p_z), p_n), u_r), u_z), u_n) in hidden
+            .iter_mut()
+            .zip(p_r)
+            .zip(p_z)
+            .zip(p_n)
+            .zip(u_r)
+            .zip(u_z)
+            .zip(u_n)
+        {
+            let r = sigmoid(p_r + u_r);
+            let z = sigmoid(p_z + u_z);
+            let n = tanh(p_n + r * u_n);
+            *h = n + z * (*h - n);
+        }
+    }
 }
 
-/// Steps a [`CharModel`] one token at a time on the host (LSTM cells, inference only: dropout
+/// Steps a [`CharModel`] one token at a time on the host (any cell, inference only: dropout
 /// is off). The products are shared by as many threads as Rayon has (`RAYON_NUM_THREADS`),
 /// which stay awake between steps for a moment.
 #[derive(Debug)]
 pub struct HostStepper {
     team: Team,
     vocab_size: usize,
-    /// `[V, 4H]`: `embedding[v] · W_x + b` of the bottom layer.
+    /// `[V, G·H]`: `embedding[v] · W_x + b` of the bottom layer (`b_x` for a GRU).
     input_table: Vec<f32>,
     layers: Vec<StepLayer>,
     /// `[V, H]`: the head's weight, one row per token.
@@ -134,42 +242,52 @@ pub struct HostStepper {
 }
 
 /// The largest per-token input table the stepper builds (a large tokenizer vocabulary times
-/// four gates would need gigabytes; such models step on the device instead).
+/// four gates would need gigabytes; such models step with Burn operations instead).
 const MAX_INPUT_TABLE_BYTES: usize = 256 << 20;
 
 impl HostStepper {
-    /// Whether `model` can be stepped here: all its layers are LSTM layers, and its bottom
-    /// layer's per-token table (vocabulary × 4 × hidden floats) stays within 256 MiB. Other
-    /// models step with their own Burn operations.
+    /// Whether `model` can be stepped here: its bottom layer's per-token table (vocabulary ×
+    /// gates × hidden floats) stays within 256 MiB. Other models step with their own Burn
+    /// operations.
     pub fn fits(model: &CharModel) -> bool {
-        if model
-            .layers
-            .iter()
-            .any(|layer| layer.cell() != CellKind::Lstm)
-        {
-            return false;
-        }
         let vocab_size = model.embedding.weight.dims()[0];
-        let gate_width = model.layers.first().map_or(0, |l| 4 * l.hidden_size());
+        let gate_width = model
+            .layers
+            .first()
+            .map_or(0, |l| gates(l.cell()) * l.hidden_size());
         vocab_size * gate_width * size_of::<f32>() <= MAX_INPUT_TABLE_BYTES
     }
 
-    /// Copies `model`'s weights to the host, with the state at zero. Fails on layers other
-    /// than LSTM (see [`Self::fits`]).
+    /// Copies `model`'s weights to the host, with the state at zero.
     pub fn new(model: &CharModel) -> Result<Self, StepperError> {
         let embedding = read(&model.embedding.weight)?;
         let [vocab_size, embedding_size] = model.embedding.weight.dims();
         let mut layers = Vec::with_capacity(model.layers.len());
         let mut input_table = Vec::new();
         for (index, layer) in model.layers.iter().enumerate() {
-            let RecurrentLayer::Lstm(lstm) = layer else {
-                return Err(StepperError::Cell(layer.cell()));
+            let cell = layer.cell();
+            let hidden = layer.hidden_size();
+            let gate_width = gates(cell) * hidden;
+            let (input_weight, recurrent_weight, bias, recurrent_bias) = match layer {
+                RecurrentLayer::Lstm(lstm) => (
+                    read(&lstm.input_weight)?,
+                    read(&lstm.recurrent_weight)?,
+                    read(&lstm.bias)?,
+                    Vec::new(),
+                ),
+                RecurrentLayer::Gru(gru) => (
+                    read(&gru.input_weight)?,
+                    read(&gru.recurrent_weight)?,
+                    read(&gru.input_bias)?,
+                    read(&gru.recurrent_bias)?,
+                ),
+                RecurrentLayer::Rnn(rnn) => (
+                    read(&rnn.input_weight)?,
+                    read(&rnn.recurrent_weight)?,
+                    read(&rnn.bias)?,
+                    Vec::new(),
+                ),
             };
-            let hidden = lstm.hidden_size();
-            let gate_width = 4 * hidden;
-            let input_weight = read(&lstm.input_weight)?;
-            let recurrent_weight = read(&lstm.recurrent_weight)?;
-            let bias = read(&lstm.bias)?;
             if index == 0 {
                 input_table = vec![0.0; vocab_size * gate_width];
                 for (v, row) in input_table.chunks_exact_mut(gate_width).enumerate() {
@@ -183,16 +301,20 @@ impl HostStepper {
                     }
                 }
                 layers.push(StepLayer::new(
+                    cell,
                     &[],
                     &recurrent_weight,
                     vec![0.0; gate_width],
+                    recurrent_bias,
                     hidden,
                 ));
             } else {
                 layers.push(StepLayer::new(
+                    cell,
                     &input_weight,
                     &recurrent_weight,
                     bias,
+                    recurrent_bias,
                     hidden,
                 ));
             }
@@ -238,7 +360,7 @@ impl HostStepper {
     pub fn reset(&mut self) {
         for layer in &mut self.layers {
             layer.input_and_hidden.fill(0.0);
-            layer.cell.fill(0.0);
+            layer.cell_state.fill(0.0);
         }
     }
 
@@ -308,28 +430,34 @@ mod tests {
     use crate::char_model::CharModelConfig;
 
     fn model(layers: usize, device: &Device) -> CharModel {
-        model_with(layers, false, device)
+        model_with(CellKind::Lstm, layers, false, device)
     }
 
-    fn model_with(layers: usize, residual: bool, device: &Device) -> CharModel {
+    fn model_with(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
         device.seed(11);
         CharModelConfig::new(13)
             .with_embedding_size(6)
             .with_hidden_size(20)
             .with_num_layers(layers)
             .with_residual(residual)
+            .with_cell(cell)
             .init(device)
     }
 
     /// The host stepper gives the logits of the Burn model's own step, token after token, with
-    /// the state carried: for one to three layers, with and without residual connections,
-    /// every instruction set, and after a reset.
+    /// the state carried: for each cell, one to three layers, with and without residual
+    /// connections, every instruction set, and after a reset.
     #[test]
     fn steps_match_the_burn_model() {
         let device = Device::flex();
         let tokens = [3usize, 0, 12, 7, 7, 1, 9, 4];
-        for (layers, residual) in [(1, false), (2, false), (3, false), (2, true), (3, true)] {
-            let model = model_with(layers, residual, &device);
+        let shapes = [(1, false), (2, false), (3, false), (2, true), (3, true)];
+        let cells = [CellKind::Lstm, CellKind::Gru, CellKind::Rnn];
+        for (cell, (layers, residual)) in cells
+            .into_iter()
+            .flat_map(|cell| shapes.map(|shape| (cell, shape)))
+        {
+            let model = model_with(cell, layers, residual, &device);
             for (isa, threads) in [(Isa::Portable, 1), (Isa::Avx2Fma, 2), (Isa::Avx512, 3)] {
                 let mut stepper = HostStepper::new(&model)
                     .unwrap()
@@ -348,7 +476,7 @@ mod tests {
                         for (g, e) in got.iter().zip(&expected) {
                             assert!(
                                 (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                                "{layers} layers (residual {residual}), {isa:?}, round {round}: {g} vs {e}"
+                                "{cell:?}, {layers} layers (residual {residual}), {isa:?}, round {round}: {g} vs {e}"
                             );
                         }
                     }
@@ -368,22 +496,5 @@ mod tests {
         assert_ne!(first, again, "the second step sees the state of the first");
         stepper.reset();
         assert_eq!(stepper.step(5), &first[..], "a reset starts a new stream");
-    }
-
-    /// GRU and RNN models do not fit the stepper, and asking for one is an error, not a panic.
-    #[test]
-    fn other_cells_are_refused() {
-        let device = Device::flex();
-        for cell in [CellKind::Gru, CellKind::Rnn] {
-            let model = CharModelConfig::new(13)
-                .with_embedding_size(6)
-                .with_hidden_size(4)
-                .with_cell(cell)
-                .init(&device);
-            assert!(!HostStepper::fits(&model), "{cell:?}");
-            let error = HostStepper::new(&model).unwrap_err();
-            assert!(error.to_string().contains(cell.name()), "{error}");
-        }
-        assert!(HostStepper::fits(&model(1, &device)));
     }
 }

@@ -1,0 +1,72 @@
+//! A whole plain (tanh) RNN layer as one Burn operation on the CPU backends, flex and ndarray,
+//! with or without autodiff, and its backpropagation through time written by hand, as
+//! [`crate::fused_lstm`] does for the LSTM (the equations are in `kernel.rs`).
+//!
+//! - `kernel`: forward and backward on f32 slices, no Burn types
+//! - `ops`: the backend operation, with the backward step registered for autodiff
+
+mod kernel;
+mod ops;
+
+use burn::backend::Dispatch;
+use burn::prelude::*;
+
+use crate::cpu::accepts;
+use ops::RnnOps;
+
+/// Runs a tanh RNN layer over a time-major sequence in one operation; the equation is that of
+/// [`crate::rnn`].
+///
+/// - `input`: `[seq_len, batch, input_size]`
+/// - `input_weight`: `W_x`, `[input_size, hidden]`; `recurrent_weight`: `W_h`,
+///   `[hidden, hidden]`; `bias`: `[hidden]`
+/// - `hidden`: the state before the first step, `[batch, hidden]`
+/// - returns every step's hidden state, `[seq_len, batch, hidden]`, and the last one.
+///
+/// Gradients flow to all of them.
+///
+/// # Panics
+///
+/// Unless [`accepts`] holds, or if the shapes disagree.
+pub fn rnn_sequence(
+    input: Tensor<3>,
+    input_weight: Tensor<2>,
+    recurrent_weight: Tensor<2>,
+    bias: Tensor<1>,
+    hidden: Tensor<2>,
+) -> (Tensor<3>, Tensor<2>) {
+    assert!(
+        accepts(&input),
+        "the fused RNN runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
+        input.device(),
+        input.dtype(),
+        input.dims()
+    );
+    let [seq_len, batch, input_size] = input.dims();
+    let hidden_size = recurrent_weight.dims()[0];
+    assert_eq!(
+        input_weight.dims(),
+        [input_size, hidden_size],
+        "input weight"
+    );
+    assert_eq!(
+        recurrent_weight.dims(),
+        [hidden_size, hidden_size],
+        "recurrent weight"
+    );
+    assert_eq!(bias.dims(), [hidden_size], "bias");
+    assert_eq!(hidden.dims(), [batch, hidden_size], "hidden state");
+
+    let outputs = Tensor::<3>::from_dispatch(<Dispatch as RnnOps>::rnn_sequence(
+        input.into_dispatch(),
+        input_weight.into_dispatch(),
+        recurrent_weight.into_dispatch(),
+        bias.into_dispatch(),
+        hidden.into_dispatch(),
+    ));
+    let last = outputs
+        .clone()
+        .narrow(0, seq_len - 1, 1)
+        .reshape([batch, hidden_size]);
+    (outputs, last)
+}
