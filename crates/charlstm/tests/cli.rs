@@ -890,9 +890,20 @@ fn the_cache_is_listed_and_cleaned() {
         "{}",
         stdout(&recent)
     );
-    let all = cache_command(&cache, &["clean", "--unused-for", "0"]);
-    assert_ok(&all);
+    let unused = cache_command(&cache, &["clean", "--unused-for", "0"]);
+    assert_ok(&unused);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+
+    // --all removes whatever is there, used or not.
+    prepare_json(&kept, &cache, &[]);
+    let all = cache_command(&cache, &["clean", "--all"]);
+    assert_ok(&all);
+    assert!(stdout(&all).contains("freed"), "{}", stdout(&all));
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["notes"]);
 
     assert_clean_error(
         &cache_command(&cache, &["clean", "--unused-for", "-1"]),

@@ -3,9 +3,7 @@
 
 use burn::prelude::*;
 use charlstm_data::Tokenizer;
-use charlstm_model::{
-    CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, fused_lstm,
-};
+use charlstm_model::{CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, cpu};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -120,7 +118,7 @@ enum LogitSource<'a> {
 
 impl<'a> LogitSource<'a> {
     fn new(model: &'a CharModel, device: &'a Device) -> Result<Self, TrainError> {
-        if fused_lstm::supports(device) && HostStepper::fits(model) {
+        if cpu::supports(device) && HostStepper::fits(model) {
             let stepper =
                 HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
             Ok(Self::Host(Box::new(stepper)))
