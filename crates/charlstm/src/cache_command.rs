@@ -188,11 +188,15 @@ fn what_it_is(entry: &CacheEntry) -> String {
             } else {
                 info.sources.join(", ")
             };
+            let tokenizer = if info.tokenizer.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", info.tokenizer)
+            };
             format!(
-                "{} tokens of {} byte(s), {}; {sources}",
+                "{} tokens of {} byte(s){tokenizer}; {sources}",
                 info.tokens,
                 info.width.bytes(),
-                info.tokenizer
             )
         }
         (EntryState::Ready, None) => "ready".to_string(),
