@@ -116,29 +116,33 @@ fn is_cache_name(name: &str) -> bool {
 
 fn describe(name: String, path: PathBuf) -> CacheEntry {
     let (bytes, newest) = size_and_newest(&path);
+    let (info, state, last_used) = examine(&name, &path, newest);
+    CacheEntry {
+        name,
+        path,
+        bytes,
+        last_used,
+        info,
+        state,
+    }
+}
+
+/// What the directory `name` at `path` holds, the shape it is in and when it was last used
+/// (`newest`, the latest change to it, unless `meta.json` says).
+fn examine(
+    name: &str,
+    path: &Path,
+    newest: Option<SystemTime>,
+) -> (Option<PreparedInfo>, EntryState, Option<SystemTime>) {
     let mark = [PARTIAL_MARK, STALE_MARK]
         .into_iter()
         .find_map(|mark| name.split_once(mark).map(|(_, rest)| rest));
     if let Some(rest) = mark {
         let running = name.contains(PARTIAL_MARK) && writer_may_be_running(rest, newest);
-        return CacheEntry {
-            name,
-            path,
-            bytes,
-            last_used: newest,
-            info: None,
-            state: EntryState::Leftover { running },
-        };
+        return (None, EntryState::Leftover { running }, newest);
     }
-    let Some((info, _)) = read_complete(&path) else {
-        return CacheEntry {
-            name,
-            path,
-            bytes,
-            last_used: newest,
-            info: None,
-            state: EntryState::Damaged,
-        };
+    let Some((info, _)) = read_complete(path) else {
+        return (None, EntryState::Damaged, newest);
     };
     let missing: Vec<String> = info
         .sources
@@ -158,14 +162,7 @@ fn describe(name: String, path: PathBuf) -> CacheEntry {
         .and_then(|m| m.modified())
         .ok()
         .or(newest);
-    CacheEntry {
-        name,
-        path,
-        bytes,
-        last_used,
-        info: Some(info),
-        state,
-    }
+    (Some(info), state, last_used)
 }
 
 /// The bytes of the files directly in `dir` (entries are flat), and the newest modification

@@ -34,6 +34,51 @@ pub fn accepts(input: &Tensor<3>) -> bool {
     supports(&input.device()) && input.dims()[0] > 0 && input.dtype() == DType::F32
 }
 
+/// Checks what every fused layer takes: an input it [`accepts`], `W_x` `[I, gates·H]` and
+/// `W_h` `[H, gates·H]`; returns `[T, B, I, H]`.
+///
+/// # Panics
+///
+/// If one of them is not so, naming the `layer`.
+pub(crate) fn check_layer(
+    layer: &str,
+    input: &Tensor<3>,
+    input_weight: &Tensor<2>,
+    recurrent_weight: &Tensor<2>,
+    gates: usize,
+) -> [usize; 4] {
+    assert!(
+        accepts(input),
+        "the fused {layer} runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
+        input.device(),
+        input.dtype(),
+        input.dims()
+    );
+    let [seq_len, batch, input_size] = input.dims();
+    let hidden_size = recurrent_weight.dims()[0];
+    let gate_width = gates * hidden_size;
+    assert_eq!(
+        input_weight.dims(),
+        [input_size, gate_width],
+        "{layer} input weight"
+    );
+    assert_eq!(
+        recurrent_weight.dims(),
+        [hidden_size, gate_width],
+        "{layer} recurrent weight"
+    );
+    [seq_len, batch, input_size, hidden_size]
+}
+
+/// The last step of `[T, B, H]` outputs, `[B, H]`: a fused layer's final hidden state.
+pub(crate) fn last_step(outputs: &Tensor<3>) -> Tensor<2> {
+    let [seq_len, batch, hidden_size] = outputs.dims();
+    outputs
+        .clone()
+        .narrow(0, seq_len - 1, 1)
+        .reshape([batch, hidden_size])
+}
+
 /// Rows of a pointwise pass handed to one thread at least: splitting finer than a few
 /// thousand units costs more in scheduling than it saves.
 pub(crate) fn min_rows_per_task(width: usize) -> usize {

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 
 use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::tensor::{Device, FloatTensor};
-use burn::backend::{Backend, Flex, NdArray, Shape, TensorData, read_sync};
+use burn::backend::{Backend, Flex, NdArray, Shape, TensorData, TensorMetadata, read_sync};
+
+use super::sequence::Dims;
 
 /// A CPU backend whose float tensors the fused kernel can read in place.
 pub trait HostBackend: Backend {
@@ -43,6 +45,23 @@ impl HostBackend for NdArray {
             return Cow::Borrowed(values);
         }
         Cow::Owned(copy_to_host::<Self>(tensor))
+    }
+}
+
+/// The sizes of a fused layer's run over `input` `[T, B, I]` from `hidden` `[B, H]`.
+pub fn sequence_dims<B: Backend>(
+    input: &FloatTensor<B>,
+    hidden: &FloatTensor<B>,
+    gates: usize,
+) -> Dims {
+    let [seq_len, batch, input_size] = input.shape().dims::<3>();
+    let [_, hidden_size] = hidden.shape().dims::<2>();
+    Dims {
+        seq_len,
+        batch,
+        input_size,
+        hidden_size,
+        gates,
     }
 }
 

@@ -13,7 +13,7 @@ mod ops;
 use burn::backend::Dispatch;
 use burn::prelude::*;
 
-use crate::cpu::accepts;
+use crate::cpu::{check_layer, last_step};
 use ops::GruOps;
 
 /// Runs a GRU layer over a time-major sequence in one operation; the equations are those of
@@ -29,7 +29,7 @@ use ops::GruOps;
 ///
 /// # Panics
 ///
-/// Unless [`accepts`] holds, or if the shapes disagree.
+/// Unless [`crate::cpu::accepts`] holds, or if the shapes disagree.
 pub fn gru_sequence(
     input: Tensor<3>,
     input_weight: Tensor<2>,
@@ -38,26 +38,14 @@ pub fn gru_sequence(
     recurrent_bias: Tensor<1>,
     hidden: Tensor<2>,
 ) -> (Tensor<3>, Tensor<2>) {
-    assert!(
-        accepts(&input),
-        "the fused GRU runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
-        input.device(),
-        input.dtype(),
-        input.dims()
+    let [_, batch, _, hidden_size] = check_layer(
+        "GRU",
+        &input,
+        &input_weight,
+        &recurrent_weight,
+        kernel::GATES,
     );
-    let [seq_len, batch, input_size] = input.dims();
-    let hidden_size = recurrent_weight.dims()[0];
     let gate_width = kernel::GATES * hidden_size;
-    assert_eq!(
-        input_weight.dims(),
-        [input_size, gate_width],
-        "input weight"
-    );
-    assert_eq!(
-        recurrent_weight.dims(),
-        [hidden_size, gate_width],
-        "recurrent weight"
-    );
     assert_eq!(input_bias.dims(), [gate_width], "input bias");
     assert_eq!(recurrent_bias.dims(), [gate_width], "recurrent bias");
     assert_eq!(hidden.dims(), [batch, hidden_size], "hidden state");
@@ -70,9 +58,6 @@ pub fn gru_sequence(
         recurrent_bias.into_dispatch(),
         hidden.into_dispatch(),
     ));
-    let last = outputs
-        .clone()
-        .narrow(0, seq_len - 1, 1)
-        .reshape([batch, hidden_size]);
+    let last = last_step(&outputs);
     (outputs, last)
 }

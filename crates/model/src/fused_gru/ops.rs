@@ -17,7 +17,7 @@ use burn::backend::{Flex, NdArray, TensorMetadata, backend_extension};
 
 use super::kernel::{self, Dims, ForwardTrace, Wanted, Weights};
 use crate::cpu::saved::{Registrar, Saved};
-use crate::cpu::tensors::HostBackend;
+use crate::cpu::tensors::{HostBackend, sequence_dims};
 
 /// Backends that run a whole GRU layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -122,15 +122,13 @@ fn run_forward<B: HostBackend>(inputs: &[FloatTensor<B>; 6]) -> (FloatTensor<B>,
         recurrent_bias,
         hidden,
     ] = inputs;
-    let [seq_len, batch, input_size] = input.shape().dims::<3>();
-    let [_, hidden_size] = hidden.shape().dims::<2>();
-    let dims = Dims {
+    let dims = sequence_dims::<B>(input, hidden, kernel::GATES);
+    let Dims {
         seq_len,
         batch,
-        input_size,
         hidden_size,
-        gates: kernel::GATES,
-    };
+        ..
+    } = dims;
     let trace = kernel::forward(
         dims,
         &B::host_slice(input),

@@ -18,6 +18,7 @@ use burn::backend::Dispatch;
 use burn::prelude::*;
 
 pub use crate::cpu::{accepts, supports};
+use crate::cpu::{check_layer, last_step};
 
 use crate::state::LayerState;
 use ops::LstmOps;
@@ -43,26 +44,14 @@ pub fn lstm_sequence(
     bias: Tensor<1>,
     state: LayerState,
 ) -> (Tensor<3>, LayerState) {
-    assert!(
-        accepts(&input),
-        "the fused LSTM runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
-        input.device(),
-        input.dtype(),
-        input.dims()
+    let [seq_len, batch, _, hidden_size] = check_layer(
+        "LSTM",
+        &input,
+        &input_weight,
+        &recurrent_weight,
+        kernel::GATES,
     );
-    let [seq_len, batch, input_size] = input.dims();
-    let hidden_size = recurrent_weight.dims()[0];
-    let gate_width = 4 * hidden_size;
-    assert_eq!(
-        input_weight.dims(),
-        [input_size, gate_width],
-        "input weight"
-    );
-    assert_eq!(
-        recurrent_weight.dims(),
-        [hidden_size, gate_width],
-        "recurrent weight"
-    );
+    let gate_width = kernel::GATES * hidden_size;
     assert_eq!(bias.dims(), [gate_width], "bias");
     assert_eq!(state.hidden.dims(), [batch, hidden_size], "hidden state");
     assert_eq!(state.cell.dims(), [batch, hidden_size], "cell state");
@@ -77,10 +66,7 @@ pub fn lstm_sequence(
         state.cell.into_dispatch(),
     ));
     let outputs = packed.clone().narrow(0, 0, seq_len);
-    let hidden = packed
-        .clone()
-        .narrow(0, seq_len - 1, 1)
-        .reshape([batch, hidden_size]);
+    let hidden = last_step(&outputs);
     let cell = packed.narrow(0, seq_len, 1).reshape([batch, hidden_size]);
     (outputs, LayerState { hidden, cell })
 }

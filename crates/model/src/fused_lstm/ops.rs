@@ -21,7 +21,7 @@ use burn::backend::{Flex, NdArray, TensorMetadata, backend_extension};
 
 use super::kernel::{self, Dims, ForwardTrace, UpstreamGrads, Wanted, Weights};
 use crate::cpu::saved::{Registrar, Saved};
-use crate::cpu::tensors::HostBackend;
+use crate::cpu::tensors::{HostBackend, sequence_dims};
 
 /// Backends that run a whole LSTM layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -98,15 +98,13 @@ impl<B: HostBackend, C: CheckpointStrategy> LstmOps for Autodiff<B, C> {
 /// returns the packed `[T+1, B, H]` result with the trace for the backward pass.
 fn run_forward<B: HostBackend>(inputs: &[FloatTensor<B>; 6]) -> (FloatTensor<B>, ForwardTrace) {
     let [input, input_weight, recurrent_weight, bias, hidden, cell] = inputs;
-    let [seq_len, batch, input_size] = input.shape().dims::<3>();
-    let [_, hidden_size] = hidden.shape().dims::<2>();
-    let dims = Dims {
+    let dims = sequence_dims::<B>(input, hidden, kernel::GATES);
+    let Dims {
         seq_len,
         batch,
-        input_size,
         hidden_size,
-        gates: kernel::GATES,
-    };
+        ..
+    } = dims;
     let trace = kernel::forward(
         dims,
         &B::host_slice(input),

@@ -11,7 +11,7 @@ mod ops;
 use burn::backend::Dispatch;
 use burn::prelude::*;
 
-use crate::cpu::accepts;
+use crate::cpu::{check_layer, last_step};
 use ops::RnnOps;
 
 /// Runs a tanh RNN layer over a time-major sequence in one operation; the equation is that of
@@ -27,7 +27,7 @@ use ops::RnnOps;
 ///
 /// # Panics
 ///
-/// Unless [`accepts`] holds, or if the shapes disagree.
+/// Unless [`crate::cpu::accepts`] holds, or if the shapes disagree.
 pub fn rnn_sequence(
     input: Tensor<3>,
     input_weight: Tensor<2>,
@@ -35,24 +35,12 @@ pub fn rnn_sequence(
     bias: Tensor<1>,
     hidden: Tensor<2>,
 ) -> (Tensor<3>, Tensor<2>) {
-    assert!(
-        accepts(&input),
-        "the fused RNN runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
-        input.device(),
-        input.dtype(),
-        input.dims()
-    );
-    let [seq_len, batch, input_size] = input.dims();
-    let hidden_size = recurrent_weight.dims()[0];
-    assert_eq!(
-        input_weight.dims(),
-        [input_size, hidden_size],
-        "input weight"
-    );
-    assert_eq!(
-        recurrent_weight.dims(),
-        [hidden_size, hidden_size],
-        "recurrent weight"
+    let [_, batch, _, hidden_size] = check_layer(
+        "RNN",
+        &input,
+        &input_weight,
+        &recurrent_weight,
+        kernel::GATES,
     );
     assert_eq!(bias.dims(), [hidden_size], "bias");
     assert_eq!(hidden.dims(), [batch, hidden_size], "hidden state");
@@ -64,9 +52,6 @@ pub fn rnn_sequence(
         bias.into_dispatch(),
         hidden.into_dispatch(),
     ));
-    let last = outputs
-        .clone()
-        .narrow(0, seq_len - 1, 1)
-        .reshape([batch, hidden_size]);
+    let last = last_step(&outputs);
     (outputs, last)
 }
