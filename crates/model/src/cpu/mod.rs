@@ -79,6 +79,19 @@ pub(crate) fn last_step(outputs: &Tensor<3>) -> Tensor<2> {
         .reshape([batch, hidden_size])
 }
 
+/// The transpose of the row-major matrix `values`, `columns` wide: `[columns, rows]`, each
+/// column of `values` now a contiguous row. An empty matrix stays empty.
+pub(crate) fn transpose(values: &[f32], columns: usize) -> Vec<f32> {
+    let rows = values.len() / columns.max(1);
+    let mut transposed = vec![0.0; values.len()];
+    for (row, values_row) in values.chunks_exact(columns.max(1)).enumerate() {
+        for (column, &value) in values_row.iter().enumerate() {
+            transposed[column * rows + row] = value;
+        }
+    }
+    transposed
+}
+
 /// Rows of a pointwise pass handed to one thread at least: splitting finer than a few
 /// thousand units costs more in scheduling than it saves.
 pub(crate) fn min_rows_per_task(width: usize) -> usize {

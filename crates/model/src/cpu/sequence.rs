@@ -98,13 +98,7 @@ impl<'a> RecurrentWeight<'a> {
         let layout = if steps < TRANSPOSE_FROM_STEPS {
             Layout::AsGiven(weight)
         } else {
-            let mut transposed = vec![0.0; hidden_size * gate_width];
-            for (row, weights_row) in weight.chunks_exact(gate_width).enumerate() {
-                for (column, &w) in weights_row.iter().enumerate() {
-                    transposed[column * hidden_size + row] = w;
-                }
-            }
-            Layout::Transposed(transposed)
+            Layout::Transposed(super::transpose(weight, gate_width))
         };
         Self {
             layout,

@@ -16,6 +16,7 @@ use burn::prelude::*;
 
 use crate::char_model::CharModel;
 use crate::cpu::activation::{sigmoid, tanh};
+use crate::cpu::transpose;
 use crate::recurrent::{CellKind, RecurrentLayer};
 use dot::RowDot;
 use std::sync::Arc;
@@ -66,18 +67,6 @@ struct StepLayer {
     from_state: Vec<f32>,
 }
 
-/// The columns of the row-major `[inputs, width]` `weight`, each as a row: `[width, inputs]`.
-fn columns(weight: &[f32], width: usize) -> Vec<f32> {
-    let inputs = weight.len() / width.max(1);
-    let mut rows = vec![0.0; weight.len()];
-    for (r, row) in rows.chunks_exact_mut(inputs.max(1)).enumerate().take(width) {
-        for (k, w) in row.iter_mut().enumerate().take(inputs) {
-            *w = weight[k * width + r];
-        }
-    }
-    rows
-}
-
 impl StepLayer {
     /// A layer of `cell` from its weights `W_x` (empty for the bottom layer), `W_h`, its
     /// (input) bias and, for a GRU, its recurrent bias.
@@ -94,8 +83,8 @@ impl StepLayer {
         let width = input_size + hidden;
         let (rows, recurrent_rows) = if cell == CellKind::Gru {
             (
-                columns(input_weight, gate_width),
-                columns(recurrent_weight, gate_width),
+                transpose(input_weight, gate_width),
+                transpose(recurrent_weight, gate_width),
             )
         } else {
             let mut rows = vec![0.0; gate_width * width];
@@ -319,14 +308,8 @@ impl HostStepper {
                 ));
             }
         }
-        let [top, _] = model.head.weight.dims();
         let head_weight = read(&model.head.weight)?;
-        let mut head_rows = vec![0.0; vocab_size * top];
-        for (v, row) in head_rows.chunks_exact_mut(top).enumerate() {
-            for (k, w) in row.iter_mut().enumerate() {
-                *w = head_weight[k * vocab_size + v];
-            }
-        }
+        let head_rows = transpose(&head_weight, vocab_size);
         let head_bias = match &model.head.bias {
             Some(bias) => read(bias)?,
             None => vec![0.0; vocab_size],
