@@ -33,30 +33,7 @@ corpus="$OUT/rust-${MB}mb.txt"
 
 if [ ! -f "$corpus" ]; then
   echo "building $corpus from ~/.cargo/registry/src ..." >&2
-  python3 - "$corpus" "$MB" <<'EOF'
-import os, sys
-out, megabytes = sys.argv[1], int(sys.argv[2])
-root = os.path.expanduser("~/.cargo/registry/src")
-paths = sorted(
-    os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f.endswith(".rs")
-)
-limit, written = megabytes * 1_000_000, 0
-with open(out + ".partial", "wb") as sink:
-    for path in paths:
-        data = open(path, "rb").read()
-        if b"\0" in data:
-            continue
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if written + len(data) > limit:
-            break
-        sink.write(data)
-        written += len(data)
-os.rename(out + ".partial", out)
-print(f"{written} bytes from {len(paths)} candidate files", file=sys.stderr)
-EOF
+  python3 scripts/rust_corpus.py "$corpus" "$MB"
 fi
 bytes=$(stat -c %s "$corpus")
 

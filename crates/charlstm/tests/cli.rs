@@ -542,7 +542,11 @@ fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
         progress["best_validation_loss"]
     );
     assert_eq!(info["vocab_size"], 27);
-    assert_eq!(info["parameters"], 2275);
+    // Embedding 27 × 8, W_x 8 × 64, W_h 16 × 64, two gate biases of 64, head 16 × 27 + 27.
+    assert_eq!(
+        info["parameters"],
+        27 * 8 + 8 * 64 + 16 * 64 + 2 * 64 + 16 * 27 + 27
+    );
     assert_eq!(info["config"]["model"]["hidden_size"], 16);
 
     let output = run(charlstm().arg("info").arg(run_dir.join("latest")));

@@ -33,8 +33,8 @@ pub struct CharModelConfig {
     /// convention), applied only while training.
     #[config(default = 0.0)]
     pub dropout: f64,
-    /// Initial forget-gate bias of LSTM layers.
-    #[config(default = 1.0)]
+    /// Added to the initial forget-gate bias of LSTM layers (0: PyTorch's initialisation).
+    #[config(default = 0.0)]
     pub forget_bias: f64,
     /// Recurrent cell.
     #[config(default = "CellKind::Lstm")]
@@ -119,6 +119,18 @@ impl CharModelConfig {
 }
 
 impl CharModel {
+    /// The model as models were saved before LSTM layers had a recurrent bias, to load such a
+    /// checkpoint: every LSTM layer without one, its `bias` the whole gate bias.
+    pub fn without_lstm_recurrent_biases(mut self) -> Self {
+        for layers in [&mut self.layers, &mut self.backward_layers] {
+            *layers = std::mem::take(layers)
+                .into_iter()
+                .map(RecurrentLayer::without_lstm_recurrent_bias)
+                .collect();
+        }
+        self
+    }
+
     /// The all-zero state of the forward stack for `batch` parallel streams.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
         zero_state(&self.layers, batch, device)

@@ -66,6 +66,15 @@ impl RecurrentLayer {
         }
     }
 
+    /// The layer as layers were saved before LSTMs had a recurrent bias (see
+    /// [`LstmLayer::without_recurrent_bias`]); other cells are unchanged.
+    pub fn without_lstm_recurrent_bias(self) -> Self {
+        match self {
+            Self::Lstm(lstm) => Self::Lstm(lstm.without_recurrent_bias()),
+            other => other,
+        }
+    }
+
     /// The cell this layer is made of.
     pub fn cell(&self) -> CellKind {
         match self {

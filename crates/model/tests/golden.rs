@@ -57,7 +57,7 @@ enum Implementation {
 }
 
 /// The case's layers with PyTorch's weights: `W_x = weight_ihᵀ`, `W_h = weight_hhᵀ`,
-/// `b = bias_ih + bias_hh`.
+/// `b_x = bias_ih`, `b_h = bias_hh`.
 fn layers(case: &Case, device: &Device) -> Vec<LstmLayer> {
     (0..case.layers)
         .map(|l| {
@@ -72,9 +72,8 @@ fn layers(case: &Case, device: &Device) -> Vec<LstmLayer> {
                 Param::from_tensor(tensor::<2>(weight("weight_ih"), device).transpose());
             layer.recurrent_weight =
                 Param::from_tensor(tensor::<2>(weight("weight_hh"), device).transpose());
-            layer.bias = Param::from_tensor(
-                tensor::<1>(weight("bias_ih"), device) + tensor::<1>(weight("bias_hh"), device),
-            );
+            layer.bias = Param::from_tensor(tensor::<1>(weight("bias_ih"), device));
+            layer.recurrent_bias = Some(Param::from_tensor(tensor::<1>(weight("bias_hh"), device)));
             layer
         })
         .collect()
@@ -124,9 +123,10 @@ fn run(case: &Case, device: &Device, implementation: Implementation) -> HashMap<
             format!("weight_hh_l{l}"),
             read(grad(&layer.recurrent_weight)),
         );
-        let bias = read(layer.bias.val().grad(&grads).unwrap());
-        results.insert(format!("bias_ih_l{l}"), bias.clone());
-        results.insert(format!("bias_hh_l{l}"), bias);
+        let bias = |param: &Param<Tensor<1>>| read(param.val().grad(&grads).unwrap());
+        results.insert(format!("bias_ih_l{l}"), bias(&layer.bias));
+        let recurrent_bias = layer.recurrent_bias.as_ref().expect("set above");
+        results.insert(format!("bias_hh_l{l}"), bias(recurrent_bias));
     }
     results
 }

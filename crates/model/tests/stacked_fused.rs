@@ -51,6 +51,7 @@ impl Stack {
             layer.recurrent_weight =
                 Param::from_tensor(random(&mut rng, [hidden, 4 * hidden], device));
             layer.bias = Param::from_tensor(random(&mut rng, [4 * hidden], device));
+            layer.recurrent_bias = Some(Param::from_tensor(random(&mut rng, [4 * hidden], device)));
             layer
         };
         let layers = [layer(input_size), layer(hidden)];
@@ -133,6 +134,14 @@ impl Stack {
                 format!("bias {index}"),
                 layer.bias.val().grad(&grads).map(|g| g.unsqueeze()),
             );
+            add(
+                format!("recurrent bias {index}"),
+                layer
+                    .recurrent_bias
+                    .as_ref()
+                    .and_then(|b| b.val().grad(&grads))
+                    .map(|g| g.unsqueeze()),
+            );
             let state = &self.initial[index];
             add(
                 format!("h0 {index}"),
@@ -164,7 +173,7 @@ fn check(device: &Device) {
     }
     let fused = Stack::new(device).gradients(true);
     let reference = Stack::new(device).gradients(false);
-    assert_eq!(fused.len(), 12);
+    assert_eq!(fused.len(), 14);
     for ((name, f), (_, r)) in fused.iter().zip(&reference) {
         assert!(
             r.iter().any(|&g| g != 0.0),

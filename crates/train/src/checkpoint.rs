@@ -178,8 +178,13 @@ impl Checkpoint {
         let model = self.config.model_config(self.tokenizer.len()).init(device);
         let record = ModuleRecord::load(&path)
             .map_err(|e| TrainError::checkpoint(&path, format!("cannot read weights: {e}")))?;
-        model.try_load_record(record).map_err(|e| {
-            TrainError::checkpoint(&path, format!("weights do not fit the config: {e}"))
+        // Checkpoints written before LSTM layers had PyTorch's second (recurrent) bias hold
+        // one bias per layer: they load into layers without one, computing what they did.
+        let legacy = model.clone().without_lstm_recurrent_biases();
+        model.try_load_record(record.clone()).or_else(|e| {
+            legacy.try_load_record(record).map_err(|_| {
+                TrainError::checkpoint(&path, format!("weights do not fit the config: {e}"))
+            })
         })
     }
 

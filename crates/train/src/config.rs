@@ -144,6 +144,10 @@ pub struct TrainConfig {
     pub min_learning_rate: f64,
     /// Schedule after warm-up: `constant`, `cosine` or `linear`.
     pub schedule: ScheduleKind,
+    /// Share of the run (steps, or the time budget) at its end over which the learning rate
+    /// decays; before it, the learning rate stays at its peak. 1: the decay spans the whole
+    /// run after warm-up.
+    pub decay_fraction: f64,
     /// Steps of linear warm-up from 0 to `learning_rate`.
     pub warmup_steps: usize,
     /// Clip the global gradient norm (all parameters together, as PyTorch's
@@ -207,7 +211,7 @@ impl Default for ModelConfig {
             hidden_size: 512,
             num_layers: 2,
             dropout: 0.0,
-            forget_bias: 1.0,
+            forget_bias: 0.0,
             bidirectional: false,
             shared_head: true,
             residual: false,
@@ -223,6 +227,7 @@ impl Default for TrainConfig {
             learning_rate: 2e-3,
             min_learning_rate: 2e-4,
             schedule: ScheduleKind::Cosine,
+            decay_fraction: 1.0,
             warmup_steps: 100,
             grad_clip: 5.0,
             epochs: 10,
@@ -336,6 +341,13 @@ impl RunConfig {
                 "train.min_learning_rate",
                 t.min_learning_rate.to_string(),
                 "between 0 and train.learning_rate",
+            );
+        }
+        if !(t.decay_fraction > 0.0 && t.decay_fraction <= 1.0) {
+            return bad(
+                "train.decay_fraction",
+                t.decay_fraction.to_string(),
+                "in (0, 1]",
             );
         }
         if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {

@@ -77,8 +77,16 @@ pub fn pytorch_tensors(model: &CharModel) -> Result<Vec<NamedTensor>, TrainError
             let (input_weight, recurrent_weight, bias_ih, bias_hh) = match layer {
                 RecurrentLayer::Lstm(lstm) => {
                     let bias = read(&lstm.bias)?;
-                    let zeros = vec![0.0; bias.len()];
-                    (&lstm.input_weight, &lstm.recurrent_weight, bias, zeros)
+                    let recurrent_bias = match &lstm.recurrent_bias {
+                        Some(recurrent_bias) => read(recurrent_bias)?,
+                        None => vec![0.0; bias.len()],
+                    };
+                    (
+                        &lstm.input_weight,
+                        &lstm.recurrent_weight,
+                        bias,
+                        recurrent_bias,
+                    )
                 }
                 RecurrentLayer::Gru(gru) => (
                     &gru.input_weight,
@@ -219,6 +227,7 @@ mod tests {
             .with_embedding_size(3)
             .with_hidden_size(4)
             .with_num_layers(2)
+            .with_forget_bias(1.0)
             .init(&device);
         let tensors = pytorch_tensors(&model).unwrap();
         let shapes: Vec<(&str, Vec<usize>)> = tensors
@@ -248,8 +257,19 @@ mod tests {
         let w_x: Vec<f32> = first.input_weight.val().try_into_vec_as().unwrap();
         let weight_ih = &tensors[1].values;
         assert_eq!(weight_ih[5 * 3 + 2], w_x[2 * 16 + 5]);
-        // The forget-gate bias (gates i, f, g, o) sits in the second quarter.
-        assert_eq!(&tensors[3].values[4..8], &[1.0; 4]);
+        // bias_ih and bias_hh are the layer's two biases; the forget-gate offset (gates i, f,
+        // g, o) sits in the second quarter of the first, on top of U(-1/√H, 1/√H) = U(-½, ½).
+        let bias: Vec<f32> = first.bias.val().try_into_vec_as().unwrap();
+        let recurrent = first.recurrent_bias.as_ref().unwrap().val();
+        let recurrent_bias: Vec<f32> = recurrent.try_into_vec_as().unwrap();
+        assert_eq!(tensors[3].values, bias);
+        assert_eq!(tensors[4].values, recurrent_bias);
+        assert!(
+            tensors[3].values[4..8]
+                .iter()
+                .all(|b| (b - 1.0).abs() <= 0.5)
+        );
+        assert!(tensors[3].values[8..].iter().all(|b| b.abs() <= 0.5));
 
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model.safetensors");

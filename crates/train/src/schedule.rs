@@ -1,5 +1,6 @@
-//! The learning-rate schedule: linear warm-up, then constant, cosine or linear decay to
-//! `min_learning_rate` at the last step.
+//! The learning-rate schedule: linear warm-up, then constant, or a cosine or linear decay to
+//! `min_learning_rate` at the last step over the last `decay_fraction` of the run, at the peak
+//! until then (warm-up, stable, decay).
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,8 @@ pub struct Schedule {
     pub peak: f64,
     /// Final learning rate.
     pub minimum: f64,
+    /// Share of the run after warm-up, at its end, over which the decay runs (in (0, 1]).
+    pub decay_fraction: f64,
     /// Warm-up steps.
     pub warmup_steps: usize,
     /// Total steps of the run.
@@ -55,6 +58,8 @@ impl Schedule {
         let decay_steps = self.total_steps.saturating_sub(warmup_end).max(1);
         let by_steps = (step - warmup_end) as f64 / decay_steps as f64;
         let progress = by_steps.max(time_fraction).min(1.0);
+        let stable = 1.0 - self.decay_fraction;
+        let progress = ((progress - stable) / self.decay_fraction).clamp(0.0, 1.0);
         let span = self.peak - self.minimum;
         match self.kind {
             ScheduleKind::Constant => self.peak,
@@ -75,6 +80,7 @@ mod tests {
             kind,
             peak: 1.0,
             minimum: 0.1,
+            decay_fraction: 1.0,
             warmup_steps: 10,
             total_steps: 110,
         }
@@ -97,6 +103,22 @@ mod tests {
         assert!((linear.learning_rate(60) - 0.55).abs() < 1e-12);
         assert!((linear.learning_rate(500) - 0.1).abs() < 1e-12);
         assert_eq!(schedule(ScheduleKind::Constant).learning_rate(100), 1.0);
+    }
+
+    #[test]
+    fn a_decay_fraction_holds_the_peak_then_decays_over_the_end() {
+        let s = Schedule {
+            decay_fraction: 0.2,
+            ..schedule(ScheduleKind::Linear)
+        };
+        // 100 steps after warm-up: the peak until step 90, then down to the minimum at 110.
+        assert_eq!(s.learning_rate(50), 1.0);
+        assert_eq!(s.learning_rate(90), 1.0);
+        assert!((s.learning_rate(100) - 0.55).abs() < 1e-12);
+        assert!((s.learning_rate(110) - 0.1).abs() < 1e-12);
+        // The time clock too: 90% of the budget spent is the decay's half way.
+        assert!((s.learning_rate_at(20, 0.9) - 0.55).abs() < 1e-9);
+        assert!((s.learning_rate_at(20, 0.5) - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -149,6 +149,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         kind: t.schedule,
         peak: t.learning_rate,
         minimum: t.min_learning_rate,
+        decay_fraction: t.decay_fraction,
         warmup_steps: t.warmup_steps,
         total_steps,
     };

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use charlstm_data::{CorpusLocator, Tokenizer, Vocabulary};
-use charlstm_model::{CharModel, SamplingOptions};
+use charlstm_model::{CharModel, RecurrentLayer, SamplingOptions};
 use charlstm_train::checkpoint::{self, CheckpointContents, FORMAT_VERSION};
 use charlstm_train::generate::{GenerateOptions, generate};
 use charlstm_train::{
@@ -160,19 +160,7 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
         elapsed_seconds: 1.0,
         ..Progress::start("ndarray")
     };
-    let path = checkpoint::save(
-        dir.path(),
-        "best",
-        &CheckpointContents {
-            config: &config,
-            tokenizer: &tokenizer,
-            model: &model,
-            optimizer: None,
-            state: None,
-            progress: &progress,
-        },
-    )
-    .unwrap();
+    let path = save_best(dir.path(), &config, &tokenizer, &model, &progress);
 
     let loaded = Checkpoint::open(&path).unwrap();
     assert_eq!(loaded.config, config);
@@ -197,6 +185,88 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
     assert_eq!(
         logits(&model.valid(), &ids, &inference),
         logits(&reloaded, &ids, &inference)
+    );
+}
+
+/// Writes `model` as the run's `best` checkpoint, with no optimizer or state.
+fn save_best(
+    run_dir: &Path,
+    config: &RunConfig,
+    tokenizer: &Tokenizer,
+    model: &CharModel,
+    progress: &Progress,
+) -> std::path::PathBuf {
+    checkpoint::save(
+        run_dir,
+        "best",
+        &CheckpointContents {
+            config,
+            tokenizer,
+            model,
+            optimizer: None,
+            state: None,
+            progress,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_checkpoint_from_before_lstms_had_a_recurrent_bias_loads_to_identical_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(&["model.num_layers=2"]);
+    let vocab = Vocabulary::from_text("hello, wörld!\n");
+    let tokenizer = Tokenizer::Characters(vocab.clone());
+    let device = ndarray();
+    device.seed(6);
+    // What older versions saved: one bias per LSTM layer, the whole gate bias.
+    let model = config
+        .model_config(vocab.len())
+        .init(&device)
+        .without_lstm_recurrent_biases();
+    let path = save_best(
+        dir.path(),
+        &config,
+        &tokenizer,
+        &model,
+        &Progress::start("ndarray"),
+    );
+
+    let reloaded = Checkpoint::open(&path)
+        .unwrap()
+        .load_model(&device)
+        .unwrap();
+    for layer in &reloaded.layers {
+        let RecurrentLayer::Lstm(lstm) = layer else {
+            panic!("an LSTM config")
+        };
+        assert!(lstm.recurrent_bias.is_none());
+    }
+    let ids = [0i64, 3, 5, 1, 2, 8, 4];
+    assert_eq!(
+        logits(&model, &ids, &device),
+        logits(&reloaded, &ids, &device)
+    );
+    // A current checkpoint keeps both biases.
+    let current = config.model_config(vocab.len()).init(&device);
+    let path = save_best(
+        dir.path(),
+        &config,
+        &tokenizer,
+        &current,
+        &Progress::start("ndarray"),
+    );
+    let reloaded = Checkpoint::open(&path)
+        .unwrap()
+        .load_model(&device)
+        .unwrap();
+    let RecurrentLayer::Lstm(lstm) = &reloaded.layers[0] else {
+        panic!("an LSTM config")
+    };
+    assert!(lstm.recurrent_bias.is_some());
+    assert_eq!(
+        logits(&current, &ids, &device),
+        logits(&reloaded, &ids, &device)
     );
 }
 

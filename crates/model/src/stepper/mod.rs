@@ -261,7 +261,9 @@ impl HostStepper {
                 RecurrentLayer::Lstm(lstm) => (
                     read(&lstm.input_weight)?,
                     read(&lstm.recurrent_weight)?,
-                    read(&lstm.bias)?,
+                    lstm.gate_bias()
+                        .try_into_vec_as::<f32>()
+                        .map_err(|e| StepperError::Read(format!("{e:?}")))?,
                     Vec::new(),
                 ),
                 RecurrentLayer::Gru(gru) => (

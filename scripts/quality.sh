@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Quality per wall-clock, side by side: trains charlstm with a config and the plain PyTorch
+# script a user would write (scripts/quality_reference.py: the same model shape, batch and
+# sequence length; Adam at a constant 2e-3, clip 5, no dropout) for the same budget, AT THE
+# SAME TIME, ONE THREAD EACH, each pinned to its own core (the cores swap from seed to seed),
+# so the machine's noise hits both alike. Prints a Markdown table of the validation loss
+# (nats and bits per character), steps and chars/s of each, per seed, then mean and spread.
+#
+#   scripts/quality.sh                                   # default config, tinyshakespeare, 10 min, seeds 1 2 3
+#   MINUTES=30 scripts/quality.sh
+#   CORPUS=rust scripts/quality.sh                       # the Rust-source corpus (below)
+#   SETS="train.learning_rate=3e-3 model.dropout=0" scripts/quality.sh   # charlstm overrides
+#   STEPS=300 scripts/quality.sh                         # per-step parity (below)
+#
+# With STEPS set, both train for that many steps with the reference's recipe (charlstm gets
+# a constant learning rate of 2e-3, no warm-up, no dropout, no forget-gate offset, clip 5, plus
+# SETS) and report the
+# validation loss every STEPS/3 steps: does a step of charlstm teach as much as one of PyTorch?
+#
+# Environment:
+#   CONFIG   charlstm config (default configs/tinyshakespeare.toml)
+#   CORPUS   tinyshakespeare (default), rust (the first RUST_MB megabytes of the Cargo
+#            registry's .rs files, made by scripts/rust_corpus.py; default 4, files over 100 kB
+#            left out), or the path of any UTF-8 text file
+#   MINUTES  wall-clock budget of each run (default 10)
+#   STEPS    step budget instead (per-step parity, see above)
+#   SEEDS    seeds (default "1 2 3"); charlstm and PyTorch each take the same number
+#   SETS     extra charlstm --set overrides, space-separated
+#   OUT      work directory (default target/quality); runs go to OUT/<label>-<seed>
+#   VENV     PyTorch venv (default target/bench-venv; created on first use)
+#   CHARLSTM_DATA_DIR  a directory holding tinyshakespeare.txt (else the download cache)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONFIG=${CONFIG:-configs/tinyshakespeare.toml}
+CORPUS=${CORPUS:-tinyshakespeare}
+MINUTES=${MINUTES:-10}
+STEPS=${STEPS:-}
+SEEDS=${SEEDS:-"1 2 3"}
+SETS=${SETS:-}
+RUST_MB=${RUST_MB:-4}
+OUT=${OUT:-target/quality}
+export RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+cargo build --release --quiet
+charlstm=$(realpath "${CARGO_TARGET_DIR:-target}/release/charlstm")
+mkdir -p "$OUT"
+OUT=$(realpath "$OUT")
+. scripts/torch-venv.sh
+python="$(cd "$VENV/bin" && pwd)/python"
+
+case "$CORPUS" in
+  tinyshakespeare)
+    corpus=""
+    for dir in "${CHARLSTM_DATA_DIR:-}" "${CHARLSTM_CACHE_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/charlstm/corpora"; do
+      if [ -n "$dir" ] && [ -f "$dir/tinyshakespeare.txt" ]; then corpus="$dir/tinyshakespeare.txt"; break; fi
+    done
+    if [ -z "$corpus" ]; then
+      echo "error: tinyshakespeare.txt not found (set CHARLSTM_DATA_DIR, or run 'charlstm train' once to download it)" >&2
+      exit 1
+    fi
+    ;;
+  rust)
+    corpus="$OUT/rust-${RUST_MB}mb.txt"
+    [ -f "$corpus" ] || python3 scripts/rust_corpus.py "$corpus" "$RUST_MB" --max-file-kb 100
+    ;;
+  *)
+    corpus=$(realpath "$CORPUS")
+    ;;
+esac
+label=$(basename "$corpus" .txt)
+
+# charlstm's budget and recipe.
+sets=(--set "data.corpus=$corpus" --set backend=flex --set train.epochs=1000
+  --set train.eval_interval=1000000000 --set train.checkpoint_interval=0 --set train.sample_chars=0)
+if [ -n "$STEPS" ]; then
+  interval=$((STEPS / 3 > 0 ? STEPS / 3 : 1))
+  sets+=(--set "train.max_steps=$STEPS" --set train.max_minutes=0 --set train.schedule=constant
+    --set train.learning_rate=2e-3 --set train.warmup_steps=0 --set model.dropout=0
+    --set model.forget_bias=0 --set train.grad_clip=5 --set "train.eval_interval=$interval")
+  reference_budget=(--steps "$STEPS" --eval-at "$interval,$((2 * interval)),$((3 * interval))")
+  budget="$STEPS steps"
+else
+  sets+=(--set "train.max_minutes=$MINUTES" --set train.max_steps=0)
+  reference_budget=(--minutes "$MINUTES")
+  budget="$MINUTES minutes"
+fi
+for pair in $SETS; do sets+=(--set "$pair"); done
+
+results="$OUT/$label-results.jsonl"
+: >"$results"
+cores=(0 1)
+for seed in $SEEDS; do
+  run="$OUT/$label-$seed"
+  rm -rf "$run"
+  echo "seed $seed: charlstm on core ${cores[0]}, PyTorch on core ${cores[1]}, $budget each..." >&2
+  taskset -c "${cores[0]}" "$charlstm" train --quiet --config "$CONFIG" --out "$run" \
+    "${sets[@]}" --set "seed=$seed" &
+  charlstm_pid=$!
+  trap 'kill "$charlstm_pid" 2>/dev/null || true' EXIT
+  # The reference takes the shape charlstm resolved (config file, defaults and overrides).
+  for _ in $(seq 600); do
+    [ -f "$run/config.toml" ] && break
+    kill -0 "$charlstm_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ ! -f "$run/config.toml" ]; then
+    wait "$charlstm_pid" || true
+    echo "error: charlstm did not start (see above)" >&2
+    exit 1
+  fi
+  shape=$("$python" - "$run/config.toml" <<'EOF'
+import sys, tomllib
+c = tomllib.load(open(sys.argv[1], "rb"))
+m, t, d = c["model"], c["train"], c["data"]
+if m["cell"] != "lstm" or m["bidirectional"]:
+    sys.exit("error: the reference is a unidirectional LSTM; this config is not")
+print(f"--embedding-size {m['embedding_size']} --hidden-size {m['hidden_size']} "
+      f"--num-layers {m['num_layers']} --batch-size {t['batch_size']} --seq-len {t['seq_len']} "
+      f"--validation-fraction {d['validation_fraction']}")
+EOF
+)
+  # shellcheck disable=SC2086
+  reference=$(taskset -c "${cores[1]}" "$python" scripts/quality_reference.py --corpus "$corpus" \
+    --threads 1 --seed "$seed" $shape "${reference_budget[@]}")
+  wait "$charlstm_pid"
+  "$python" - "$run" "$seed" "$reference" >>"$results" <<'EOF'
+import csv, json, sys, tomllib
+run, seed, reference = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+rows = list(csv.DictReader(open(f"{run}/metrics.csv")))
+config = tomllib.load(open(f"{run}/config.toml", "rb"))
+chars_per_step = config["train"]["batch_size"] * config["train"]["seq_len"]
+last = rows[-1]
+validation = {r["step"]: float(r["validation_loss"]) for r in rows if r["validation_loss"]}
+steps, seconds = int(last["step"]), float(last["wall_seconds"])
+print(json.dumps({
+    "seed": seed,
+    "charlstm": {"steps": steps, "train_seconds": seconds,
+                 "chars_per_s": steps * chars_per_step / seconds,
+                 "validation_loss": float(last["validation_loss"]),
+                 "validation_at": validation},
+    "pytorch": reference,
+}))
+EOF
+  cores=("${cores[1]}" "${cores[0]}")
+done
+
+isa=$(grep -o -m1 -w -E 'avx512f' /proc/cpuinfo || grep -o -m1 -w 'avx2' /proc/cpuinfo || echo "no AVX2")
+"$python" - "$results" "$label" "$budget" "$CONFIG" "$SETS" "$isa" <<'EOF'
+import datetime, json, math, platform, statistics, subprocess, sys
+path, label, budget, config, sets, isa = sys.argv[1:]
+runs = [json.loads(line) for line in open(path)]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print(f"### {label}, {budget}, one thread each, side by side ({datetime.date.today()})\n")
+print(f"{cpu} ({isa}); charlstm `{config}`" + (f" with `{sets}`" if sets else "") +
+      "; PyTorch: the same shape, Adam 2e-3 constant, clip 5, no dropout.\n")
+bits = lambda nats: nats / math.log(2)
+print("| seed | charlstm val nats (bits) | steps | chars/s | PyTorch val nats (bits) | steps | chars/s | difference |")
+print("|---|---|---|---|---|---|---|---|")
+for r in runs:
+    c, p = r["charlstm"], r["pytorch"]
+    print(f"| {r['seed']} | {c['validation_loss']:.4f} ({bits(c['validation_loss']):.4f}) | {c['steps']} | "
+          f"{c['chars_per_s']:,.0f} | {p['validation_loss']:.4f} ({bits(p['validation_loss']):.4f}) | "
+          f"{p['steps']} | {p['chars_per_s']:,.0f} | {c['validation_loss'] - p['validation_loss']:+.4f} |")
+def summary(values):
+    mean = statistics.mean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.4f} ± {spread:.4f}"
+c = [r["charlstm"]["validation_loss"] for r in runs]
+p = [r["pytorch"]["validation_loss"] for r in runs]
+d = [a - b for a, b in zip(c, p)]
+cs = statistics.mean(r["charlstm"]["chars_per_s"] for r in runs)
+ps = statistics.mean(r["pytorch"]["chars_per_s"] for r in runs)
+print(f"| mean ± sd | {summary(c)} | | {cs:,.0f} | {summary(p)} | | {ps:,.0f} | {summary(d)} |")
+steps = sorted({int(s) for r in runs for s in r["charlstm"]["validation_at"]} & {int(s) for r in runs for s in r["pytorch"].get("validation_at", {})})
+if steps:
+    print("\n| step | charlstm val nats (mean ± sd) | PyTorch val nats (mean ± sd) | difference |")
+    print("|---|---|---|---|")
+    for s in steps:
+        c = [r["charlstm"]["validation_at"][str(s)] for r in runs]
+        p = [r["pytorch"]["validation_at"][str(s)] for r in runs]
+        print(f"| {s} | {summary(c)} | {summary(p)} | {statistics.mean(c) - statistics.mean(p):+.4f} |")
+EOF
