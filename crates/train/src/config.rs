@@ -620,6 +620,36 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let config = RunConfig::load(Some(&path), &[])
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_eq!(RunConfig::from_toml(&config.to_toml()).unwrap(), config);
+                loaded += 1;
+            }
+        }
+        assert!(
+            loaded >= 2,
+            "configs/ holds the tiny and the default config"
+        );
+    }
+
+    #[test]
+    fn a_decay_fraction_outside_its_range_is_refused() {
+        for value in ["0", "1.5", "-0.2", "nan"] {
+            let err = RunConfig::load(None, &[format!("train.decay_fraction={value}")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("train.decay_fraction"), "{err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
     fn toml_round_trip() {
         let config = RunConfig::load(None, &["train.max_minutes=2.5".into()]).unwrap();
         assert_eq!(RunConfig::from_toml(&config.to_toml()).unwrap(), config);
