@@ -34,14 +34,8 @@ cargo build --release --quiet
 charlstm=${CARGO_TARGET_DIR:-target}/release/charlstm
 
 # The corpus file, for PyTorch (charlstm finds it by name itself).
-corpus=""
-for dir in "${CHARLSTM_DATA_DIR:-}" "${CHARLSTM_CACHE_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/charlstm/corpora"; do
-  if [ -n "$dir" ] && [ -f "$dir/tinyshakespeare.txt" ]; then corpus="$dir/tinyshakespeare.txt"; break; fi
-done
-if [ -z "$corpus" ]; then
-  echo "error: tinyshakespeare.txt not found (set CHARLSTM_DATA_DIR, or run 'charlstm train' once to download it)" >&2
-  exit 1
-fi
+. scripts/tinyshakespeare-path.sh
+corpus=$TINYSHAKESPEARE
 
 . scripts/torch-venv.sh
 

@@ -51,14 +51,8 @@ python="$(cd "$VENV/bin" && pwd)/python"
 
 case "$CORPUS" in
   tinyshakespeare)
-    corpus=""
-    for dir in "${CHARLSTM_DATA_DIR:-}" "${CHARLSTM_CACHE_DIR:-}" "${XDG_CACHE_HOME:-$HOME/.cache}/charlstm/corpora"; do
-      if [ -n "$dir" ] && [ -f "$dir/tinyshakespeare.txt" ]; then corpus="$dir/tinyshakespeare.txt"; break; fi
-    done
-    if [ -z "$corpus" ]; then
-      echo "error: tinyshakespeare.txt not found (set CHARLSTM_DATA_DIR, or run 'charlstm train' once to download it)" >&2
-      exit 1
-    fi
+    . scripts/tinyshakespeare-path.sh
+    corpus=$TINYSHAKESPEARE
     ;;
   rust)
     corpus="$OUT/rust-${RUST_MB}mb.txt"
