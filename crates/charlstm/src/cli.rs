@@ -47,6 +47,9 @@ pub enum Command {
     /// Write a checkpoint's weights as safetensors under PyTorch's names (nn.Embedding,
     /// nn.LSTM / nn.GRU / nn.RNN, nn.Linear), for use outside charlstm.
     Export(ExportArgs),
+    /// Rewrite a run's config.toml files from its weights' shapes, for a run whose config no
+    /// longer describes its weights (older versions let `train --resume` change the shape).
+    Repair(RepairArgs),
 }
 
 /// Where a run's configuration comes from: a file, a backend and `--set` overrides.
@@ -246,6 +249,16 @@ pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `charlstm repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The run directory.
+    pub run: PathBuf,
+    /// Rewrite without asking for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 /// `charlstm plot`.

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info_command(args),
         Command::Plot(args) => plot_command(args),
         Command::Export(args) => export_command(args),
+        Command::Repair(args) => crate::repair_command::run(args),
     }
 }
 
@@ -496,11 +497,10 @@ fn info_command(args: InfoArgs) -> Result<()> {
     let checkpoint = Checkpoint::open(&args.checkpoint)?;
     let p = &checkpoint.progress;
     let config = &checkpoint.config;
-    // The count depends on the shape only, so a freshly initialised model on the CPU tells it.
-    let parameters = config
-        .model_config(checkpoint.tokenizer.len())
-        .init(&burn::prelude::Device::flex())
-        .num_params();
+    // Shapes and the parameter count come from the weights themselves, not the config's word.
+    let model = checkpoint.load_model(&burn::prelude::Device::flex())?;
+    let parameters = model.num_params();
+    let shape = model.shape();
     let bits = |nats: f32| nats / std::f32::consts::LN_2;
     // The f32 as it prints, not its f64 widening (0.0852195 rather than 0.08521953225135803).
     let short = |value: Option<f32>| value.and_then(|v| v.to_string().parse::<f64>().ok());
@@ -514,6 +514,15 @@ fn info_command(args: InfoArgs) -> Result<()> {
             "skipped_steps": p.skipped_steps,
             "elapsed_seconds": p.elapsed_seconds,
             "parameters": parameters,
+            "model": {
+                "cell": shape.cell.name(),
+                "num_layers": shape.num_layers,
+                "hidden_size": shape.hidden_size,
+                "embedding_size": shape.embedding_size,
+                "bidirectional": shape.bidirectional,
+                "shared_head": shape.shared_head,
+                "residual": shape.residual,
+            },
             "vocab_size": checkpoint.tokenizer.len(),
             "tokenizer": checkpoint.tokenizer.describe(),
             "loss_unit": checkpoint.tokenizer.unit(),
@@ -538,22 +547,20 @@ fn info_command(args: InfoArgs) -> Result<()> {
     println!("checkpoint:            {}", checkpoint.dir.display());
     println!(
         "model:                 {}{} × {} {}{}, embedding {}, {parameters} parameters",
-        if config.model.bidirectional {
+        if shape.bidirectional {
             "bidirectional (forward and backward stacks), "
         } else {
             ""
         },
-        config.model.num_layers,
-        config.model.hidden_size,
-        serde_json::to_value(config.model.cell)?
-            .as_str()
-            .unwrap_or("?"),
-        if config.model.residual {
+        shape.num_layers,
+        shape.hidden_size,
+        shape.cell.name(),
+        if shape.residual {
             " with residual connections"
         } else {
             ""
         },
-        config.model.embedding_size,
+        shape.embedding_size,
     );
     println!("vocabulary:            {}", checkpoint.tokenizer.describe());
     println!(
@@ -571,7 +578,7 @@ fn info_command(args: InfoArgs) -> Result<()> {
     println!("train loss:            {}", loss(p.train_loss));
     println!("validation loss:       {}", loss(p.validation_loss));
     println!("best validation loss:  {}", loss(p.best_validation_loss));
-    if config.model.bidirectional {
+    if shape.bidirectional {
         println!("backward train loss:   {}", loss(p.backward_train_loss));
         println!(
             "backward validation:   {}",

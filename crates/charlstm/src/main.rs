@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod console;
 mod progress;
+mod repair_command;
 
 use std::process::ExitCode;
 
@@ -33,7 +34,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            // A refused resume is a usage error, as clap's are: exit code 2.
+            let refused = matches!(
+                error.downcast_ref::<charlstm_train::TrainError>(),
+                Some(charlstm_train::TrainError::ResumeRefused(_))
+            );
+            if refused {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod error;
 pub mod prepare;
 pub mod prepared_cache;
+pub mod quiet_panic;
 pub mod registry;
 pub mod sources;
 pub mod split;

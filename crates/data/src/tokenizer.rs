@@ -44,8 +44,11 @@ impl Tokenizer {
                 "no such file (give the path of a tokenizer.json)".into(),
             ));
         }
+        // The `tokenizers` crate panics on some malformed files rather than failing.
         let tokenizer =
-            tokenizers::Tokenizer::from_file(path).map_err(|e| invalid(e.to_string()))?;
+            crate::quiet_panic::catch_quietly(|| tokenizers::Tokenizer::from_file(path))
+                .map_err(|panic| invalid(format!("it is malformed ({panic})")))?
+                .map_err(|e| invalid(e.to_string()))?;
         if tokenizer.get_vocab_size(true) == 0 {
             return Err(invalid("its vocabulary is empty".into()));
         }

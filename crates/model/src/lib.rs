@@ -16,6 +16,7 @@ pub mod lstm;
 pub mod recurrent;
 pub mod rnn;
 pub mod sampling;
+pub mod shape;
 pub mod state;
 pub mod stepper;
 
@@ -26,5 +27,6 @@ pub use lstm::{LstmLayer, LstmLayerConfig};
 pub use recurrent::{CellKind, RecurrentLayer};
 pub use rnn::{RnnLayer, RnnLayerConfig};
 pub use sampling::{Sampler, SamplingOptions, sample_index};
+pub use shape::ModelShape;
 pub use state::{LayerState, RecurrentState};
 pub use stepper::{HostStepper, StepperError};

@@ -35,6 +35,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
+use charlstm_data::quiet_panic::catch_quietly;
 use charlstm_data::{TOKENIZER_FILE, Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, LayerState, RecurrentState};
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,14 @@ impl Checkpoint {
     /// Opens the checkpoint at `path`: a checkpoint directory, or a run directory (its `best`
     /// checkpoint, else its `latest`).
     pub fn open(path: &Path) -> Result<Self, TrainError> {
+        let checkpoint = Self::open_unchecked(path)?;
+        checkpoint.check_config_describes_weights()?;
+        Ok(checkpoint)
+    }
+
+    /// Opens the checkpoint at `path` like [`Checkpoint::open`], without checking that its
+    /// config describes its weights (for `charlstm repair`).
+    pub fn open_unchecked(path: &Path) -> Result<Self, TrainError> {
         let dir = resolve(path)?;
         let config_text = std::fs::read_to_string(dir.join(CONFIG_FILE))
             .map_err(|e| TrainError::checkpoint(&dir, format!("cannot read {CONFIG_FILE}: {e}")))?;
@@ -172,20 +181,60 @@ impl Checkpoint {
         })
     }
 
+    /// Fails, naming every difference and the fix, when the config does not describe the
+    /// weights (as older versions could leave a run resumed with a new model shape).
+    fn check_config_describes_weights(&self) -> Result<(), TrainError> {
+        if !self.dir.join(SAFETENSORS_FILE).is_file() {
+            return Ok(());
+        }
+        let weights = crate::weights_shape::weights_shape(&self.dir, self.config.model.residual)?;
+        let mismatch =
+            crate::weights_shape::config_mismatch(&self.config, self.tokenizer.len(), &weights);
+        if mismatch.is_empty() {
+            return Ok(());
+        }
+        let listed: Vec<String> = mismatch
+            .iter()
+            .map(|(key, config, weights)| {
+                format!("{key} = {config} in config.toml, {weights} in the weights")
+            })
+            .collect();
+        let run = self.dir.parent().unwrap_or(&self.dir);
+        Err(TrainError::checkpoint(
+            &self.dir,
+            format!(
+                "its config.toml does not describe its weights ({}), as a `train --resume` with a new model shape left runs before charlstm refused it; fix it with: charlstm repair {}",
+                listed.join(", "),
+                run.display()
+            ),
+        ))
+    }
+
     /// The model with this checkpoint's weights, on `device`.
     pub fn load_model(&self, device: &Device) -> Result<CharModel, TrainError> {
         let path = self.dir.join(MODEL_FILE);
         let model = self.config.model_config(self.tokenizer.len()).init(device);
-        let record = ModuleRecord::load(&path)
+        let malformed = |panic: String| {
+            TrainError::checkpoint(
+                &path,
+                format!("cannot read weights: they are malformed ({panic})"),
+            )
+        };
+        // Burn's reader panics on some malformed files rather than failing.
+        let record = catch_quietly(|| ModuleRecord::load(&path))
+            .map_err(malformed)?
             .map_err(|e| TrainError::checkpoint(&path, format!("cannot read weights: {e}")))?;
         // Checkpoints written before LSTM layers had PyTorch's second (recurrent) bias hold
         // one bias per layer: they load into layers without one, computing what they did.
         let legacy = model.clone().without_lstm_recurrent_biases();
-        model.try_load_record(record.clone()).or_else(|e| {
-            legacy.try_load_record(record).map_err(|_| {
-                TrainError::checkpoint(&path, format!("weights do not fit the config: {e}"))
+        catch_quietly(|| {
+            model.try_load_record(record.clone()).or_else(|e| {
+                legacy.try_load_record(record).map_err(|_| {
+                    TrainError::checkpoint(&path, format!("weights do not fit the config: {e}"))
+                })
             })
         })
+        .map_err(malformed)?
     }
 
     /// The recurrent state the run carried into its next chunk, on `device` (`None` at the
@@ -198,13 +247,16 @@ impl Checkpoint {
         let bytes = std::fs::read(&path)
             .map_err(|e| TrainError::checkpoint(&path, format!("cannot read: {e}")))?;
         let block = batch * hidden;
-        if bytes.len() != layers * 2 * block * 4 {
+        // Checked: the shape comes from a file, and a damaged one must not wrap around.
+        let expected = [layers, 2, batch, hidden, 4]
+            .iter()
+            .try_fold(1usize, |product, &factor| product.checked_mul(factor));
+        if expected != Some(bytes.len()) {
             return Err(TrainError::checkpoint(
                 &path,
                 format!(
-                    "holds {} bytes, not the {} of a [{layers}, {batch}, {hidden}] state",
+                    "holds {} bytes, not the 4·2·{layers}·{batch}·{hidden} of a [{layers}, {batch}, {hidden}] state",
                     bytes.len(),
-                    layers * 2 * block * 4
                 ),
             ));
         }
@@ -239,8 +291,14 @@ impl Checkpoint {
                 "it holds no optimizer state (resume from a run's latest checkpoint)",
             ));
         }
-        optimizer
-            .load(&path)
+        // Burn's reader panics on some malformed records rather than failing.
+        catch_quietly(|| optimizer.load(&path))
+            .map_err(|panic| {
+                TrainError::checkpoint(
+                    &path,
+                    format!("cannot read optimizer state: it is malformed ({panic})"),
+                )
+            })?
             .map_err(|e| TrainError::checkpoint(&path, format!("cannot read optimizer state: {e}")))
     }
 }
@@ -329,6 +387,7 @@ pub fn save(
 ) -> Result<PathBuf, TrainError> {
     let write_error =
         |path: &Path, source: std::io::Error| TrainError::write(path.to_path_buf(), source);
+    check_config_fits_weights(contents)?;
     let staging = run_dir.join(format!(".{name}.tmp"));
     let target = run_dir.join(name);
     let previous = run_dir.join(format!(".{name}.old"));
@@ -406,7 +465,8 @@ fn state_bytes(state: &RecurrentState) -> Result<([usize; 3], Vec<u8>), TrainErr
     Ok(([state.layers.len(), batch, hidden], bytes))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The sha256 of `bytes` in lowercase hex, as `progress.json` records each file's.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -436,12 +496,52 @@ fn verify_checksums(dir: &Path, checksums: &BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
+/// The config a checkpoint saves must describe the weights it saves: a mismatch is a bug,
+/// caught here before any file is written, never a checkpoint on disk.
+fn check_config_fits_weights(contents: &CheckpointContents<'_>) -> Result<(), TrainError> {
+    let weights = contents.model.shape();
+    let config = contents
+        .config
+        .model_config(contents.tokenizer.len())
+        .shape();
+    let differences = config.differences(&weights);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = differences
+        .iter()
+        .map(|(key, config, weights)| {
+            format!("{key} = {config} in the config, {weights} in the weights")
+        })
+        .collect();
+    Err(TrainError::Config(format!(
+        "internal error: refusing to write a checkpoint whose config does not describe its weights ({}); please report this",
+        listed.join(", ")
+    )))
+}
+
 /// Writes `bytes` to `path` and waits until they are on disk.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let write_error = |source| TrainError::write(path.to_path_buf(), source);
     let mut file = File::create(path).map_err(write_error)?;
     file.write_all(bytes).map_err(write_error)?;
     file.sync_all().map_err(write_error)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file renamed over it, so `path` holds
+/// either its old contents or the new ones, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    write_synced(&temporary, bytes)?;
+    std::fs::rename(&temporary, path).map_err(|source| TrainError::write(path, source))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 fn sync_file(path: &Path) -> Result<(), TrainError> {

@@ -58,6 +58,10 @@ pub enum TrainError {
     /// Sampling arguments are invalid.
     #[error("{0}")]
     Sampling(String),
+    /// A resumed run was given a value its checkpoint fixes (the model's shape, the
+    /// tokenizer); refused before anything is written.
+    #[error("{0}")]
+    ResumeRefused(String),
 }
 
 impl TrainError {

@@ -16,11 +16,14 @@ pub mod loss;
 pub mod metrics;
 pub mod observer;
 pub mod plot;
+pub mod repair;
+pub mod resume;
 pub mod schedule;
 pub mod setup;
 pub mod step;
 pub mod tensors;
 pub mod trainer;
+pub mod weights_shape;
 
 pub use backend::BackendKind;
 pub use checkpoint::{Checkpoint, Progress};

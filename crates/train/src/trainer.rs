@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
+use burn::nn::DropoutConfig;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
 use charlstm_data::{CorpusLocator, DataError, PreparePhase, PreparedCorpus, Tokenizer};
@@ -20,6 +21,7 @@ use crate::generate::{GenerateOptions, generate};
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::plot::{LOSS_PLOT_FILE, LossCurves, draw_loss_png};
+use crate::resume::{OnResume, check_resume, recut_streams};
 use crate::schedule::Schedule;
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
 use crate::step::{Chunk, adam, step_seed, train_step};
@@ -80,6 +82,12 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         stop,
     } = options;
     let resume_from = prepare_run_dir(&run_dir, resume)?;
+    // A resumed run may not change what the checkpoint's weights fix: refused here, before
+    // anything is written.
+    let resume_plan = resume_from
+        .as_ref()
+        .map(|checkpoint| check_resume(&checkpoint.config, config))
+        .transpose()?;
 
     // Data: the corpus prepared into a memory-mapped token file (with the vocabulary of the
     // whole corpus, or the checkpoint's), a contiguous split, and the training split cut into
@@ -132,10 +140,32 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let mut backward_state: Option<RecurrentState> = None;
     if let Some(checkpoint) = &resume_from {
         model = checkpoint.load_model(&device)?;
+        // Dropout is free on resume: the given rate, not the checkpoint's.
+        model.dropout = DropoutConfig::new(config.model.dropout).init();
         optimizer = checkpoint.load_optimizer(optimizer)?;
         (state, backward_state) = split_state(checkpoint.load_state(&device)?, model.layers.len());
         progress = checkpoint.progress.clone();
         progress.backend = config.backend.name().to_string();
+        let plan = resume_plan.as_ref().expect("a resumed run has a plan");
+        let recut = recut_streams(
+            plan,
+            &checkpoint.config,
+            config,
+            tokens,
+            &batcher,
+            &mut progress,
+        );
+        if let Some(message) = recut {
+            // The carried state belongs to the old cut.
+            (state, backward_state) = (None, None);
+            observer.on_event(&TrainEvent::Notice { message: &message });
+        }
+        let free = plan.keys(OnResume::Free);
+        if !free.is_empty() {
+            observer.on_event(&TrainEvent::Notice {
+                message: &format!("resuming with {}", free.join(", ")),
+            });
+        }
     }
     config_files(&run_dir, config, &tokenizer)?;
     let mut metrics = MetricsLog::open(&run_dir, progress.step)?;

@@ -458,3 +458,59 @@ fn gru_and_rnn_agree_on_ndarray_and_wgpu() {
         assert_cell_agrees_with_ndarray(cell, &wgpu);
     }
 }
+
+/// The config a checkpoint saves is the config of the weights it saves: a mismatch (a bug) is
+/// refused before anything is written, for every key that fixes the shape.
+#[test]
+fn a_checkpoint_whose_config_does_not_describe_its_weights_is_never_written() {
+    let config = tiny_config(&["model.num_layers=2"]);
+    let vocab = Vocabulary::from_text("hello, wörld!\n");
+    let tokenizer = Tokenizer::Characters(vocab.clone());
+    let device = ndarray();
+    device.seed(5);
+    let model = config.model_config(vocab.len()).init(&device);
+    let progress = Progress::start("ndarray");
+    for wrong in [
+        "model.hidden_size=32",
+        "model.num_layers=1",
+        "model.embedding_size=4",
+        "model.cell=gru",
+        "model.bidirectional=true",
+        "model.residual=true",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let lying = tiny_config(&["model.num_layers=2", wrong]);
+        let err = checkpoint::save(
+            dir.path(),
+            "latest",
+            &CheckpointContents {
+                config: &lying,
+                tokenizer: &tokenizer,
+                model: &model,
+                optimizer: None,
+                state: None,
+                progress: &progress,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        let key = wrong
+            .split_once('=')
+            .unwrap()
+            .0
+            .trim_start_matches("model.");
+        assert!(
+            err.contains("does not describe its weights") && err.contains(key),
+            "{wrong}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{wrong}: nothing written"
+        );
+    }
+    // The truthful config is written, and opens with its shape checked against the weights.
+    let dir = tempfile::tempdir().unwrap();
+    let path = save_best(dir.path(), &config, &tokenizer, &model, &progress);
+    assert_eq!(Checkpoint::open(&path).unwrap().config, config);
+}

@@ -3,6 +3,7 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -82,4 +83,24 @@ pub fn train_tiny(run_dir: &Path, extra: &[&str]) -> Output {
         .arg("--out")
         .arg(run_dir)
         .args(extra))
+}
+
+/// Every file under `dir` with its bytes, to tell whether a command wrote anything.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                files.insert(path, bytes);
+            }
+        }
+    }
+    files
 }

@@ -1,0 +1,345 @@
+//! `train --resume` with a new value for every config key: each is honoured as its rule says
+//! (free, or re-cut streams) or refused with exit code 2 before anything is written, and the
+//! run stays usable either way. Also the repair of runs that older versions left with a
+//! config that does not describe their weights.
+
+mod common;
+
+use std::path::Path;
+
+use charlstm_train::checkpoint::sha256_hex;
+use charlstm_train::resume::{OnResume, RESUME_RULES};
+use common::*;
+
+/// A new value for each key of the tiny config, other than the one it has.
+fn new_value(key: &str, scratch: &Path) -> String {
+    match key {
+        "backend" => r#""flex""#.into(),
+        "seed" => "8".into(),
+        "data.corpus" => {
+            // The same characters as the alphabet corpus, another length: other streams.
+            let text = "thequickbrownfoxjumpsoverthelazydog\n".repeat(400)
+                + &"abcdefghijklmnopqrstuvwxyz\n".repeat(50);
+            let path = scratch.join("other-text.txt");
+            std::fs::write(&path, text).unwrap();
+            format!("{:?}", path.display().to_string())
+        }
+        "data.include" => r#"["*.txt"]"#.into(),
+        "data.exclude" => r#"["unused"]"#.into(),
+        "data.max_vocab" => "20".into(),
+        "data.val_chars" => "100".into(),
+        "data.validation_fraction" => "0.2".into(),
+        "data.test_fraction" => "0.05".into(),
+        "data.invalid_utf8" => r#""replace""#.into(),
+        "data.tokenizer" => {
+            let path = scratch.join("tokenizer.json");
+            format!("{:?}", path.display().to_string())
+        }
+        "data.cache" => "false".into(),
+        "model.cell" => r#""gru""#.into(),
+        "model.embedding_size" => "4".into(),
+        "model.hidden_size" => "32".into(),
+        "model.num_layers" => "2".into(),
+        "model.dropout" => "0.2".into(),
+        "model.forget_bias" => "1.0".into(),
+        "model.bidirectional" => "true".into(),
+        "model.shared_head" => "false".into(),
+        "model.residual" => "true".into(),
+        "train.batch_size" => "8".into(),
+        "train.seq_len" => "8".into(),
+        "train.learning_rate" => "1e-2".into(),
+        "train.min_learning_rate" => "1e-4".into(),
+        "train.schedule" => r#""constant""#.into(),
+        "train.decay_fraction" => "0.5".into(),
+        "train.warmup_steps" => "0".into(),
+        "train.grad_clip" => "1.0".into(),
+        "train.epochs" => "3".into(),
+        "train.max_steps" => "35".into(),
+        "train.max_minutes" => "5.0".into(),
+        "train.eval_interval" => "4".into(),
+        "train.checkpoint_interval" => "3".into(),
+        "train.log_interval" => "4".into(),
+        "train.skip_nonfinite" => "true".into(),
+        "train.sample_chars" => "0".into(),
+        other => panic!("the test has no new value for {other}: add one"),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn resume(run_dir: &Path, sets: &[String]) -> std::process::Output {
+    let mut command = charlstm();
+    command.args(["train", "--resume", "--out"]).arg(run_dir);
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    run(&mut command)
+}
+
+/// The run's checkpoints load, sample, evaluate and describe themselves.
+fn assert_usable(run_dir: &Path, context: &str) {
+    for checkpoint in ["latest", "best"] {
+        let path = run_dir.join(checkpoint);
+        let sample = run(charlstm()
+            .args(["sample", "--checkpoint"])
+            .arg(&path)
+            .args(["--length", "20", "--seed", "1"]));
+        assert!(
+            sample.status.success(),
+            "{context}: sample {checkpoint}: {}",
+            stderr(&sample)
+        );
+        let info = run(charlstm().args(["info", "--json"]).arg(&path));
+        assert!(
+            info.status.success(),
+            "{context}: info {checkpoint}: {}",
+            stderr(&info)
+        );
+    }
+    let eval = run(charlstm()
+        .args(["eval", "--checkpoint"])
+        .arg(run_dir.join("latest")));
+    assert!(eval.status.success(), "{context}: eval: {}", stderr(&eval));
+}
+
+#[test]
+fn every_config_key_resumes_as_its_rule_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    assert_ok(&train_tiny(
+        &base,
+        &[
+            "--set",
+            "train.max_steps=20",
+            "--set",
+            "train.eval_interval=10",
+        ],
+    ));
+    // A position in the middle of an epoch, with a carried state to restart.
+    let progress = std::fs::read_to_string(base.join("latest/progress.json")).unwrap();
+    assert!(progress.contains("\"step\": 20"), "{progress}");
+
+    for (index, (key, rule)) in RESUME_RULES.iter().enumerate() {
+        let run_dir = dir.path().join(format!("run-{index}"));
+        copy_dir(&base, &run_dir);
+        let value = new_value(key, &base);
+        let mut sets = vec![format!("{key}={value}")];
+        if *key != "train.max_steps" {
+            sets.push("train.max_steps=30".into());
+        }
+        let before = snapshot(&run_dir);
+        let output = resume(&run_dir, &sets);
+        let context = format!("--resume --set {key}={value} ({})", rule.name());
+        match rule {
+            OnResume::Fixed => {
+                assert_eq!(
+                    output.status.code(),
+                    Some(2),
+                    "{context}: {}",
+                    stderr(&output)
+                );
+                assert_clean_error(&output, &format!("{key} = "));
+                assert!(stderr(&output).contains("--out"), "{context}");
+                assert!(
+                    snapshot(&run_dir) == before,
+                    "{context}: a refused resume wrote files"
+                );
+            }
+            OnResume::Free | OnResume::Recut => {
+                assert_ok(&output);
+                let log = stderr(&output);
+                assert!(!log.contains("panicked"), "{context}: {log}");
+                let saved = std::fs::read_to_string(run_dir.join("latest/config.toml")).unwrap();
+                let saved: toml::Table = saved.parse().unwrap();
+                let (section, name) = key.split_once('.').unwrap_or(("", key));
+                let saved_value = if section.is_empty() {
+                    saved.get(name)
+                } else {
+                    saved[section].get(name)
+                }
+                .unwrap()
+                .to_string();
+                let given: toml::Value =
+                    format!("v = {value}").parse::<toml::Table>().unwrap()["v"].clone();
+                assert_eq!(
+                    saved_value,
+                    given.to_string(),
+                    "{context}: the checkpoint saves the config it trained with"
+                );
+                let steps = if *key == "train.max_steps" { 35 } else { 30 };
+                let progress =
+                    std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap();
+                assert!(
+                    progress.contains(&format!("\"step\": {steps}")),
+                    "{context}: {progress}"
+                );
+                if matches!(*key, "train.batch_size" | "train.seq_len") {
+                    assert!(
+                        log.contains("cut into new streams"),
+                        "{context}: the re-cut is said: {log}"
+                    );
+                }
+                assert_usable(&run_dir, &context);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    assert_ok(&train_tiny(
+        &run_dir,
+        &[
+            "--set",
+            "train.max_steps=20",
+            "--set",
+            "train.eval_interval=10",
+        ],
+    ));
+    let progress = |run_dir: &Path| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let before = progress(&run_dir);
+    assert_eq!(before["batch_in_epoch"], 20);
+    assert!(before["state_shape"].is_array(), "{before}");
+
+    // Twice the streams, each half as long: the same fraction of the epoch is half the
+    // batches. Stop at once (max_steps is the step already reached) to see the position.
+    let output = resume(
+        &run_dir,
+        &["train.batch_size=8".into(), "train.max_steps=21".into()],
+    );
+    assert_ok(&output);
+    let log = stderr(&output);
+    assert!(log.contains("continuing at batch 10 of"), "{log}");
+    let after = progress(&run_dir);
+    assert_eq!(after["step"], 21);
+    assert_eq!(after["batch_in_epoch"], 11);
+    assert_eq!(after["state_shape"][1], 8, "{after}");
+}
+
+/// Damages a run as older versions did: `hidden_size` rewritten in every config, the
+/// checkpoints' checksums updated to match, the weights left as they were.
+fn damage_like_older_versions(run_dir: &Path) {
+    let rewrite = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.contains("hidden_size = 16"), "{text}");
+        let text = text.replace("hidden_size = 16", "hidden_size = 32");
+        std::fs::write(path, &text).unwrap();
+        text
+    };
+    rewrite(&run_dir.join("config.toml"));
+    for checkpoint in ["latest", "best"] {
+        let text = rewrite(&run_dir.join(checkpoint).join("config.toml"));
+        let progress_path = run_dir.join(checkpoint).join("progress.json");
+        let mut progress: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&progress_path).unwrap()).unwrap();
+        progress["checksums"]["config.toml"] = sha256_hex(text.as_bytes()).into();
+        std::fs::write(&progress_path, progress.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn a_run_whose_config_lies_about_its_weights_is_named_and_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    assert_ok(&train_tiny(
+        &run_dir,
+        &[
+            "--set",
+            "train.max_steps=20",
+            "--set",
+            "train.eval_interval=10",
+        ],
+    ));
+    let healthy = run(charlstm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .args(["--length", "30", "--seed", "3"]));
+    assert_ok(&healthy);
+    damage_like_older_versions(&run_dir);
+
+    let sample = run(charlstm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .args(["--length", "30", "--seed", "3"]));
+    assert_clean_error(&sample, "charlstm repair");
+    assert!(
+        stderr(&sample).contains("model.hidden_size = 32 in config.toml, 16 in the weights"),
+        "{}",
+        stderr(&sample)
+    );
+    let resumed = resume(&run_dir, &["train.max_steps=30".into()]);
+    assert_clean_error(&resumed, "charlstm repair");
+
+    // Without --yes and without a terminal to ask on, nothing is rewritten.
+    let before = snapshot(&run_dir);
+    let refused = run(charlstm().arg("repair").arg(&run_dir));
+    assert_clean_error(&refused, "--yes");
+    assert!(
+        stdout(&refused).contains("model.hidden_size 32 -> 16"),
+        "{}",
+        stdout(&refused)
+    );
+    assert!(
+        snapshot(&run_dir) == before,
+        "an unconfirmed repair wrote files"
+    );
+
+    assert_ok(&run(charlstm().args(["repair", "--yes"]).arg(&run_dir)));
+    let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(config.contains("hidden_size = 16"), "{config}");
+    let repaired = run(charlstm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .args(["--length", "30", "--seed", "3"]));
+    assert_ok(&repaired);
+    assert_eq!(
+        stdout(&repaired),
+        stdout(&healthy),
+        "the repaired run samples what it did before the damage"
+    );
+    assert_ok(&resume(&run_dir, &["train.max_steps=30".into()]));
+    assert_usable(&run_dir, "after repair");
+    let again = run(charlstm().args(["repair", "--yes"]).arg(&run_dir));
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("nothing to repair"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn info_reads_the_shape_from_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    assert_ok(&train_tiny(&run_dir, &["--set", "train.max_steps=10"]));
+    let info = run(charlstm().args(["info", "--json"]).arg(&run_dir));
+    assert_ok(&info);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(info["model"]["hidden_size"], 16);
+    assert_eq!(info["model"]["num_layers"], 1);
+    assert_eq!(info["model"]["cell"], "lstm");
+    // 27 tokens: embedding 27·8, LSTM 4·16·(8+16) + two biases 2·4·16, head 16·27 + 27.
+    assert_eq!(
+        info["parameters"],
+        27 * 8 + 4 * 16 * 24 + 2 * 64 + 16 * 27 + 27
+    );
+}
