@@ -82,15 +82,7 @@ fn train_then_sample_then_eval() {
 fn a_run_resumes_from_its_latest_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    assert_ok(&train_tiny(
-        &run_dir,
-        &[
-            "--set",
-            "train.max_steps=20",
-            "--set",
-            "train.eval_interval=10",
-        ],
-    ));
+    train_tiny_20_steps(&run_dir);
 
     let again = train_tiny(&run_dir, &["--set", "train.max_steps=40"]);
     assert_clean_error(&again, "--resume");

@@ -117,15 +117,7 @@ fn assert_usable(run_dir: &Path, context: &str) {
 fn every_config_key_resumes_as_its_rule_says() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base");
-    assert_ok(&train_tiny(
-        &base,
-        &[
-            "--set",
-            "train.max_steps=20",
-            "--set",
-            "train.eval_interval=10",
-        ],
-    ));
+    train_tiny_20_steps(&base);
     // A position in the middle of an epoch, with a carried state to restart.
     let progress = std::fs::read_to_string(base.join("latest/progress.json")).unwrap();
     assert!(progress.contains("\"step\": 20"), "{progress}");
@@ -200,15 +192,7 @@ fn every_config_key_resumes_as_its_rule_says() {
 fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    assert_ok(&train_tiny(
-        &run_dir,
-        &[
-            "--set",
-            "train.max_steps=20",
-            "--set",
-            "train.eval_interval=10",
-        ],
-    ));
+    train_tiny_20_steps(&run_dir);
     let progress = |run_dir: &Path| -> serde_json::Value {
         serde_json::from_str(
             &std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap(),
@@ -259,15 +243,7 @@ fn damage_like_older_versions(run_dir: &Path) {
 fn a_run_whose_config_lies_about_its_weights_is_named_and_repaired() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    assert_ok(&train_tiny(
-        &run_dir,
-        &[
-            "--set",
-            "train.max_steps=20",
-            "--set",
-            "train.eval_interval=10",
-        ],
-    ));
+    train_tiny_20_steps(&run_dir);
     let healthy = run(charlstm()
         .args(["sample", "--checkpoint"])
         .arg(&run_dir)

@@ -29,53 +29,24 @@ impl ModelShape {
     /// Every field on which `self` and `other` differ: its name (as in the `model` section of
     /// a run config, or `vocab_size`), `self`'s value and `other`'s.
     pub fn differences(&self, other: &ModelShape) -> Vec<(&'static str, String, String)> {
-        let mut found = Vec::new();
-        let mut compare = |name: &'static str, mine: String, theirs: String| {
-            if mine != theirs {
-                found.push((name, mine, theirs));
-            }
+        let fields = |shape: &ModelShape| {
+            [
+                ("vocab_size", shape.vocab_size.to_string()),
+                ("cell", shape.cell.name().to_string()),
+                ("embedding_size", shape.embedding_size.to_string()),
+                ("hidden_size", shape.hidden_size.to_string()),
+                ("num_layers", shape.num_layers.to_string()),
+                ("bidirectional", shape.bidirectional.to_string()),
+                ("shared_head", shape.shared_head.to_string()),
+                ("residual", shape.residual.to_string()),
+            ]
         };
-        compare(
-            "vocab_size",
-            self.vocab_size.to_string(),
-            other.vocab_size.to_string(),
-        );
-        compare(
-            "cell",
-            self.cell.name().to_string(),
-            other.cell.name().to_string(),
-        );
-        compare(
-            "embedding_size",
-            self.embedding_size.to_string(),
-            other.embedding_size.to_string(),
-        );
-        compare(
-            "hidden_size",
-            self.hidden_size.to_string(),
-            other.hidden_size.to_string(),
-        );
-        compare(
-            "num_layers",
-            self.num_layers.to_string(),
-            other.num_layers.to_string(),
-        );
-        compare(
-            "bidirectional",
-            self.bidirectional.to_string(),
-            other.bidirectional.to_string(),
-        );
-        compare(
-            "shared_head",
-            self.shared_head.to_string(),
-            other.shared_head.to_string(),
-        );
-        compare(
-            "residual",
-            self.residual.to_string(),
-            other.residual.to_string(),
-        );
-        found
+        fields(self)
+            .into_iter()
+            .zip(fields(other))
+            .filter(|((_, mine), (_, theirs))| mine != theirs)
+            .map(|((name, mine), (_, theirs))| (name, mine, theirs))
+            .collect()
     }
 }
 
@@ -126,4 +97,51 @@ fn recurrent_rows(layer: &RecurrentLayer) -> usize {
         RecurrentLayer::Rnn(layer) => &layer.recurrent_weight,
     };
     weight.lazy_shape().dims::<2>()[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::prelude::Device;
+
+    #[test]
+    fn a_model_has_the_shape_of_its_config_read_from_its_tensors() {
+        let device = Device::flex();
+        let configs = [
+            CharModelConfig::new(11),
+            CharModelConfig::new(7)
+                .with_cell(CellKind::Gru)
+                .with_num_layers(3)
+                .with_hidden_size(12)
+                .with_embedding_size(5),
+            CharModelConfig::new(9)
+                .with_cell(CellKind::Rnn)
+                .with_bidirectional(true)
+                .with_shared_head(false)
+                .with_hidden_size(6)
+                .with_residual(true),
+        ];
+        for config in configs {
+            let model = config.init(&device);
+            assert_eq!(model.shape(), config.shape(), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn differences_name_each_changed_field_with_both_values() {
+        let shape = CharModelConfig::new(11).shape();
+        let other = ModelShape {
+            hidden_size: 32,
+            cell: CellKind::Gru,
+            ..shape
+        };
+        assert_eq!(
+            shape.differences(&other),
+            vec![
+                ("cell", "lstm".to_string(), "gru".to_string()),
+                ("hidden_size", "512".to_string(), "32".to_string()),
+            ]
+        );
+        assert!(shape.differences(&shape).is_empty());
+    }
 }

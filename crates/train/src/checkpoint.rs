@@ -43,6 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::weights_shape::{config_mismatch, describe_mismatch, weights_shape};
 
 /// Version of the checkpoint layout; a checkpoint of another version is refused.
 pub const FORMAT_VERSION: u32 = 2;
@@ -187,24 +188,17 @@ impl Checkpoint {
         if !self.dir.join(SAFETENSORS_FILE).is_file() {
             return Ok(());
         }
-        let weights = crate::weights_shape::weights_shape(&self.dir, self.config.model.residual)?;
-        let mismatch =
-            crate::weights_shape::config_mismatch(&self.config, self.tokenizer.len(), &weights);
+        let weights = weights_shape(&self.dir, self.config.model.residual)?;
+        let mismatch = config_mismatch(&self.config, self.tokenizer.len(), &weights);
         if mismatch.is_empty() {
             return Ok(());
         }
-        let listed: Vec<String> = mismatch
-            .iter()
-            .map(|(key, config, weights)| {
-                format!("{key} = {config} in config.toml, {weights} in the weights")
-            })
-            .collect();
         let run = self.dir.parent().unwrap_or(&self.dir);
         Err(TrainError::checkpoint(
             &self.dir,
             format!(
                 "its config.toml does not describe its weights ({}), as a `train --resume` with a new model shape left runs before charlstm refused it; fix it with: charlstm repair {}",
-                listed.join(", "),
+                describe_mismatch(&mismatch, "config.toml"),
                 run.display()
             ),
         ))
@@ -499,24 +493,17 @@ fn verify_checksums(dir: &Path, checksums: &BTreeMap<String, String>) -> Result<
 /// The config a checkpoint saves must describe the weights it saves: a mismatch is a bug,
 /// caught here before any file is written, never a checkpoint on disk.
 fn check_config_fits_weights(contents: &CheckpointContents<'_>) -> Result<(), TrainError> {
-    let weights = contents.model.shape();
-    let config = contents
-        .config
-        .model_config(contents.tokenizer.len())
-        .shape();
-    let differences = config.differences(&weights);
-    if differences.is_empty() {
+    let mismatch = config_mismatch(
+        contents.config,
+        contents.tokenizer.len(),
+        &contents.model.shape(),
+    );
+    if mismatch.is_empty() {
         return Ok(());
     }
-    let listed: Vec<String> = differences
-        .iter()
-        .map(|(key, config, weights)| {
-            format!("{key} = {config} in the config, {weights} in the weights")
-        })
-        .collect();
     Err(TrainError::Config(format!(
         "internal error: refusing to write a checkpoint whose config does not describe its weights ({}); please report this",
-        listed.join(", ")
+        describe_mismatch(&mismatch, "the config")
     )))
 }
 

@@ -79,3 +79,15 @@ pub fn config_mismatch(
         })
         .collect()
 }
+
+/// `mismatch` in words: `model.hidden_size = 32 in config.toml, 16 in the weights, ...`, the
+/// config named `config_name`.
+pub fn describe_mismatch(mismatch: &[(String, String, String)], config_name: &str) -> String {
+    mismatch
+        .iter()
+        .map(|(key, config, weights)| {
+            format!("{key} = {config} in {config_name}, {weights} in the weights")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -56,13 +56,7 @@ fn run(run_dir: &Path, config: &RunConfig, resume: bool) -> Losses {
         TrainOptions {
             run_dir: run_dir.to_path_buf(),
             resume,
-            locator: CorpusLocator {
-                data_dirs: vec![],
-                cache_dir: None,
-                prepared_dir: None,
-                show_progress: false,
-                invalid_utf8: Default::default(),
-            },
+            locator: CorpusLocator::default(),
             observer: &mut losses,
             stop: None,
         },

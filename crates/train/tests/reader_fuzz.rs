@@ -47,13 +47,7 @@ fn valid_checkpoint(dir: &Path) -> PathBuf {
         TrainOptions {
             run_dir: run_dir.clone(),
             resume: false,
-            locator: CorpusLocator {
-                data_dirs: vec![],
-                cache_dir: None,
-                prepared_dir: None,
-                show_progress: false,
-                invalid_utf8: Default::default(),
-            },
+            locator: CorpusLocator::default(),
             observer: &mut Silent,
             stop: None,
         },

@@ -36,13 +36,7 @@ fn tiny_config(overrides: &[&str]) -> RunConfig {
 }
 
 fn offline() -> CorpusLocator {
-    CorpusLocator {
-        data_dirs: vec![],
-        cache_dir: None,
-        prepared_dir: None,
-        show_progress: false,
-        invalid_utf8: Default::default(),
-    }
+    CorpusLocator::default()
 }
 
 fn train_tiny(run_dir: &Path, config: &RunConfig) -> (charlstm_train::TrainSummary, Recorder) {

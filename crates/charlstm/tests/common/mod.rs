@@ -76,6 +76,20 @@ pub fn assert_clean_error(output: &Output, expected: &str) {
     assert!(err.contains(expected), "expected '{expected}' in: {err}");
 }
 
+/// A tiny run of 20 steps, validated (and checkpointed) at steps 10 and 20: mid-epoch, with a
+/// carried state in `latest`.
+pub fn train_tiny_20_steps(run_dir: &Path) {
+    assert_ok(&train_tiny(
+        run_dir,
+        &[
+            "--set",
+            "train.max_steps=20",
+            "--set",
+            "train.eval_interval=10",
+        ],
+    ));
+}
+
 pub fn train_tiny(run_dir: &Path, extra: &[&str]) -> Output {
     run(charlstm()
         .args(["train", "--config"])
