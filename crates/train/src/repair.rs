@@ -35,6 +35,8 @@ pub struct RepairItem {
     pub path: PathBuf,
     /// The differences found: `(key, config's value, weights' value)`.
     pub mismatch: Vec<(String, String, String)>,
+    /// The config as it will be written: its `model` section taken from the weights.
+    pub repaired: RunConfig,
 }
 
 /// What `charlstm repair RUN` would change: every checkpoint of the run whose config does not
@@ -43,6 +45,16 @@ pub struct RepairItem {
 pub fn plan_repair(run_dir: &Path) -> Result<Vec<RepairItem>, TrainError> {
     let mut items = Vec::new();
     let mut reference: Option<(ModelShape, usize)> = None;
+    let mut check = |path: PathBuf, config: &RunConfig, vocab: usize, shape: &ModelShape| {
+        let mismatch = config_mismatch(config, vocab, shape);
+        if !mismatch.is_empty() {
+            items.push(RepairItem {
+                path,
+                mismatch,
+                repaired: config_for_shape(config, shape),
+            });
+        }
+    };
     for name in ["latest", "best"] {
         let dir = run_dir.join(name);
         if !dir.is_dir() {
@@ -52,13 +64,7 @@ pub fn plan_repair(run_dir: &Path) -> Result<Vec<RepairItem>, TrainError> {
         let shape = weights_shape(&dir, checkpoint.config.model.residual)?;
         let vocab = checkpoint.tokenizer.len();
         reference.get_or_insert((shape, vocab));
-        let mismatch = config_mismatch(&checkpoint.config, vocab, &shape);
-        if !mismatch.is_empty() {
-            items.push(RepairItem {
-                path: dir,
-                mismatch,
-            });
-        }
+        check(dir, &checkpoint.config, vocab, &shape);
     }
     let Some((shape, vocab)) = reference else {
         return Err(TrainError::checkpoint(
@@ -70,75 +76,49 @@ pub fn plan_repair(run_dir: &Path) -> Result<Vec<RepairItem>, TrainError> {
     if let Ok(text) = std::fs::read_to_string(&run_config)
         && let Ok(config) = RunConfig::from_toml(&text)
     {
-        let mismatch = config_mismatch(&config, vocab, &shape);
-        if !mismatch.is_empty() {
-            items.push(RepairItem {
-                path: run_config,
-                mismatch,
-            });
-        }
+        check(run_config, &config, vocab, &shape);
     }
     Ok(items)
 }
 
-/// Rewrites what [`plan_repair`] found: each checkpoint again, atomically, with its config's
-/// `model` section taken from its weights (weights, optimizer state, carried state and
-/// progress unchanged), and the run's `config.toml` likewise.
+/// Rewrites what [`plan_repair`] found: each checkpoint again, atomically, with its repaired
+/// config (weights, optimizer state, carried state and progress unchanged), and the run's
+/// `config.toml` through a temporary file renamed over it.
 pub fn repair(run_dir: &Path, items: &[RepairItem]) -> Result<(), TrainError> {
     // The weights only pass through memory: any CPU backend reads and writes them unchanged.
     let device = Device::flex();
-    let mut latest_config = None;
     for item in items {
-        if item.path.is_dir() {
-            let checkpoint = Checkpoint::open_unchecked(&item.path)?;
-            let shape = weights_shape(&item.path, checkpoint.config.model.residual)?;
-            let repaired = Checkpoint {
-                config: config_for_shape(&checkpoint.config, &shape),
-                ..checkpoint
-            };
-            let model = repaired.load_model(&device)?;
-            let optimizer = match repaired.dir.join("optimizer.bpk").is_file() {
-                true => Some(repaired.load_optimizer(adam())?),
-                false => None,
-            };
-            let state = repaired.load_state(&device)?;
-            let name = item
-                .path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .unwrap_or("latest")
-                .to_string();
-            let parent = item.path.parent().unwrap_or(run_dir);
-            checkpoint::save(
-                parent,
-                &name,
-                &CheckpointContents {
-                    config: &repaired.config,
-                    tokenizer: &repaired.tokenizer,
-                    model: &model,
-                    optimizer: optimizer.as_ref(),
-                    state: state.as_ref(),
-                    progress: &repaired.progress,
-                },
-            )?;
-            if name == "latest" {
-                latest_config = Some(repaired.config.clone());
-            }
+        if !item.path.is_dir() {
+            checkpoint::write_atomically(&item.path, item.repaired.to_toml().as_bytes())?;
+            continue;
         }
-    }
-    for item in items {
-        if item.path.is_file() {
-            let text = std::fs::read_to_string(&item.path)
-                .map_err(|e| TrainError::checkpoint(&item.path, format!("cannot read: {e}")))?;
-            let config = RunConfig::from_toml(&text)?;
-            let residual = config.model.residual;
-            let shape = weights_shape(&run_dir.join("latest"), residual)
-                .or_else(|_| weights_shape(&run_dir.join("best"), residual))?;
-            let repaired = latest_config
-                .clone()
-                .unwrap_or_else(|| config_for_shape(&config, &shape));
-            checkpoint::write_atomically(&item.path, repaired.to_toml().as_bytes())?;
-        }
+        let repaired = Checkpoint {
+            config: item.repaired.clone(),
+            ..Checkpoint::open_unchecked(&item.path)?
+        };
+        let model = repaired.load_model(&device)?;
+        let optimizer = match repaired.dir.join("optimizer.bpk").is_file() {
+            true => Some(repaired.load_optimizer(adam())?),
+            false => None,
+        };
+        let state = repaired.load_state(&device)?;
+        let name = item
+            .path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("latest");
+        checkpoint::save(
+            item.path.parent().unwrap_or(run_dir),
+            name,
+            &CheckpointContents {
+                config: &repaired.config,
+                tokenizer: &repaired.tokenizer,
+                model: &model,
+                optimizer: optimizer.as_ref(),
+                state: state.as_ref(),
+                progress: &repaired.progress,
+            },
+        )?;
     }
     Ok(())
 }
