@@ -60,7 +60,7 @@ line=$("$VENV/bin/python" scripts/pytorch_reference.py --cell "$CELL" --corpus "
 echo "pytorch|$line" >>"$results"
 
 "$VENV/bin/python" - "$results" "$THREADS" "$STEPS" "$WGPU_STEPS" "$CELL" <<'EOF'
-import datetime, json, platform, subprocess, sys
+import datetime, json, os, platform, sys
 
 path, threads, steps, wgpu_steps, cell = sys.argv[1:]
 rows = []
@@ -72,8 +72,16 @@ try:
     cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
 except (OSError, StopIteration):
     cpu = platform.processor() or "unknown CPU"
-cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-print(f"### {datetime.date.today()} - {cpu}, {cores} cores, {threads} threads")
+# Not `nproc`: it reports OMP_NUM_THREADS, which this script sets to THREADS.
+cores = os.cpu_count()
+# The widest instruction set the CPU offers: gemm and charlstm's pointwise loops choose theirs
+# at run time, so the figures depend on it.
+try:
+    flags = set(next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split())
+    isa = next((f for f in ("avx512f", "avx2") if f in flags), "no AVX2")
+except (OSError, StopIteration):
+    isa = platform.machine()
+print(f"### {datetime.date.today()} - {cpu} ({isa}), {cores} cores, {threads} threads")
 print()
 command = "scripts/bench.sh" if cell == "lstm" else f"CELL={cell} scripts/bench.sh"
 print(f"Command: `{command}` (timed training steps: {steps}; wgpu: {wgpu_steps}). "

@@ -38,6 +38,38 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// `[rows, cols]` over `data` with element `(r, c)` at `r · row_stride + c · col_stride`.
+    ///
+    /// # Panics
+    ///
+    /// If the last element lies beyond `data`.
+    pub fn strided(
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        check_extent("matrix", data.len(), rows, cols, row_stride, col_stride);
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    /// `[rows, cols]` stored column after column, `leading` elements apart: element `(r, c)`
+    /// is `data[c · leading + r]`.
+    ///
+    /// # Panics
+    ///
+    /// If the last element lies beyond `data`.
+    pub fn col_major(data: &'a [f32], rows: usize, cols: usize, leading: usize) -> Self {
+        Self::strided(data, rows, cols, 1, leading)
+    }
+
     /// The transpose, `[cols, rows]`, over the same elements.
     pub fn t(self) -> Self {
         Self {
@@ -66,20 +98,42 @@ pub enum Write {
 ///
 /// If the inner dimensions differ or `dst` is too short.
 pub fn matmul(dst: &mut [f32], write: Write, lhs: Matrix<'_>, rhs: Matrix<'_>) {
+    matmul_strided(dst, rhs.cols, 1, write, lhs, rhs);
+}
+
+/// [`matmul`] into a `dst` that need not be row-major: element `(r, c)` of the `[m, n]`
+/// result is `dst[r · row_stride + c · col_stride]`, the layout either row-major (`col_stride`
+/// 1, `row_stride >= n`) or column-major (`row_stride` 1, `col_stride >= m`), so no two
+/// elements share a place.
+///
+/// # Panics
+///
+/// If the inner dimensions differ, the layout is neither, or `dst` is too short.
+pub fn matmul_strided(
+    dst: &mut [f32],
+    row_stride: usize,
+    col_stride: usize,
+    write: Write,
+    lhs: Matrix<'_>,
+    rhs: Matrix<'_>,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(k, rhs.rows, "matmul: [{m}, {k}] · [{}, {n}]", rhs.rows);
     assert!(
-        dst.len() >= m * n,
-        "matmul: a [{m}, {n}] result needs {} elements, the slice has {}",
-        m * n,
-        dst.len()
+        (col_stride == 1 && row_stride >= n) || (row_stride == 1 && col_stride >= m),
+        "matmul: a [{m}, {n}] result with strides ({row_stride}, {col_stride}) overlaps itself"
     );
     if m == 0 || n == 0 {
         return;
     }
+    check_extent("result", dst.len(), m, n, row_stride, col_stride);
     if k == 0 {
         if write == Write::Overwrite {
-            dst[..m * n].fill(0.0);
+            for row in 0..m {
+                for col in 0..n {
+                    dst[row * row_stride + col * col_stride] = 0.0;
+                }
+            }
         }
         return;
     }
@@ -96,15 +150,16 @@ pub fn matmul(dst: &mut [f32], write: Write, lhs: Matrix<'_>, rhs: Matrix<'_>) {
                 let first = block * per_thread;
                 let width = per_thread.min(n - first);
                 let dst = &dst;
-                // SAFETY: as below; every block writes its own columns of `dst`, so the blocks'
-                // writes never overlap, and `first + width <= n` keeps them inside `dst`.
+                // SAFETY: as below; every block writes its own columns of `dst`, which the
+                // layout check keeps apart, and `first + width <= n` keeps them inside `dst`.
                 unsafe {
                     gemm_raw(
                         m,
                         width,
                         k,
-                        dst.0.add(first),
-                        n,
+                        dst.0.add(first * col_stride),
+                        row_stride,
+                        col_stride,
                         write,
                         lhs,
                         rhs.data.as_ptr().add(first * rhs.col_stride),
@@ -116,18 +171,19 @@ pub fn matmul(dst: &mut [f32], write: Write, lhs: Matrix<'_>, rhs: Matrix<'_>) {
             });
         return;
     }
-    // SAFETY: `Matrix::row_major` checked that every element (r, c) of `lhs` and `rhs`, r < rows
-    // and c < cols, lies inside its slice (transposing swaps rows with cols and their strides
-    // together, so that still holds), and the assert above does the same for `dst`, which is
-    // exclusively borrowed and so cannot overlap the inputs. The strides fit in isize because
-    // they index into allocated slices.
+    // SAFETY: `Matrix::row_major` and `Matrix::strided` checked that every element (r, c) of
+    // `lhs` and `rhs`, r < rows and c < cols, lies inside its slice (transposing swaps rows
+    // with cols and their strides together, so that still holds), and `check_extent` does the
+    // same for `dst`, which is exclusively borrowed and so cannot overlap the inputs. The
+    // strides fit in isize because they index into allocated slices.
     unsafe {
         gemm_raw(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            n,
+            row_stride,
+            col_stride,
             write,
             lhs,
             rhs.data.as_ptr(),
@@ -137,6 +193,30 @@ pub fn matmul(dst: &mut [f32], write: Write, lhs: Matrix<'_>, rhs: Matrix<'_>) {
             Parallelism::Rayon(0),
         );
     }
+}
+
+/// Checks that element `(rows - 1, cols - 1)` of a strided `what` lies inside `len` elements.
+///
+/// # Panics
+///
+/// If it does not.
+fn check_extent(
+    what: &str,
+    len: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
+    assert!(
+        last < len,
+        "matmul: a [{rows}, {cols}] {what} with strides ({row_stride}, {col_stride}) needs {} elements, the slice has {len}",
+        last + 1
+    );
 }
 
 /// Products with at most this many rows and ...
@@ -151,8 +231,8 @@ unsafe impl Send for SharedDst {}
 // SAFETY: as above.
 unsafe impl Sync for SharedDst {}
 
-/// `dst (=|+=) lhs · rhs` on raw parts: `dst` row-major with row stride `dst_row_stride`, `rhs`
-/// given by its first element and strides.
+/// `dst (=|+=) lhs · rhs` on raw parts: `dst` and `rhs` given by their first element and
+/// strides.
 ///
 /// # Safety
 ///
@@ -165,6 +245,7 @@ unsafe fn gemm_raw(
     k: usize,
     dst: *mut f32,
     dst_row_stride: usize,
+    dst_col_stride: usize,
     write: Write,
     lhs: Matrix<'_>,
     rhs: *const f32,
@@ -181,7 +262,7 @@ unsafe fn gemm_raw(
             n,
             k,
             dst,
-            1,
+            dst_col_stride as isize,
             dst_row_stride as isize,
             write == Write::Accumulate,
             lhs.data.as_ptr(),
@@ -254,6 +335,38 @@ mod tests {
         for rhs in [Matrix::row_major(&b, 5, n), Matrix::row_major(&b, n, 5).t()] {
             assert_matches_triple_loop(Matrix::row_major(&a, 3, 5), rhs, 1e-5);
         }
+    }
+
+    /// A column-major destination (a step of the fused LSTM's `[units, B]` arrays, every
+    /// column `leading` apart) gets the triple loop's result, on one thread and split by
+    /// columns, and the elements between its columns are left alone.
+    #[test]
+    fn column_major_destinations_match_the_triple_loop() {
+        for n in [7, WIDE_COLUMNS + 37] {
+            let (m, k, leading) = (3, 5, 4);
+            let a = values(m * k, 0.5);
+            let b = values(n * k, 0.25);
+            let lhs = Matrix::col_major(&a, m, k, m);
+            let rhs = Matrix::row_major(&b, n, k).t();
+            let expected = naive(lhs, rhs);
+            let mut dst = vec![f32::NAN; n * leading];
+            matmul_strided(&mut dst, 1, leading, Write::Overwrite, lhs, rhs);
+            for row in 0..m {
+                for col in 0..n {
+                    assert_eq!(dst[col * leading + row], expected[row * n + col]);
+                }
+            }
+            assert!(dst.chunks_exact(leading).all(|column| column[m].is_nan()));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "overlaps itself")]
+    fn overlapping_destinations_are_refused() {
+        let a = values(4, 1.0);
+        let mut dst = vec![0.0; 4];
+        let square = Matrix::row_major(&a, 2, 2);
+        matmul_strided(&mut dst, 1, 1, Write::Overwrite, square, square);
     }
 
     #[test]

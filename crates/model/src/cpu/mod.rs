@@ -4,9 +4,11 @@
 //!
 //! - `matmul`: products through the `gemm` crate, transposes for free
 //! - `activation`: σ and tanh that inline into pointwise loops
+//! - `isa`: pointwise loops compiled for the machine's widest instruction set
 //! - `tensors`: tensors of the CPU backends to and from slices
 
 pub(crate) mod activation;
+pub mod isa;
 pub(crate) mod matmul;
 #[cfg(test)]
 pub(crate) mod parity;
@@ -82,11 +84,35 @@ pub(crate) fn last_step(outputs: &Tensor<3>) -> Tensor<2> {
 /// The transpose of the row-major matrix `values`, `columns` wide: `[columns, rows]`, each
 /// column of `values` now a contiguous row. An empty matrix stays empty.
 pub(crate) fn transpose(values: &[f32], columns: usize) -> Vec<f32> {
-    let rows = values.len() / columns.max(1);
-    let mut transposed = vec![0.0; values.len()];
-    for (row, values_row) in values.chunks_exact(columns.max(1)).enumerate() {
-        for (column, &value) in values_row.iter().enumerate() {
-            transposed[column * rows + row] = value;
+    let columns = columns.max(1);
+    transpose_strided(values, values.len() / columns, columns, columns)
+}
+
+/// The transpose of the `[rows, cols]` matrix whose element `(r, c)` is
+/// `values[r · row_stride + c]`: `[cols, rows]`, row-major. Goes tile by tile, so that both
+/// sides stay in cache.
+///
+/// # Panics
+///
+/// If `values` is too short.
+pub(crate) fn transpose_strided(
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut transposed = vec![0.0; rows * cols];
+    for first_row in (0..rows).step_by(TILE) {
+        let end_row = (first_row + TILE).min(rows);
+        for first_col in (0..cols).step_by(TILE) {
+            let end_col = (first_col + TILE).min(cols);
+            for row in first_row..end_row {
+                let source = &values[row * row_stride..][first_col..end_col];
+                for (col, &value) in (first_col..end_col).zip(source) {
+                    transposed[col * rows + row] = value;
+                }
+            }
         }
     }
     transposed

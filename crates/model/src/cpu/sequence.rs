@@ -73,11 +73,12 @@ pub fn project_inputs(dims: Dims, input: &[f32], input_weight: &[f32], bias: &[f
     projected
 }
 
-/// The recurrent weight `W_h` `[H, gates·H]` as the per-step products read it. Over many
-/// steps it is stored transposed, so that its columns are contiguous and gemm reads it in place
-/// instead of re-packing all of it for every step's short product `h · W_h` (14% of an LSTM
-/// training step); for a few steps (sampling steps one at a time) the copy would cost more
-/// than it saves, and the weight is read as it is.
+/// The recurrent weight `W_h` `[H, gates·H]` (or the fused LSTM's input weight `W_x`
+/// `[I, gates·H]`) as the per-step products read it. Over many steps it is stored transposed,
+/// so that its columns are contiguous and gemm reads it in place instead of re-packing all of
+/// it for every step's short product `h · W_h` (14% of an LSTM training step); for a few
+/// steps (sampling steps one at a time) the copy would cost more than it saves, and the
+/// weight is read as it is.
 pub struct RecurrentWeight<'a> {
     layout: Layout<'a>,
     hidden_size: usize,
@@ -138,6 +139,29 @@ pub fn column_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32
         }
         sums
     })
+}
+
+/// Step-major states `[T, H, B]` (each step column-major) rearranged unit-major, `[H, T·B]`:
+/// the `H_prev` of a weight-gradient product over all steps.
+pub fn unit_major(step_major: &[f32], dims: Dims) -> Vec<f32> {
+    let Dims {
+        seq_len,
+        batch,
+        hidden_size,
+        ..
+    } = dims;
+    let mut units = vec![0.0; step_major.len()];
+    for (step, block) in step_major.chunks_exact(batch * hidden_size).enumerate() {
+        for (unit, values) in block.chunks_exact(batch).enumerate() {
+            units[(unit * seq_len + step) * batch..][..batch].copy_from_slice(values);
+        }
+    }
+    units
+}
+
+/// The sum of `values` from first to last (a bias gradient over every step and sequence).
+pub fn row_sum(values: &[f32]) -> f32 {
+    values.iter().fold(0.0, |sum, value| sum + value)
 }
 
 /// Block `index` of `all` cut in blocks of `len`.

@@ -21,16 +21,19 @@
 //!   grad_W_x = Xᵀ · grad_P     grad_b_x = Σ_rows grad_P     grad_X = grad_P · W_xᵀ
 //!   grad_W_h = H_prevᵀ · grad_U     grad_b_h = Σ_rows grad_U     grad_h_0 = grad_h
 //! ```
+//!
+//! The layout is the fused LSTM's (see its kernel): a step's arrays column-major `[units, B]`,
+//! the forward arrays step after step, the gradients of `P` and `U` unit after unit
+//! `[3H, T·B]`, so that gemm packs neither weight in the per-step products.
 
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
-use crate::cpu::matmul::{Matrix, Write, matmul};
-use crate::cpu::min_rows_per_task;
+use crate::cpu::isa::best_isa;
+use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
-use crate::cpu::sequence::{
-    RecurrentWeight, block, check_len, column_sums, product, project_inputs,
-};
+use crate::cpu::sequence::{RecurrentWeight, check_len, product, row_sum, unit_major};
+use crate::cpu::{min_rows_per_task, transpose};
 
 /// Gates of a GRU: r, z, n.
 pub const GATES: usize = 3;
@@ -48,16 +51,19 @@ pub struct Weights<'a> {
     pub recurrent_bias: &'a [f32],
 }
 
-/// What the forward pass computed, kept for the backward pass.
+/// What the forward pass computed, kept for the backward pass. A step's arrays are
+/// column-major `[units, B]`.
 pub struct ForwardTrace {
     /// The sizes it ran with.
     pub dims: Dims,
-    /// Gate activations `[r | z | n]` of every step, `[T, B, 3H]`.
-    pub gates: Vec<f32>,
-    /// `U_n = h_{t-1} · W_hn + b_hn` of every step, `[T, B, H]`.
-    pub recurrent_new: Vec<f32>,
-    /// `h_0 … h_T`, `[T+1, B, H]`.
-    pub hidden: Vec<f32>,
+    /// Gate activations `[r | z | n]` of every step, `[T, 3H, B]`.
+    gates: Vec<f32>,
+    /// `U_n = h_{t-1} · W_hn + b_hn` of every step, `[T, H, B]`.
+    recurrent_new: Vec<f32>,
+    /// `h_0 … h_T`, `[T+1, H, B]`.
+    hidden: Vec<f32>,
+    /// `h_1 … h_T` row-major, `[T, B, H]`: the layer's outputs.
+    outputs: Vec<f32>,
 }
 
 impl std::fmt::Debug for ForwardTrace {
@@ -71,7 +77,7 @@ impl std::fmt::Debug for ForwardTrace {
 impl ForwardTrace {
     /// Every step's output `h_1 … h_T`, `[T, B, H]`; the last block is the final state.
     pub fn outputs(&self) -> &[f32] {
-        &self.hidden[self.dims.state_len()..]
+        &self.outputs
     }
 }
 
@@ -85,84 +91,151 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
     let Dims {
         seq_len,
         batch,
+        input_size,
         hidden_size,
         ..
     } = dims;
     dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
+    check_len("input bias", weights.input_bias, gate_width);
     check_len("recurrent bias", weights.recurrent_bias, gate_width);
     check_len("hidden state", hidden, state_len);
 
-    // P = X · W_x + b_x; each step's block is replaced by that step's activations.
-    let gates = project_inputs(dims, input, weights.input_weight, weights.input_bias);
-    let mut trace = ForwardTrace {
-        dims,
-        gates,
-        recurrent_new: vec![0.0; seq_len * state_len],
-        hidden: vec![0.0; (seq_len + 1) * state_len],
-    };
-    trace.hidden[..state_len].copy_from_slice(hidden);
+    let gates_len = gate_width * batch;
+    let mut gates = vec![0.0; seq_len * gates_len];
+    let mut recurrent_new = vec![0.0; seq_len * state_len];
+    let mut hidden_all = vec![0.0; (seq_len + 1) * state_len];
+    hidden_all[..state_len].copy_from_slice(&transpose(hidden, hidden_size));
+    let input_weight = RecurrentWeight::new(weights.input_weight, input_size, gate_width, seq_len);
     let recurrent =
         RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width, seq_len);
-    let mut from_state = vec![0.0; batch * gate_width];
-    for step in 0..seq_len {
-        let (hidden_before, hidden_after) = trace.hidden.split_at_mut((step + 1) * state_len);
-        let hidden_before = &hidden_before[step * state_len..];
-        // U_t = h_{t-1} · W_h + b_h
-        for row in from_state.chunks_exact_mut(gate_width) {
-            row.copy_from_slice(weights.recurrent_bias);
+    let mut from_state = vec![0.0; gates_len];
+    let fill_rows = |matrix: &mut [f32], bias: &[f32]| {
+        for (row, &bias) in matrix.chunks_exact_mut(batch).zip(bias) {
+            row.fill(bias);
         }
-        matmul(
-            &mut from_state,
+    };
+    for step in 0..seq_len {
+        // P_t = X_t · W_x + b_x and U_t = h_{t-1} · W_h + b_h, column-major [3H, B].
+        let gates = &mut gates[step * gates_len..][..gates_len];
+        fill_rows(gates, weights.input_bias);
+        let input_step = &input[step * batch * input_size..][..batch * input_size];
+        matmul_strided(
+            gates,
+            1,
+            batch,
             Write::Accumulate,
-            Matrix::row_major(hidden_before, batch, hidden_size),
+            Matrix::row_major(input_step, batch, input_size),
+            input_weight.matrix(),
+        );
+        let (hidden_before, hidden_after) = hidden_all.split_at_mut((step + 1) * state_len);
+        let hidden_before = &hidden_before[step * state_len..];
+        fill_rows(&mut from_state, weights.recurrent_bias);
+        matmul_strided(
+            &mut from_state,
+            1,
+            batch,
+            Write::Accumulate,
+            Matrix::col_major(hidden_before, batch, hidden_size, batch),
             recurrent.matrix(),
         );
         gate_step(
-            hidden_size,
-            &mut trace.gates[step * batch * gate_width..][..batch * gate_width],
+            gates,
             &from_state,
             hidden_before,
-            &mut trace.recurrent_new[step * state_len..][..state_len],
+            &mut recurrent_new[step * state_len..][..state_len],
             &mut hidden_after[..state_len],
         );
     }
-    trace
+    let mut outputs = Vec::with_capacity(seq_len * state_len);
+    for step in 1..=seq_len {
+        outputs.extend(transpose(
+            &hidden_all[step * state_len..][..state_len],
+            batch,
+        ));
+    }
+    ForwardTrace {
+        dims,
+        gates,
+        recurrent_new,
+        hidden: hidden_all,
+        outputs,
+    }
 }
 
-/// The pointwise part of a forward step: `P_t` `[B, 3H]` (replaced by the activations
-/// `[r | z | n]`) and `U_t` `[B, 3H]`, from `h_{t-1}` to `h_t`; keeps `U_n` `[B, H]`.
+/// The pointwise part of a forward step on column-major `[units, B]` arrays: `P_t` `[3H, B]`
+/// (replaced by the activations `[r | z | n]`) and `U_t` `[3H, B]`, from `h_{t-1}` to `h_t`;
+/// keeps `U_n` `[H, B]`. Every element is independent, so the arrays go in long runs.
 fn gate_step(
-    hidden_size: usize,
     gates: &mut [f32],
     from_state: &[f32],
     hidden_before: &[f32],
     recurrent_new: &mut [f32],
     hidden: &mut [f32],
 ) {
-    let width = GATES * hidden_size;
-    gates
-        .par_chunks_exact_mut(width)
-        .zip(from_state.par_chunks_exact(width))
-        .zip(hidden_before.par_chunks_exact(hidden_size))
-        .zip(recurrent_new.par_chunks_exact_mut(hidden_size))
-        .zip(hidden.par_chunks_exact_mut(hidden_size))
-        .with_min_len(min_rows_per_task(hidden_size))
-        .for_each(
-            |((((gates, from_state), hidden_before), recurrent_new), hidden)| {
-                let (reset, rest) = gates.split_at_mut(hidden_size);
-                let (update, new) = rest.split_at_mut(hidden_size);
-                let (state_reset, rest) = from_state.split_at(hidden_size);
-                let (state_update, state_new) = rest.split_at(hidden_size);
-                for unit in 0..hidden_size {
-                    let r = sigmoid(reset[unit] + state_reset[unit]);
-                    let z = sigmoid(update[unit] + state_update[unit]);
-                    let n = tanh(new[unit] + r * state_new[unit]);
-                    (reset[unit], update[unit], new[unit]) = (r, z, n);
-                    recurrent_new[unit] = state_new[unit];
-                    hidden[unit] = n + z * (hidden_before[unit] - n);
-                }
-            },
-        );
+    let gate_len = hidden.len();
+    let (reset, rest) = gates.split_at_mut(gate_len);
+    let (update, new) = rest.split_at_mut(gate_len);
+    let (state_reset, rest) = from_state.split_at(gate_len);
+    let (state_update, state_new) = rest.split_at(gate_len);
+    let run = min_rows_per_task(1);
+    reset
+        .par_chunks_mut(run)
+        .zip(update.par_chunks_mut(run))
+        .zip(new.par_chunks_mut(run))
+        .zip(state_reset.par_chunks(run))
+        .zip(state_update.par_chunks(run))
+        .zip(state_new.par_chunks(run))
+        .zip(hidden_before.par_chunks(run))
+        .zip(recurrent_new.par_chunks_mut(run))
+        .zip(hidden.par_chunks_mut(run))
+        .for_each(|runs| {
+            let (
+                (
+                    (
+                        (((((reset, update), new), state_reset), state_update), state_new),
+                        hidden_before,
+                    ),
+                    recurrent_new,
+                ),
+                hidden,
+            ) = runs;
+            forward_units(
+                [reset, update, new],
+                [state_reset, state_update, state_new],
+                hidden_before,
+                recurrent_new,
+                hidden,
+            );
+        });
+}
+
+best_isa! {
+    /// [`gate_step`] on a run of elements.
+    fn forward_units(
+        gates: [&mut [f32]; 3],
+        from_state: [&[f32]; 3],
+        hidden_before: &[f32],
+        recurrent_new: &mut [f32],
+        hidden: &mut [f32],
+    ) {
+        let [reset, update, new] = gates;
+        let [state_reset, state_update, state_new] = from_state;
+        let gates = reset.iter_mut().zip(update.iter_mut()).zip(new.iter_mut());
+        let states = state_reset
+            .iter()
+            .zip(state_update)
+            .zip(state_new)
+            .zip(hidden_before)
+            .zip(recurrent_new.iter_mut())
+            .zip(hidden.iter_mut());
+        for (((r, z), n), (((((&u_r, &u_z), &u_n), &h_before), kept), h)) in gates.zip(states) {
+            *r = sigmoid(*r + u_r);
+            *z = sigmoid(*z + u_z);
+            *n = tanh(*n + *r * u_n);
+            *kept = u_n;
+            *h = *n + *z * (h_before - *n);
+        }
+    }
 }
 
 /// Which gradients the caller wants; the others are not computed.
@@ -225,38 +298,37 @@ pub fn backward(
     dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
     check_len("output gradient", grad_outputs, rows * hidden_size);
 
-    let recurrent_weight = Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width);
-    let mut grad_from_input = vec![0.0; rows * gate_width];
-    let mut grad_from_state = vec![0.0; rows * gate_width];
+    // Column-major [H, B] like the trace; the gradients of P and U unit after unit, [3H, T·B].
+    let recurrent_weight_t =
+        Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width).t();
+    let mut grad_from_input = vec![0.0; gate_width * rows];
+    let mut grad_from_state = vec![0.0; gate_width * rows];
     let mut grad_h = vec![0.0; state_len];
     for step in (0..seq_len).rev() {
-        let steps_block = step * batch * gate_width..(step + 1) * batch * gate_width;
-        let grad_state_step = &mut grad_from_state[steps_block.clone()];
+        let grad_output = transpose(&grad_outputs[step * state_len..][..state_len], hidden_size);
         gate_grads_step(
-            hidden_size,
-            StepTrace {
-                gates: &trace.gates[steps_block.clone()],
-                recurrent_new: block(&trace.recurrent_new, step, state_len),
-                hidden_before: block(&trace.hidden, step, state_len),
-            },
-            block(grad_outputs, step, state_len),
+            trace,
+            step,
+            &grad_output,
             &mut grad_h,
-            &mut grad_from_input[steps_block],
-            grad_state_step,
+            &mut grad_from_input,
+            &mut grad_from_state,
         );
         // ∂L/∂h_{t-1} += grad_U_t · W_hᵀ; for t = 0 only if h_0's gradient is wanted.
         if step > 0 || wanted.hidden {
-            matmul(
+            matmul_strided(
                 &mut grad_h,
+                1,
+                batch,
                 Write::Accumulate,
-                Matrix::row_major(grad_state_step, batch, gate_width),
-                recurrent_weight.t(),
+                Matrix::col_major(&grad_from_state[step * batch..], batch, gate_width, rows),
+                recurrent_weight_t,
             );
         }
     }
 
-    let grad_input_all = Matrix::row_major(&grad_from_input, rows, gate_width);
-    let grad_state_all = Matrix::row_major(&grad_from_state, rows, gate_width);
+    let grad_input_all = Matrix::col_major(&grad_from_input, rows, gate_width, rows);
+    let grad_state_all = Matrix::col_major(&grad_from_state, rows, gate_width, rows);
     GruGrads {
         input: product(
             wanted.input,
@@ -270,66 +342,132 @@ pub fn backward(
             Matrix::row_major(input, rows, input_size).t(),
             grad_input_all,
         ),
-        recurrent_weight: product(
-            wanted.recurrent_weight,
-            hidden_size * gate_width,
-            Matrix::row_major(&trace.hidden[..rows * hidden_size], rows, hidden_size).t(),
-            grad_state_all,
-        ),
-        input_bias: column_sums(wanted.input_bias, &grad_from_input, gate_width),
-        recurrent_bias: column_sums(wanted.recurrent_bias, &grad_from_state, gate_width),
-        hidden: wanted.hidden.then_some(grad_h),
+        recurrent_weight: wanted.recurrent_weight.then(|| {
+            // H_prev = [h_0 … h_{T-1}], unit after unit: [H, T·B].
+            let hidden_before = unit_major(&trace.hidden[..rows * hidden_size], dims);
+            product(
+                true,
+                hidden_size * gate_width,
+                Matrix::row_major(&hidden_before, hidden_size, rows),
+                grad_state_all,
+            )
+            .expect("wanted")
+        }),
+        input_bias: wanted
+            .input_bias
+            .then(|| grad_from_input.chunks_exact(rows).map(row_sum).collect()),
+        recurrent_bias: wanted
+            .recurrent_bias
+            .then(|| grad_from_state.chunks_exact(rows).map(row_sum).collect()),
+        hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
     }
 }
 
-/// One step's slices of a [`ForwardTrace`].
-struct StepTrace<'a> {
-    /// Activations `[r | z | n]`, `[B, 3H]`.
-    gates: &'a [f32],
-    /// `U_n`, `[B, H]`.
-    recurrent_new: &'a [f32],
-    /// `h_{t-1}`, `[B, H]`.
-    hidden_before: &'a [f32],
-}
-
-/// The pointwise part of a backward step: from `∂L/∂h_t` (`grad_output` through the output
-/// plus `grad_h` from later steps), writes `grad_P_t` and `grad_U_t` `[B, 3H]` and turns
-/// `grad_h` into the direct part of `∂L/∂h_{t-1}`, `grad_h ⊙ z`.
+/// The pointwise part of backward step `step`, unit by unit: from `∂L/∂h_t` (`grad_output`
+/// `[H, B]` through the output plus `grad_h` `[H, B]` from later steps), writes `grad_P_t` and
+/// `grad_U_t` into the step's columns of `grad_from_input` and `grad_from_state`
+/// `[3H, T·B]` and turns `grad_h` into the direct part of `∂L/∂h_{t-1}`, `grad_h ⊙ z`.
 fn gate_grads_step(
-    hidden_size: usize,
-    trace: StepTrace<'_>,
+    trace: &ForwardTrace,
+    step: usize,
     grad_output: &[f32],
     grad_h: &mut [f32],
     grad_from_input: &mut [f32],
     grad_from_state: &mut [f32],
 ) {
-    let width = GATES * hidden_size;
-    let rows = trace
-        .gates
-        .chunks_exact(width)
-        .zip(trace.recurrent_new.chunks_exact(hidden_size))
-        .zip(trace.hidden_before.chunks_exact(hidden_size))
-        .zip(grad_output.chunks_exact(hidden_size))
-        .zip(grad_h.chunks_exact_mut(hidden_size))
-        .zip(grad_from_input.chunks_exact_mut(width))
-        .zip(grad_from_state.chunks_exact_mut(width));
-    for ((((((gates, recurrent_new), hidden_before), grad_output), grad_h), grad_p), grad_u) in rows
-    {
-        let (reset, rest) = gates.split_at(hidden_size);
-        let (update, new) = rest.split_at(hidden_size);
-        let (grad_p_reset, rest) = grad_p.split_at_mut(hidden_size);
-        let (grad_p_update, grad_p_new) = rest.split_at_mut(hidden_size);
-        let (grad_u_reset, rest) = grad_u.split_at_mut(hidden_size);
-        let (grad_u_update, grad_u_new) = rest.split_at_mut(hidden_size);
-        for unit in 0..hidden_size {
-            let (r, z, n) = (reset[unit], update[unit], new[unit]);
-            let grad = grad_output[unit] + grad_h[unit];
+    let dims = trace.dims;
+    let (rows, state_len) = (dims.rows(), dims.state_len());
+    let batch = dims.batch;
+    let gates = &trace.gates[step * GATES * state_len..][..GATES * state_len];
+    let (reset, rest) = gates.split_at(state_len);
+    let (update, new) = rest.split_at(state_len);
+    let recurrent_new = &trace.recurrent_new[step * state_len..][..state_len];
+    let hidden_before = &trace.hidden[step * state_len..][..state_len];
+    let (grad_p_reset, rest) = grad_from_input.split_at_mut(dims.hidden_size * rows);
+    let (grad_p_update, grad_p_new) = rest.split_at_mut(dims.hidden_size * rows);
+    let (grad_u_reset, rest) = grad_from_state.split_at_mut(dims.hidden_size * rows);
+    let (grad_u_update, grad_u_new) = rest.split_at_mut(dims.hidden_size * rows);
+    let activations = reset
+        .par_chunks(batch)
+        .zip(update.par_chunks(batch))
+        .zip(new.par_chunks(batch))
+        .zip(recurrent_new.par_chunks(batch))
+        .zip(hidden_before.par_chunks(batch))
+        .zip(grad_output.par_chunks(batch));
+    let grads = grad_h
+        .par_chunks_mut(batch)
+        .zip(grad_p_reset.par_chunks_mut(rows))
+        .zip(grad_p_update.par_chunks_mut(rows))
+        .zip(grad_p_new.par_chunks_mut(rows))
+        .zip(grad_u_reset.par_chunks_mut(rows))
+        .zip(grad_u_update.par_chunks_mut(rows))
+        .zip(grad_u_new.par_chunks_mut(rows));
+    let now = step * batch..(step + 1) * batch;
+    activations
+        .zip(grads)
+        .with_min_len(min_rows_per_task(batch))
+        .for_each(|(unit, grads)| {
+            let (((((r, z), n), u_n), h_before), grad_output) = unit;
+            let ((((((grad_h, p_r), p_z), p_n), u_r), u_z), u_grad_n) = grads;
+            backward_units(
+                [r, z, n],
+                u_n,
+                h_before,
+                grad_output,
+                grad_h,
+                [
+                    &mut p_r[now.clone()],
+                    &mut p_z[now.clone()],
+                    &mut p_n[now.clone()],
+                ],
+                [
+                    &mut u_r[now.clone()],
+                    &mut u_z[now.clone()],
+                    &mut u_grad_n[now.clone()],
+                ],
+            );
+        });
+}
+
+best_isa! {
+    /// [`gate_grads_step`] for one unit of every sequence.
+    fn backward_units(
+        gates: [&[f32]; 3],
+        recurrent_new: &[f32],
+        hidden_before: &[f32],
+        grad_output: &[f32],
+        grad_h: &mut [f32],
+        grad_p: [&mut [f32]; 3],
+        grad_u: [&mut [f32]; 3],
+    ) {
+        let [reset, update, new] = gates;
+        let [p_r, p_z, p_n] = grad_p;
+        let [u_r, u_z, u_n] = grad_u;
+        let values = reset
+            .iter()
+            .zip(update)
+            .zip(new)
+            .zip(recurrent_new)
+            .zip(hidden_before)
+            .zip(grad_output);
+        let grads = grad_h
+            .iter_mut()
+            .zip(p_r.iter_mut())
+            .zip(p_z.iter_mut())
+            .zip(p_n.iter_mut())
+            .zip(u_r.iter_mut())
+            .zip(u_z.iter_mut())
+            .zip(u_n.iter_mut());
+        for (values, grads) in values.zip(grads) {
+            let (((((&r, &z), &n), &recurrent_new), &h_before), &grad_output) = values;
+            let ((((((grad_h, p_r), p_z), p_n), u_r), u_z), u_n) = grads;
+            let grad = grad_output + *grad_h;
             let a_n = grad * (1.0 - z) * (1.0 - n * n);
-            let a_r = a_n * recurrent_new[unit] * r * (1.0 - r);
-            let a_z = grad * (hidden_before[unit] - n) * z * (1.0 - z);
-            (grad_p_reset[unit], grad_p_update[unit], grad_p_new[unit]) = (a_r, a_z, a_n);
-            (grad_u_reset[unit], grad_u_update[unit], grad_u_new[unit]) = (a_r, a_z, a_n * r);
-            grad_h[unit] = grad * z;
+            let a_r = a_n * recurrent_new * r * (1.0 - r);
+            let a_z = grad * (h_before - n) * z * (1.0 - z);
+            (*p_r, *p_z, *p_n) = (a_r, a_z, a_n);
+            (*u_r, *u_z, *u_n) = (a_r, a_z, a_n * r);
+            *grad_h = grad * z;
         }
     }
 }

@@ -21,16 +21,24 @@
 //!   grad_W_x = Xᵀ · grad_G      grad_W_h = H_prevᵀ · grad_G      grad_b = Σ_rows grad_G
 //!   grad_X   = grad_G · W_xᵀ    grad_h_0 = grad_h                grad_c_0 = grad_c
 //! ```
+//!
+//! Inside, a step's arrays are stored **column-major**, `[units, B]`: unit `u` of every
+//! sequence side by side. The per-step products `X_t · W_x + h_{t-1} · W_h` and
+//! `grad_G_t · W_hᵀ` then read the weights in place (`W_x` and `W_h` transposed once per run
+//! for the first, `W_h` as given for the second): gemm packs none of them. In the row-major
+//! layout it re-packed the 4 MB `W_h` at every step, 14% of a training step. The forward
+//! arrays go step after step (`[T, units, B]`); the gate gradients go unit after unit
+//! (`[4H, T·B]`), so that the weight-gradient products read all steps as one matrix. Inputs
+//! and results at the edges stay row-major (`[T, B, ·]`), transposed a step at a time.
 
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
-use crate::cpu::matmul::{Matrix, Write, matmul};
-use crate::cpu::min_rows_per_task;
+use crate::cpu::isa::best_isa;
+use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
-use crate::cpu::sequence::{
-    RecurrentWeight, block, check_len, column_sums, product, project_inputs,
-};
+use crate::cpu::sequence::{RecurrentWeight, check_len, product, row_sum, unit_major};
+use crate::cpu::{min_rows_per_task, transpose};
 
 /// Gates of an LSTM: i, f, g, o.
 pub const GATES: usize = 4;
@@ -46,18 +54,23 @@ pub struct Weights<'a> {
     pub bias: &'a [f32],
 }
 
-/// What the forward pass computed, kept for the backward pass.
+/// What the forward pass computed, kept for the backward pass. A step's arrays are
+/// column-major `[units, B]` (see the module doc).
 pub struct ForwardTrace {
     /// The sizes it ran with.
     pub dims: Dims,
-    /// Gate activations `[i | f | g | o]` of every step, `[T, B, 4H]`.
-    pub gates: Vec<f32>,
-    /// `h_0 … h_T`, `[T+1, B, H]`.
-    pub hidden: Vec<f32>,
-    /// `c_0 … c_T`, `[T+1, B, H]`.
-    pub cell: Vec<f32>,
-    /// `tanh(c_1) … tanh(c_T)`, `[T, B, H]`.
-    pub cell_tanh: Vec<f32>,
+    /// Gate activations `[i | f | g | o]` of every step, `[T, 4H, B]`.
+    gates: Vec<f32>,
+    /// `h_0 … h_T`, `[T+1, H, B]`.
+    hidden: Vec<f32>,
+    /// `c_0 … c_T`, `[T+1, H, B]`.
+    cell: Vec<f32>,
+    /// `tanh(c_1) … tanh(c_T)`, `[T, H, B]`.
+    cell_tanh: Vec<f32>,
+    /// `h_1 … h_T` row-major, `[T, B, H]`: the layer's outputs.
+    outputs: Vec<f32>,
+    /// `c_T` row-major, `[B, H]`.
+    last_cell: Vec<f32>,
 }
 
 impl std::fmt::Debug for ForwardTrace {
@@ -71,18 +84,18 @@ impl std::fmt::Debug for ForwardTrace {
 impl ForwardTrace {
     /// Every step's output `h_1 … h_T`, `[T, B, H]`.
     pub fn outputs(&self) -> &[f32] {
-        &self.hidden[self.dims.state_len()..]
+        &self.outputs
     }
 
     /// The last hidden state `h_T`, `[B, H]`.
     #[cfg(test)]
     pub fn last_hidden(&self) -> &[f32] {
-        &self.hidden[self.dims.seq_len * self.dims.state_len()..]
+        &self.outputs[(self.dims.seq_len - 1) * self.dims.state_len()..]
     }
 
     /// The last cell state `c_T`, `[B, H]`.
     pub fn last_cell(&self) -> &[f32] {
-        &self.cell[self.dims.seq_len * self.dims.state_len()..]
+        &self.last_cell
     }
 }
 
@@ -98,87 +111,152 @@ pub fn forward(
     hidden: &[f32],
     cell: &[f32],
 ) -> ForwardTrace {
-    let (rows, gate_width, state_len) = (dims.rows(), dims.gate_width(), dims.state_len());
+    let (gate_width, state_len) = (dims.gate_width(), dims.state_len());
     let Dims {
         seq_len,
         batch,
+        input_size,
         hidden_size,
         ..
     } = dims;
     dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
+    check_len("bias", weights.bias, gate_width);
     check_len("hidden state", hidden, state_len);
     check_len("cell state", cell, state_len);
 
-    // P = X · W_x + b, written where the gates of every step will be.
-    let gates = project_inputs(dims, input, weights.input_weight, weights.bias);
-    let mut trace = ForwardTrace {
-        dims,
-        gates,
-        hidden: vec![0.0; (seq_len + 1) * state_len],
-        cell: vec![0.0; (seq_len + 1) * state_len],
-        cell_tanh: vec![0.0; rows * hidden_size],
-    };
-    trace.hidden[..state_len].copy_from_slice(hidden);
-    trace.cell[..state_len].copy_from_slice(cell);
+    let gates_len = gate_width * batch;
+    let mut gates = vec![0.0; seq_len * gates_len];
+    let mut hidden_all = vec![0.0; (seq_len + 1) * state_len];
+    let mut cell_all = vec![0.0; (seq_len + 1) * state_len];
+    hidden_all[..state_len].copy_from_slice(&transpose(hidden, hidden_size));
+    cell_all[..state_len].copy_from_slice(&transpose(cell, hidden_size));
+    let mut cell_tanh = vec![0.0; seq_len * state_len];
+    let input_weight = RecurrentWeight::new(weights.input_weight, input_size, gate_width, seq_len);
     let recurrent =
         RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width, seq_len);
-    let recurrent_weight = recurrent.matrix();
     for step in 0..seq_len {
-        let (hidden_before, hidden_after) = trace.hidden.split_at_mut((step + 1) * state_len);
-        let (cell_before, cell_after) = trace.cell.split_at_mut((step + 1) * state_len);
-        let gates = &mut trace.gates[step * batch * gate_width..][..batch * gate_width];
-        // G_t = P_t + h_{t-1} · W_h
-        matmul(
+        // G_t = b + X_t · W_x + h_{t-1} · W_h, column-major [4H, B].
+        let gates = &mut gates[step * gates_len..][..gates_len];
+        for (row, &bias) in gates.chunks_exact_mut(batch).zip(weights.bias) {
+            row.fill(bias);
+        }
+        let input_step = &input[step * batch * input_size..][..batch * input_size];
+        let product_into = |gates: &mut [f32], lhs, rhs| {
+            matmul_strided(gates, 1, batch, Write::Accumulate, lhs, rhs);
+        };
+        product_into(
             gates,
-            Write::Accumulate,
-            Matrix::row_major(&hidden_before[step * state_len..], batch, hidden_size),
-            recurrent_weight,
+            Matrix::row_major(input_step, batch, input_size),
+            input_weight.matrix(),
         );
+        let (hidden_before, hidden_after) = hidden_all.split_at_mut((step + 1) * state_len);
+        let hidden_before = &hidden_before[step * state_len..];
+        product_into(
+            gates,
+            Matrix::col_major(hidden_before, batch, hidden_size, batch),
+            recurrent.matrix(),
+        );
+        let (cell_before, cell_after) = cell_all.split_at_mut((step + 1) * state_len);
         cell_step(
-            hidden_size,
             gates,
             &cell_before[step * state_len..],
             &mut cell_after[..state_len],
             &mut hidden_after[..state_len],
-            &mut trace.cell_tanh[step * state_len..][..state_len],
+            &mut cell_tanh[step * state_len..][..state_len],
         );
     }
-    trace
+    let mut outputs = Vec::with_capacity(seq_len * state_len);
+    for step in 1..=seq_len {
+        outputs.extend(transpose(
+            &hidden_all[step * state_len..][..state_len],
+            batch,
+        ));
+    }
+    ForwardTrace {
+        dims,
+        last_cell: transpose(&cell_all[seq_len * state_len..], batch),
+        gates,
+        hidden: hidden_all,
+        cell: cell_all,
+        cell_tanh,
+        outputs,
+    }
 }
 
-/// The pointwise part of a forward step: gate pre-activations `[B, 4H]` (replaced by the
-/// activations) and `c_{t-1}` to `c_t`, `h_t` and `tanh(c_t)`, all `[B, H]`.
+/// The pointwise part of a forward step on column-major `[units, B]` arrays: gate
+/// pre-activations `[4H, B]` (replaced by the activations) and `c_{t-1}` to `c_t`, `h_t` and
+/// `tanh(c_t)`, all `[H, B]`. Every element is independent, so the arrays go in long runs.
 fn cell_step(
-    hidden_size: usize,
     gates: &mut [f32],
     cell_before: &[f32],
     cell: &mut [f32],
     hidden: &mut [f32],
     cell_tanh: &mut [f32],
 ) {
-    gates
-        .par_chunks_exact_mut(4 * hidden_size)
-        .zip(cell_before.par_chunks_exact(hidden_size))
-        .zip(cell.par_chunks_exact_mut(hidden_size))
-        .zip(hidden.par_chunks_exact_mut(hidden_size))
-        .zip(cell_tanh.par_chunks_exact_mut(hidden_size))
-        .with_min_len(min_rows_per_task(hidden_size))
-        .for_each(|((((gates, cell_before), cell), hidden), cell_tanh)| {
-            let (input_gate, rest) = gates.split_at_mut(hidden_size);
-            let (forget_gate, rest) = rest.split_at_mut(hidden_size);
-            let (candidate, output_gate) = rest.split_at_mut(hidden_size);
-            for unit in 0..hidden_size {
-                let i = sigmoid(input_gate[unit]);
-                let f = sigmoid(forget_gate[unit]);
-                let g = tanh(candidate[unit]);
-                let o = sigmoid(output_gate[unit]);
-                let c = f * cell_before[unit] + i * g;
-                let tc = tanh(c);
-                (input_gate[unit], forget_gate[unit]) = (i, f);
-                (candidate[unit], output_gate[unit]) = (g, o);
-                (cell[unit], cell_tanh[unit], hidden[unit]) = (c, tc, o * tc);
-            }
+    let gate_len = cell.len();
+    let (input_gate, rest) = gates.split_at_mut(gate_len);
+    let (forget_gate, rest) = rest.split_at_mut(gate_len);
+    let (candidate, output_gate) = rest.split_at_mut(gate_len);
+    let run = min_rows_per_task(1);
+    input_gate
+        .par_chunks_mut(run)
+        .zip(forget_gate.par_chunks_mut(run))
+        .zip(candidate.par_chunks_mut(run))
+        .zip(output_gate.par_chunks_mut(run))
+        .zip(cell_before.par_chunks(run))
+        .zip(cell.par_chunks_mut(run))
+        .zip(hidden.par_chunks_mut(run))
+        .zip(cell_tanh.par_chunks_mut(run))
+        .for_each(|runs| {
+            let (
+                (
+                    (((((input_gate, forget_gate), candidate), output_gate), cell_before), cell),
+                    hidden,
+                ),
+                cell_tanh,
+            ) = runs;
+            forward_units(
+                input_gate,
+                forget_gate,
+                candidate,
+                output_gate,
+                cell_before,
+                cell,
+                hidden,
+                cell_tanh,
+            );
         });
+}
+
+best_isa! {
+    /// [`cell_step`] on a run of elements.
+    fn forward_units(
+        input_gate: &mut [f32],
+        forget_gate: &mut [f32],
+        candidate: &mut [f32],
+        output_gate: &mut [f32],
+        cell_before: &[f32],
+        cell: &mut [f32],
+        hidden: &mut [f32],
+        cell_tanh: &mut [f32],
+    ) {
+        let gates = input_gate
+            .iter_mut()
+            .zip(forget_gate.iter_mut())
+            .zip(candidate.iter_mut())
+            .zip(output_gate.iter_mut());
+        let states = cell_before
+            .iter()
+            .zip(cell.iter_mut())
+            .zip(hidden.iter_mut())
+            .zip(cell_tanh.iter_mut());
+        for ((((i, f), g), o), (((&c_before, c), h), tc)) in gates.zip(states) {
+            (*i, *f, *g, *o) = (sigmoid(*i), sigmoid(*f), tanh(*g), sigmoid(*o));
+            *c = *f * c_before + *i * *g;
+            *tc = tanh(*c);
+            *h = *o * *tc;
+        }
+    }
 }
 
 /// Which gradients the caller wants; the others are not computed.
@@ -266,36 +344,39 @@ pub fn backward(
     check_len("final hidden gradient", upstream.last_hidden, state_len);
     check_len("final cell gradient", upstream.last_cell, state_len);
 
-    let recurrent_weight = Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width);
-    let mut grad_gates = vec![0.0; rows * gate_width];
-    let mut grad_h = upstream.last_hidden.to_vec();
-    let mut grad_c = upstream.last_cell.to_vec();
+    // Column-major [H, B] like the trace; the gate gradients unit after unit, [4H, T·B].
+    let mut grad_h = transpose(upstream.last_hidden, hidden_size);
+    let mut grad_c = transpose(upstream.last_cell, hidden_size);
+    let mut grad_gates = vec![0.0; gate_width * rows];
+    let recurrent_weight_t =
+        Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width).t();
     for step in (0..seq_len).rev() {
-        let grad_gates_step = &mut grad_gates[step * batch * gate_width..][..batch * gate_width];
-        gate_grads_step(
+        let grad_output = transpose(
+            &upstream.outputs[step * state_len..][..state_len],
             hidden_size,
-            StepTrace {
-                gates: &trace.gates[step * batch * gate_width..][..batch * gate_width],
-                cell_before: block(&trace.cell, step, state_len),
-                cell_tanh: block(&trace.cell_tanh, step, state_len),
-            },
-            block(upstream.outputs, step, state_len),
+        );
+        gate_grads_step(
+            trace,
+            step,
+            &grad_output,
             &grad_h,
             &mut grad_c,
-            grad_gates_step,
+            &mut grad_gates,
         );
         // ∂L/∂h_{t-1} = grad_G_t · W_hᵀ; for t = 0 only if h_0's gradient is wanted.
         if step > 0 || wanted.hidden {
-            matmul(
+            matmul_strided(
                 &mut grad_h,
+                1,
+                batch,
                 Write::Overwrite,
-                Matrix::row_major(grad_gates_step, batch, gate_width),
-                recurrent_weight.t(),
+                Matrix::col_major(&grad_gates[step * batch..], batch, gate_width, rows),
+                recurrent_weight_t,
             );
         }
     }
 
-    let grad_gates_all = Matrix::row_major(&grad_gates, rows, gate_width);
+    let grad_gates_all = Matrix::col_major(&grad_gates, rows, gate_width, rows);
     LstmGrads {
         input: product(
             wanted.input,
@@ -309,73 +390,122 @@ pub fn backward(
             Matrix::row_major(input, rows, input_size).t(),
             grad_gates_all,
         ),
-        recurrent_weight: product(
-            wanted.recurrent_weight,
-            hidden_size * gate_width,
-            Matrix::row_major(&trace.hidden[..rows * hidden_size], rows, hidden_size).t(),
-            grad_gates_all,
-        ),
-        bias: column_sums(wanted.bias, &grad_gates, gate_width),
-        hidden: wanted.hidden.then_some(grad_h),
-        cell: wanted.cell.then_some(grad_c),
+        recurrent_weight: wanted.recurrent_weight.then(|| {
+            // H_prev = [h_0 … h_{T-1}], unit after unit: [H, T·B].
+            let hidden_before = unit_major(&trace.hidden[..rows * hidden_size], dims);
+            product(
+                true,
+                hidden_size * gate_width,
+                Matrix::row_major(&hidden_before, hidden_size, rows),
+                grad_gates_all,
+            )
+            .expect("wanted")
+        }),
+        bias: wanted
+            .bias
+            .then(|| grad_gates.chunks_exact(rows).map(row_sum).collect()),
+        hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
+        cell: wanted.cell.then(|| transpose(&grad_c, batch)),
     }
 }
 
-/// One step's slices of a [`ForwardTrace`].
-struct StepTrace<'a> {
-    /// Activations `[i | f | g | o]`, `[B, 4H]`.
-    gates: &'a [f32],
-    /// `c_{t-1}`, `[B, H]`.
-    cell_before: &'a [f32],
-    /// `tanh(c_t)`, `[B, H]`.
-    cell_tanh: &'a [f32],
-}
-
-/// The pointwise part of a backward step: from `∂L/∂h_t` (`grad_output` through the output
-/// plus `grad_h` from later steps) and `∂L/∂c_t` from later steps (`grad_c`), writes
-/// `grad_G_t` `[B, 4H]` and turns `grad_c` into `∂L/∂c_{t-1}`.
+/// The pointwise part of backward step `step`, unit by unit: from `∂L/∂h_t` (`grad_output`
+/// `[H, B]` through the output plus `grad_h` `[H, B]` from later steps) and `∂L/∂c_t` from
+/// later steps (`grad_c` `[H, B]`), writes `grad_G_t` into the step's columns of
+/// `grad_gates` `[4H, T·B]` and turns `grad_c` into `∂L/∂c_{t-1}`.
 fn gate_grads_step(
-    hidden_size: usize,
-    trace: StepTrace<'_>,
+    trace: &ForwardTrace,
+    step: usize,
     grad_output: &[f32],
     grad_h: &[f32],
     grad_c: &mut [f32],
     grad_gates: &mut [f32],
 ) {
-    let rows = trace
-        .gates
-        .chunks_exact(4 * hidden_size)
-        .zip(grad_gates.chunks_exact_mut(4 * hidden_size))
-        .zip(trace.cell_before.chunks_exact(hidden_size))
-        .zip(trace.cell_tanh.chunks_exact(hidden_size))
-        .zip(grad_output.chunks_exact(hidden_size))
-        .zip(grad_h.chunks_exact(hidden_size))
-        .zip(grad_c.chunks_exact_mut(hidden_size));
-    for ((((((gates, grad_gates), cell_before), cell_tanh), grad_output), grad_h), grad_c) in rows {
-        let (input_gate, rest) = gates.split_at(hidden_size);
-        let (forget_gate, rest) = rest.split_at(hidden_size);
-        let (candidate, output_gate) = rest.split_at(hidden_size);
-        let (grad_i, rest) = grad_gates.split_at_mut(hidden_size);
-        let (grad_f, rest) = rest.split_at_mut(hidden_size);
-        let (grad_g, grad_o) = rest.split_at_mut(hidden_size);
-        let activations = input_gate
+    let dims = trace.dims;
+    let (rows, state_len) = (dims.rows(), dims.state_len());
+    let Dims {
+        batch, hidden_size, ..
+    } = dims;
+    let gates = &trace.gates[step * 4 * state_len..][..4 * state_len];
+    let (input_gate, rest) = gates.split_at(state_len);
+    let (forget_gate, rest) = rest.split_at(state_len);
+    let (candidate, output_gate) = rest.split_at(state_len);
+    let cell_before = &trace.cell[step * state_len..][..state_len];
+    let cell_tanh = &trace.cell_tanh[step * state_len..][..state_len];
+    let (grad_i, rest) = grad_gates.split_at_mut(hidden_size * rows);
+    let (grad_f, rest) = rest.split_at_mut(hidden_size * rows);
+    let (grad_g, grad_o) = rest.split_at_mut(hidden_size * rows);
+    let activations = input_gate
+        .par_chunks(batch)
+        .zip(forget_gate.par_chunks(batch))
+        .zip(candidate.par_chunks(batch))
+        .zip(output_gate.par_chunks(batch))
+        .zip(cell_before.par_chunks(batch))
+        .zip(cell_tanh.par_chunks(batch))
+        .zip(grad_output.par_chunks(batch))
+        .zip(grad_h.par_chunks(batch));
+    let grads = grad_i
+        .par_chunks_mut(rows)
+        .zip(grad_f.par_chunks_mut(rows))
+        .zip(grad_g.par_chunks_mut(rows))
+        .zip(grad_o.par_chunks_mut(rows))
+        .zip(grad_c.par_chunks_mut(batch));
+    activations
+        .zip(grads)
+        .with_min_len(min_rows_per_task(batch))
+        .for_each(|(unit, grads)| {
+            let (((((((i, f), g), o), c_before), tc), grad_output), grad_h_later) = unit;
+            let ((((grad_i, grad_f), grad_g), grad_o), grad_c) = grads;
+            let now = step * batch..(step + 1) * batch;
+            backward_units(
+                [i, f, g, o],
+                c_before,
+                tc,
+                grad_output,
+                grad_h_later,
+                &mut grad_i[now.clone()],
+                &mut grad_f[now.clone()],
+                &mut grad_g[now.clone()],
+                &mut grad_o[now],
+                grad_c,
+            );
+        });
+}
+
+best_isa! {
+    /// [`gate_grads_step`] for one unit of every sequence (or any run of units).
+    fn backward_units(
+        gates: [&[f32]; 4],
+        cell_before: &[f32],
+        cell_tanh: &[f32],
+        grad_output: &[f32],
+        grad_h_later: &[f32],
+        grad_i: &mut [f32],
+        grad_f: &mut [f32],
+        grad_g: &mut [f32],
+        grad_o: &mut [f32],
+        grad_c: &mut [f32],
+    ) {
+        let [i, f, g, o] = gates;
+        let activations = i
             .iter()
-            .zip(forget_gate)
-            .zip(candidate)
-            .zip(output_gate)
+            .zip(f)
+            .zip(g)
+            .zip(o)
             .zip(cell_before)
-            .zip(cell_tanh);
+            .zip(cell_tanh)
+            .zip(grad_output)
+            .zip(grad_h_later);
         let grads = grad_i
             .iter_mut()
             .zip(grad_f.iter_mut())
             .zip(grad_g.iter_mut())
             .zip(grad_o.iter_mut())
-            .zip(grad_output)
-            .zip(grad_h)
             .zip(grad_c.iter_mut());
-        for ((((((&i, &f), &g), &o), &c_before), &tc), units) in activations.zip(grads) {
-            let ((((((grad_i, grad_f), grad_g), grad_o), grad_output), grad_h_later), grad_c) =
-                units;
+        for (values, grads) in activations.zip(grads) {
+            let (((((((&i, &f), &g), &o), &c_before), &tc), &grad_output), &grad_h_later) =
+                values;
+            let ((((grad_i, grad_f), grad_g), grad_o), grad_c) = grads;
             let grad_h = grad_output + grad_h_later;
             let grad_c_t = *grad_c + grad_h * o * (1.0 - tc * tc);
             *grad_i = grad_c_t * g * i * (1.0 - i);
