@@ -84,38 +84,33 @@ pub(crate) fn last_step(outputs: &Tensor<3>) -> Tensor<2> {
 /// The transpose of the row-major matrix `values`, `columns` wide: `[columns, rows]`, each
 /// column of `values` now a contiguous row. An empty matrix stays empty.
 pub(crate) fn transpose(values: &[f32], columns: usize) -> Vec<f32> {
-    let columns = columns.max(1);
-    transpose_strided(values, values.len() / columns, columns, columns)
+    let mut transposed = vec![0.0; values.len() / columns.max(1) * columns];
+    transpose_into(values, columns, &mut transposed);
+    transposed
 }
 
-/// The transpose of the `[rows, cols]` matrix whose element `(r, c)` is
-/// `values[r · row_stride + c]`: `[cols, rows]`, row-major. Goes tile by tile, so that both
-/// sides stay in cache.
+/// [`transpose`] into `transposed`, which must hold as many elements as the matrix. Goes tile
+/// by tile, so that both sides stay in cache.
 ///
 /// # Panics
 ///
-/// If `values` is too short.
-pub(crate) fn transpose_strided(
-    values: &[f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-) -> Vec<f32> {
+/// If `transposed` is shorter than the matrix.
+pub(crate) fn transpose_into(values: &[f32], columns: usize, transposed: &mut [f32]) {
     const TILE: usize = 32;
-    let mut transposed = vec![0.0; rows * cols];
+    let columns = columns.max(1);
+    let rows = values.len() / columns;
     for first_row in (0..rows).step_by(TILE) {
         let end_row = (first_row + TILE).min(rows);
-        for first_col in (0..cols).step_by(TILE) {
-            let end_col = (first_col + TILE).min(cols);
+        for first_col in (0..columns).step_by(TILE) {
+            let end_col = (first_col + TILE).min(columns);
             for row in first_row..end_row {
-                let source = &values[row * row_stride..][first_col..end_col];
+                let source = &values[row * columns..][first_col..end_col];
                 for (col, &value) in (first_col..end_col).zip(source) {
                     transposed[col * rows + row] = value;
                 }
             }
         }
     }
-    transposed
 }
 
 /// Rows of a pointwise pass handed to one thread at least: splitting finer than a few

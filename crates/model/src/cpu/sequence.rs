@@ -3,6 +3,7 @@
 //! length checks.
 
 use super::matmul::{Matrix, Write, matmul};
+use super::transpose_into;
 
 /// Sizes of one run of a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,27 +142,61 @@ pub fn column_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32
     })
 }
 
-/// Step-major states `[T, H, B]` (each step column-major) rearranged unit-major, `[H, T·B]`:
-/// the `H_prev` of a weight-gradient product over all steps.
-pub fn unit_major(step_major: &[f32], dims: Dims) -> Vec<f32> {
+/// Step-major states `[T, H, B]` (each step column-major, as the fused LSTM and GRU keep
+/// them) as the layer's row-major outputs, `[T, B, H]`.
+pub fn row_major_steps(step_major: &[f32], dims: Dims) -> Vec<f32> {
+    let mut outputs = vec![0.0; step_major.len()];
+    let state_len = dims.state_len();
+    for (step, block) in step_major.chunks_exact(state_len).enumerate() {
+        transpose_into(
+            block,
+            dims.batch,
+            &mut outputs[step * state_len..][..state_len],
+        );
+    }
+    outputs
+}
+
+/// `∂L/∂W_h = H_prevᵀ · grad`, `[H, gate_width]`, with `H_prev = [h_0 … h_{T-1}]` read from
+/// the first `T` of step-major states `[T+1, H, B]` and `grad` the `[T·B, gates·H]`
+/// gradient of the recurrent products.
+pub fn recurrent_weight_grad(hidden: &[f32], dims: Dims, grad: Matrix<'_>) -> Vec<f32> {
     let Dims {
         seq_len,
         batch,
         hidden_size,
         ..
     } = dims;
-    let mut units = vec![0.0; step_major.len()];
-    for (step, block) in step_major.chunks_exact(batch * hidden_size).enumerate() {
+    let rows = dims.rows();
+    // H_prev unit after unit, [H, T·B], so that the product reads all steps as one matrix.
+    let mut hidden_before = vec![0.0; rows * hidden_size];
+    for (step, block) in hidden[..rows * hidden_size]
+        .chunks_exact(dims.state_len())
+        .enumerate()
+    {
         for (unit, values) in block.chunks_exact(batch).enumerate() {
-            units[(unit * seq_len + step) * batch..][..batch].copy_from_slice(values);
+            hidden_before[(unit * seq_len + step) * batch..][..batch].copy_from_slice(values);
         }
     }
-    units
+    let mut out = vec![0.0; hidden_size * dims.gate_width()];
+    matmul(
+        &mut out,
+        Write::Overwrite,
+        Matrix::row_major(&hidden_before, hidden_size, rows),
+        grad,
+    );
+    out
 }
 
-/// The sum of `values` from first to last (a bias gradient over every step and sequence).
-pub fn row_sum(values: &[f32]) -> f32 {
-    values.iter().fold(0.0, |sum, value| sum + value)
+/// The sum of each row of a row-major matrix `width` wide, first to last (a bias gradient from
+/// unit-major gate gradients), if `wanted`.
+pub fn row_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32>> {
+    wanted.then(|| {
+        matrix
+            .chunks_exact(width)
+            .map(|row| row.iter().fold(0.0, |sum, value| sum + value))
+            .collect()
+    })
 }
 
 /// Block `index` of `all` cut in blocks of `len`.

@@ -32,8 +32,10 @@ use crate::cpu::activation::{sigmoid, tanh};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
-use crate::cpu::sequence::{RecurrentWeight, check_len, product, row_sum, unit_major};
-use crate::cpu::{min_rows_per_task, transpose};
+use crate::cpu::sequence::{
+    RecurrentWeight, check_len, product, recurrent_weight_grad, row_major_steps, row_sums,
+};
+use crate::cpu::{min_rows_per_task, transpose, transpose_into};
 
 /// Gates of a GRU: r, z, n.
 pub const GATES: usize = 3;
@@ -146,13 +148,7 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
             &mut hidden_after[..state_len],
         );
     }
-    let mut outputs = Vec::with_capacity(seq_len * state_len);
-    for step in 1..=seq_len {
-        outputs.extend(transpose(
-            &hidden_all[step * state_len..][..state_len],
-            batch,
-        ));
-    }
+    let outputs = row_major_steps(&hidden_all[state_len..], dims);
     ForwardTrace {
         dims,
         gates,
@@ -304,8 +300,10 @@ pub fn backward(
     let mut grad_from_input = vec![0.0; gate_width * rows];
     let mut grad_from_state = vec![0.0; gate_width * rows];
     let mut grad_h = vec![0.0; state_len];
+    let mut grad_output = vec![0.0; state_len];
     for step in (0..seq_len).rev() {
-        let grad_output = transpose(&grad_outputs[step * state_len..][..state_len], hidden_size);
+        let outputs_step = &grad_outputs[step * state_len..][..state_len];
+        transpose_into(outputs_step, hidden_size, &mut grad_output);
         gate_grads_step(
             trace,
             step,
@@ -342,23 +340,11 @@ pub fn backward(
             Matrix::row_major(input, rows, input_size).t(),
             grad_input_all,
         ),
-        recurrent_weight: wanted.recurrent_weight.then(|| {
-            // H_prev = [h_0 … h_{T-1}], unit after unit: [H, T·B].
-            let hidden_before = unit_major(&trace.hidden[..rows * hidden_size], dims);
-            product(
-                true,
-                hidden_size * gate_width,
-                Matrix::row_major(&hidden_before, hidden_size, rows),
-                grad_state_all,
-            )
-            .expect("wanted")
-        }),
-        input_bias: wanted
-            .input_bias
-            .then(|| grad_from_input.chunks_exact(rows).map(row_sum).collect()),
-        recurrent_bias: wanted
-            .recurrent_bias
-            .then(|| grad_from_state.chunks_exact(rows).map(row_sum).collect()),
+        recurrent_weight: wanted
+            .recurrent_weight
+            .then(|| recurrent_weight_grad(&trace.hidden, dims, grad_state_all)),
+        input_bias: row_sums(wanted.input_bias, &grad_from_input, rows),
+        recurrent_bias: row_sums(wanted.recurrent_bias, &grad_from_state, rows),
         hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
     }
 }

@@ -37,8 +37,10 @@ use crate::cpu::activation::{sigmoid, tanh};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
-use crate::cpu::sequence::{RecurrentWeight, check_len, product, row_sum, unit_major};
-use crate::cpu::{min_rows_per_task, transpose};
+use crate::cpu::sequence::{
+    RecurrentWeight, check_len, product, recurrent_weight_grad, row_major_steps, row_sums,
+};
+use crate::cpu::{min_rows_per_task, transpose, transpose_into};
 
 /// Gates of an LSTM: i, f, g, o.
 pub const GATES: usize = 4;
@@ -165,13 +167,7 @@ pub fn forward(
             &mut cell_tanh[step * state_len..][..state_len],
         );
     }
-    let mut outputs = Vec::with_capacity(seq_len * state_len);
-    for step in 1..=seq_len {
-        outputs.extend(transpose(
-            &hidden_all[step * state_len..][..state_len],
-            batch,
-        ));
-    }
+    let outputs = row_major_steps(&hidden_all[state_len..], dims);
     ForwardTrace {
         dims,
         last_cell: transpose(&cell_all[seq_len * state_len..], batch),
@@ -350,11 +346,10 @@ pub fn backward(
     let mut grad_gates = vec![0.0; gate_width * rows];
     let recurrent_weight_t =
         Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width).t();
+    let mut grad_output = vec![0.0; state_len];
     for step in (0..seq_len).rev() {
-        let grad_output = transpose(
-            &upstream.outputs[step * state_len..][..state_len],
-            hidden_size,
-        );
+        let outputs_step = &upstream.outputs[step * state_len..][..state_len];
+        transpose_into(outputs_step, hidden_size, &mut grad_output);
         gate_grads_step(
             trace,
             step,
@@ -390,20 +385,10 @@ pub fn backward(
             Matrix::row_major(input, rows, input_size).t(),
             grad_gates_all,
         ),
-        recurrent_weight: wanted.recurrent_weight.then(|| {
-            // H_prev = [h_0 … h_{T-1}], unit after unit: [H, T·B].
-            let hidden_before = unit_major(&trace.hidden[..rows * hidden_size], dims);
-            product(
-                true,
-                hidden_size * gate_width,
-                Matrix::row_major(&hidden_before, hidden_size, rows),
-                grad_gates_all,
-            )
-            .expect("wanted")
-        }),
-        bias: wanted
-            .bias
-            .then(|| grad_gates.chunks_exact(rows).map(row_sum).collect()),
+        recurrent_weight: wanted
+            .recurrent_weight
+            .then(|| recurrent_weight_grad(&trace.hidden, dims, grad_gates_all)),
+        bias: row_sums(wanted.bias, &grad_gates, rows),
         hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
         cell: wanted.cell.then(|| transpose(&grad_c, batch)),
     }

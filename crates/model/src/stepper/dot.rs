@@ -11,32 +11,7 @@
 /// thread costs more than it saves.
 pub(crate) const PARALLEL_MIN_WEIGHTS: usize = 1 << 16;
 
-/// The vector instructions a [`RowDot`] uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// 16-lane AVX-512 with fused multiply–add.
-    Avx512,
-    /// 8-lane AVX2 with fused multiply–add.
-    Avx2Fma,
-    /// Whatever the compilation target offers (SSE2 on x86-64).
-    Portable,
-}
-
-impl Isa {
-    /// The best the running CPU supports.
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Self::Avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Self::Avx2Fma;
-            }
-        }
-        Self::Portable
-    }
-}
+pub use crate::cpu::isa::Isa;
 
 /// `out[r] = init[r] + rows[r] · x` for the row-major `[out.len(), x.len()]` matrix `rows`.
 #[derive(Debug, Clone, Copy)]
