@@ -12,7 +12,8 @@
 #   BACKENDS      charlstm backends to measure (default: "ndarray flex wgpu")
 #   STEPS         timed training steps on the CPU backends and PyTorch (default 10; 2 warm-up steps)
 #   WGPU_STEPS    timed training steps on wgpu (default 2; 1 warm-up step: a software device is slow)
-#   SAMPLE_LENGTH characters generated, timed (default 2000)
+#   SAMPLE_LENGTH characters generated, timed (default 2000; per sample when batched)
+#   NUM_SAMPLES   samples generated at once for the batched sampling figure (default 32)
 #   VENV          where PyTorch is installed (default target/bench-venv; created on first use)
 #   CHARLSTM_DATA_DIR  a directory holding tinyshakespeare.txt (else the download cache is used)
 set -euo pipefail
@@ -23,6 +24,7 @@ BACKENDS=${BACKENDS:-"ndarray flex wgpu"}
 STEPS=${STEPS:-10}
 WGPU_STEPS=${WGPU_STEPS:-2}
 SAMPLE_LENGTH=${SAMPLE_LENGTH:-2000}
+NUM_SAMPLES=${NUM_SAMPLES:-32}
 CELL=${CELL:-lstm}
 CONFIG=configs/tinyshakespeare.toml
 
@@ -47,7 +49,8 @@ for backend in $BACKENDS; do
   if [ "$backend" = wgpu ]; then steps=$WGPU_STEPS warmup=1; fi
   echo "measuring charlstm on $backend..." >&2
   if line=$("$charlstm" bench --config "$CONFIG" --backend "$backend" --set "model.cell=$CELL" --json \
-      --warmup-steps "$warmup" --steps "$steps" --sample-length "$SAMPLE_LENGTH"); then
+      --warmup-steps "$warmup" --steps "$steps" --sample-length "$SAMPLE_LENGTH" \
+      --num-samples "$NUM_SAMPLES"); then
     echo "charlstm $backend|$line" >>"$results"
   else
     echo "charlstm $backend|" >>"$results"
@@ -56,7 +59,7 @@ done
 
 echo "measuring PyTorch..." >&2
 line=$("$VENV/bin/python" scripts/pytorch_reference.py --cell "$CELL" --corpus "$corpus" --threads "$THREADS" \
-  --steps "$STEPS" --sample-length "$SAMPLE_LENGTH")
+  --steps "$STEPS" --sample-length "$SAMPLE_LENGTH" --num-samples "$NUM_SAMPLES")
 echo "pytorch|$line" >>"$results"
 
 "$VENV/bin/python" - "$results" "$THREADS" "$STEPS" "$WGPU_STEPS" "$CELL" <<'EOF'
@@ -87,16 +90,21 @@ command = "scripts/bench.sh" if cell == "lstm" else f"CELL={cell} scripts/bench.
 print(f"Command: `{command}` (timed training steps: {steps}; wgpu: {wgpu_steps}). "
       f"Standard config: 2 x 512 {cell.upper()}, embedding 64, batch 64, sequence 100, tinyshakespeare.")
 print()
-print("| implementation | train chars/s | / PyTorch | sample chars/s (batch 1) | / PyTorch | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|")
+samples = reference.get("num_samples")
+print(f"| implementation | train chars/s | / PyTorch | sample chars/s (batch 1) | / PyTorch "
+      f"| {samples} samples at once, chars/s | / batch 1 | / PyTorch | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows:
     if r is None:
-        print(f"| {name} | failed | | | | |")
+        print(f"| {name} | failed | | | | | | | |")
         continue
     label = r.get("implementation", name)
     train, sample = r["train_chars_per_s"], r["sample_chars_per_s"]
     rss = r.get("peak_rss_mib")
     rss = f"{rss:,.0f}" if rss is not None else "n/a"
+    batch = r.get("batch_sample_chars_per_s")
+    batch = (f"{batch:,.0f} | {batch / sample:.1f} | {batch / reference['batch_sample_chars_per_s']:.2f}"
+             if batch else "n/a | | ")
     print(f"| {label if name == 'pytorch' else name} | {train:,.0f} | {train / reference['train_chars_per_s']:.2f} "
-          f"| {sample:,.0f} | {sample / reference['sample_chars_per_s']:.2f} | {rss} |")
+          f"| {sample:,.0f} | {sample / reference['sample_chars_per_s']:.2f} | {batch} | {rss} |")
 EOF

@@ -8,6 +8,7 @@ carried (detached) from chunk to chunk -- what `charlstm train` does.
 Prints one JSON object on stdout:
   train_chars_per_s   training throughput after warm-up, optimizer step included
   sample_chars_per_s  generation throughput at batch 1 (one step + one draw per character)
+  batch_sample_chars_per_s  the same with --num-samples streams at once (all their characters)
   peak_rss_mib        peak resident memory of this process
 
 Run it through scripts/bench.sh, which installs torch into a venv and pins the thread count.
@@ -82,19 +83,21 @@ def measure_training(model, ids, args):
 
 
 @torch.no_grad()
-def measure_sampling(model, vocab_size, length):
+def measure_sampling(model, vocab_size, length, streams=1):
+    """Characters per second generating `streams` samples at once (one batched step, then one
+    draw per stream, per character)."""
     model.eval()
     generator = torch.Generator().manual_seed(1)
-    token = torch.zeros((1, 1), dtype=torch.long)
+    token = torch.zeros((streams, 1), dtype=torch.long)
     state = None
     for _ in range(20):  # warm-up
         logits, state = model(token, state)
     start = time.perf_counter()
     for _ in range(length):
         logits, state = model(token, state)
-        probabilities = torch.softmax(logits[0, -1], dim=-1)
-        token = torch.multinomial(probabilities, 1, generator=generator).view(1, 1)
-    return length / (time.perf_counter() - start)
+        probabilities = torch.softmax(logits[:, -1], dim=-1)
+        token = torch.multinomial(probabilities, 1, generator=generator).view(streams, 1)
+    return streams * length / (time.perf_counter() - start)
 
 
 def main():
@@ -112,6 +115,7 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--sample-length", type=int, default=2000)
+    parser.add_argument("--num-samples", type=int, default=32, help="streams of the batched figure")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -127,6 +131,7 @@ def main():
     )
     train_rate, last_loss = measure_training(model, ids, args)
     sample_rate = measure_sampling(model, len(vocab), args.sample_length)
+    batch_rate = measure_sampling(model, len(vocab), args.sample_length, args.num_samples)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     json.dump(
         {
@@ -134,6 +139,8 @@ def main():
             "threads": torch.get_num_threads(),
             "train_chars_per_s": round(train_rate, 1),
             "sample_chars_per_s": round(sample_rate, 1),
+            "num_samples": args.num_samples,
+            "batch_sample_chars_per_s": round(batch_rate, 1),
             "peak_rss_mib": round(peak_kib / 1024, 1),
             "last_loss": round(last_loss, 4),
         },

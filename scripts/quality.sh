@@ -11,11 +11,15 @@
 #   CORPUS=rust scripts/quality.sh                       # the Rust-source corpus (below)
 #   SETS="train.learning_rate=3e-3 model.dropout=0" scripts/quality.sh   # charlstm overrides
 #   STEPS=300 scripts/quality.sh                         # per-step parity (below)
+#   VERSUS="train.learning_rate=4e-3" scripts/quality.sh  # charlstm against charlstm (below)
 #
 # With STEPS set, both train for that many steps with the reference's recipe (charlstm gets
 # a constant learning rate of 2e-3, no warm-up, no dropout, no forget-gate offset, clip 5, plus
 # SETS) and report the
 # validation loss every STEPS/3 steps: does a step of charlstm teach as much as one of PyTorch?
+#
+# With VERSUS set, the second run is charlstm again (SETS plus the VERSUS overrides) instead of
+# PyTorch: a before/after row for one change, measured the same way, side by side.
 #
 # Environment:
 #   CONFIG   charlstm config (default configs/tinyshakespeare.toml)
@@ -26,6 +30,7 @@
 #   STEPS    step budget instead (per-step parity, see above)
 #   SEEDS    seeds (default "1 2 3"); charlstm and PyTorch each take the same number
 #   SETS     extra charlstm --set overrides, space-separated
+#   VERSUS   overrides of a second charlstm run that replaces PyTorch (see above)
 #   OUT      work directory (default target/quality); runs go to OUT/<label>-<seed>
 #   VENV     PyTorch venv (default target/bench-venv; created on first use)
 #   CHARLSTM_DATA_DIR  a directory holding tinyshakespeare.txt (else the download cache)
@@ -38,6 +43,9 @@ MINUTES=${MINUTES:-10}
 STEPS=${STEPS:-}
 SEEDS=${SEEDS:-"1 2 3"}
 SETS=${SETS:-}
+VERSUS=${VERSUS:-}
+other_name=${VERSUS:+"charlstm + $VERSUS"}
+other_name=${other_name:-PyTorch}
 RUST_MB=${RUST_MB:-4}
 OUT=${OUT:-target/quality}
 export RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -81,13 +89,32 @@ else
 fi
 for pair in $SETS; do sets+=(--set "$pair"); done
 
+# One charlstm run's figures as JSON: steps, training time, chars/s, the final validation loss
+# and the validation losses measured on the way.
+summarize() {
+  "$python" - "$1" <<'EOF'
+import csv, json, sys, tomllib
+run = sys.argv[1]
+rows = list(csv.DictReader(open(f"{run}/metrics.csv")))
+config = tomllib.load(open(f"{run}/config.toml", "rb"))
+chars_per_step = config["train"]["batch_size"] * config["train"]["seq_len"]
+last = rows[-1]
+validation = {r["step"]: float(r["validation_loss"]) for r in rows if r["validation_loss"]}
+steps, seconds = int(last["step"]), float(last["wall_seconds"])
+print(json.dumps({"steps": steps, "train_seconds": seconds,
+                  "chars_per_s": steps * chars_per_step / seconds,
+                  "validation_loss": float(last["validation_loss"]),
+                  "validation_at": validation}))
+EOF
+}
+
 results="$OUT/$label-results.jsonl"
 : >"$results"
 cores=(0 1)
 for seed in $SEEDS; do
   run="$OUT/$label-$seed"
-  rm -rf "$run"
-  echo "seed $seed: charlstm on core ${cores[0]}, PyTorch on core ${cores[1]}, $budget each..." >&2
+  rm -rf "$run" "$run-versus"
+  echo "seed $seed: charlstm on core ${cores[0]}, $other_name on core ${cores[1]}, $budget each..." >&2
   taskset -c "${cores[0]}" "$charlstm" train --quiet --config "$CONFIG" --out "$run" \
     "${sets[@]}" --set "seed=$seed" &
   charlstm_pid=$!
@@ -103,53 +130,46 @@ for seed in $SEEDS; do
     echo "error: charlstm did not start (see above)" >&2
     exit 1
   fi
-  shape=$("$python" - "$run/config.toml" <<'EOF'
+  shape=$("$python" - "$run/config.toml" "$VERSUS" <<'EOF'
 import sys, tomllib
 c = tomllib.load(open(sys.argv[1], "rb"))
 m, t, d = c["model"], c["train"], c["data"]
-if m["cell"] != "lstm" or m["bidirectional"]:
+if (m["cell"] != "lstm" or m["bidirectional"]) and not sys.argv[2]:
     sys.exit("error: the reference is a unidirectional LSTM; this config is not")
 print(f"--embedding-size {m['embedding_size']} --hidden-size {m['hidden_size']} "
       f"--num-layers {m['num_layers']} --batch-size {t['batch_size']} --seq-len {t['seq_len']} "
       f"--validation-fraction {d['validation_fraction']}")
 EOF
 )
-  # shellcheck disable=SC2086
-  reference=$(taskset -c "${cores[1]}" "$python" scripts/quality_reference.py --corpus "$corpus" \
-    --threads 1 --seed "$seed" $shape "${reference_budget[@]}")
+  if [ -n "$VERSUS" ]; then
+    versus_sets=("${sets[@]}")
+    for pair in $VERSUS; do versus_sets+=(--set "$pair"); done
+    taskset -c "${cores[1]}" "$charlstm" train --quiet --config "$CONFIG" --out "$run-versus" \
+      "${versus_sets[@]}" --set "seed=$seed"
+    reference=$(summarize "$run-versus")
+  else
+    # shellcheck disable=SC2086
+    reference=$(taskset -c "${cores[1]}" "$python" scripts/quality_reference.py --corpus "$corpus" \
+      --threads 1 --seed "$seed" $shape "${reference_budget[@]}")
+  fi
   wait "$charlstm_pid"
-  "$python" - "$run" "$seed" "$reference" >>"$results" <<'EOF'
-import csv, json, sys, tomllib
-run, seed, reference = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-rows = list(csv.DictReader(open(f"{run}/metrics.csv")))
-config = tomllib.load(open(f"{run}/config.toml", "rb"))
-chars_per_step = config["train"]["batch_size"] * config["train"]["seq_len"]
-last = rows[-1]
-validation = {r["step"]: float(r["validation_loss"]) for r in rows if r["validation_loss"]}
-steps, seconds = int(last["step"]), float(last["wall_seconds"])
-print(json.dumps({
-    "seed": seed,
-    "charlstm": {"steps": steps, "train_seconds": seconds,
-                 "chars_per_s": steps * chars_per_step / seconds,
-                 "validation_loss": float(last["validation_loss"]),
-                 "validation_at": validation},
-    "pytorch": reference,
-}))
-EOF
+  echo "{\"seed\": $seed, \"charlstm\": $(summarize "$run"), \"pytorch\": $reference}" >>"$results"
   cores=("${cores[1]}" "${cores[0]}")
 done
 
 isa=$(grep -o -m1 -w -E 'avx512f' /proc/cpuinfo || grep -o -m1 -w 'avx2' /proc/cpuinfo || echo "no AVX2")
-"$python" - "$results" "$label" "$budget" "$CONFIG" "$SETS" "$isa" <<'EOF'
+"$python" - "$results" "$label" "$budget" "$CONFIG" "$SETS" "$isa" "$VERSUS" <<'EOF'
 import datetime, json, math, platform, statistics, subprocess, sys
-path, label, budget, config, sets, isa = sys.argv[1:]
+path, label, budget, config, sets, isa, versus = sys.argv[1:]
 runs = [json.loads(line) for line in open(path)]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print(f"### {label}, {budget}, one thread each, side by side ({datetime.date.today()})\n")
+other = f"charlstm + `{versus}`" if versus else "PyTorch"
 print(f"{cpu} ({isa}); charlstm `{config}`" + (f" with `{sets}`" if sets else "") +
-      "; PyTorch: the same shape, Adam 2e-3 constant, clip 5, no dropout.\n")
+      (f"; against the same with `{versus}`.\n" if versus else
+       "; PyTorch: the same shape, Adam 2e-3 constant, clip 5, no dropout.\n"))
 bits = lambda nats: nats / math.log(2)
-print("| seed | charlstm val nats (bits) | steps | chars/s | PyTorch val nats (bits) | steps | chars/s | difference |")
+print(f"| seed | charlstm val nats (bits) | steps | chars/s | {other} val nats (bits) | steps | chars/s | difference (charlstm − {'the other' if versus else 'PyTorch'}) |")
 print("|---|---|---|---|---|---|---|---|")
 for r in runs:
     c, p = r["charlstm"], r["pytorch"]
@@ -166,9 +186,10 @@ d = [a - b for a, b in zip(c, p)]
 cs = statistics.mean(r["charlstm"]["chars_per_s"] for r in runs)
 ps = statistics.mean(r["pytorch"]["chars_per_s"] for r in runs)
 print(f"| mean ± sd | {summary(c)} | | {cs:,.0f} | {summary(p)} | | {ps:,.0f} | {summary(d)} |")
-steps = sorted({int(s) for r in runs for s in r["charlstm"]["validation_at"]} & {int(s) for r in runs for s in r["pytorch"].get("validation_at", {})})
+# Steps at which every run of both sides validated (with STEPS: the same three for all).
+steps = sorted(set.intersection(*({int(s) for s in r[side].get("validation_at", {})} for r in runs for side in ("charlstm", "pytorch"))))
 if steps:
-    print("\n| step | charlstm val nats (mean ± sd) | PyTorch val nats (mean ± sd) | difference |")
+    print(f"\n| step | charlstm val nats (mean ± sd) | {other} val nats (mean ± sd) | difference |")
     print("|---|---|---|---|")
     for s in steps:
         c = [r["charlstm"]["validation_at"][str(s)] for r in runs]

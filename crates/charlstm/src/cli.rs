@@ -155,6 +155,11 @@ pub struct SampleArgs {
     /// printed to stderr].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Generate N independent samples at once, printed one after another under a header line;
+    /// sample k is the text `--seed <seed + k - 1>` gives alone. Much faster per sample than N
+    /// separate runs.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub num_samples: usize,
 }
 
 /// How `charlstm fill` chooses a blank's character.
@@ -233,9 +238,12 @@ pub struct BenchArgs {
     /// Timed training steps.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// Characters generated, timed, at batch 1.
+    /// Characters generated, timed, at batch 1 (and per sample with --num-samples).
     #[arg(long, default_value_t = 2000)]
     pub sample_length: usize,
+    /// Also time this many samples generated at once (0 or 1: not measured).
+    #[arg(long, default_value_t = 32)]
+    pub num_samples: usize,
     /// Print the figures as one JSON object (for scripts/bench.sh).
     #[arg(long)]
     pub json: bool,

@@ -16,7 +16,7 @@ use charlstm_train::benchmark::{BenchmarkOptions, run_benchmark};
 use charlstm_train::evaluate::evaluate_in;
 use charlstm_train::export::export_safetensors;
 use charlstm_train::fill::{FillTest, fill_accuracy, fill_text};
-use charlstm_train::generate::{GenerateOptions, generate};
+use charlstm_train::generate::{GenerateOptions, generate, generate_many};
 use charlstm_train::plot::{LossCurves, draw_loss_png};
 use charlstm_train::{
     BackendKind, Checkpoint, RunConfig, TrainEvent, TrainObserver, TrainOptions, train,
@@ -172,8 +172,35 @@ fn sample_command(args: SampleArgs) -> Result<()> {
         seed,
     };
     options.validate(&checkpoint.tokenizer)?;
+    if args.num_samples == 0 {
+        bail!("--num-samples 0 is invalid: it must be at least 1");
+    }
     if args.seed.is_none() {
         info!("seed: {seed} (pass --seed {seed} to repeat this sample)");
+    }
+    if args.num_samples > 1 {
+        let texts = generate_many(
+            &model,
+            &checkpoint.tokenizer,
+            &options,
+            args.num_samples,
+            &device,
+        )?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for (k, text) in texts.iter().enumerate() {
+            let header = format!(
+                "==> sample {} of {} (--seed {}) <==",
+                k + 1,
+                texts.len(),
+                seed.wrapping_add(k as u64)
+            );
+            // A closed pipe ends the output quietly.
+            if writeln!(out, "{header}\n{}{text}\n", args.prime).is_err() {
+                return Ok(());
+            }
+        }
+        return Ok(());
     }
 
     let stdout = std::io::stdout();
@@ -441,16 +468,23 @@ fn bench_command(args: BenchArgs) -> Result<()> {
         warmup_steps: args.warmup_steps,
         timed_steps: args.steps,
         sample_length: args.sample_length,
+        num_samples: args.num_samples,
     };
     let report = run_benchmark(&config, &CorpusLocator::from_env(), options)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{}: training {:.0} chars/s, sampling {:.0} chars/s (batch 1), peak memory {}",
+            "{}: training {:.0} chars/s, sampling {:.0} chars/s (batch 1){}, peak memory {}",
             report.backend,
             report.train_chars_per_s,
             report.sample_chars_per_s,
+            report
+                .batch_sample_chars_per_s
+                .map_or(String::new(), |s| format!(
+                    ", {s:.0} chars/s ({} samples at once)",
+                    report.num_samples
+                )),
             report
                 .peak_rss_mib
                 .map_or("unknown".to_string(), |m| format!("{m:.0} MiB"))

@@ -57,6 +57,27 @@ fn train_then_sample_then_eval() {
     assert_eq!(text.chars().count(), prime.chars().count() + 50);
     assert_eq!(text, sample("1"));
 
+    // Many samples at once: each under a header naming its seed, each the text that seed gives
+    // alone.
+    let output = run(charlstm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .args(["--prime", prime, "--length", "50", "--temperature", "0.1"])
+        .args(["--seed", "1", "--num-samples", "3"]));
+    assert_ok(&output);
+    let printed = stdout(&output);
+    for (k, seed) in ["1", "2", "3"].into_iter().enumerate() {
+        let header = format!("==> sample {} of 3 (--seed {seed}) <==\n", k + 1);
+        let start = printed
+            .find(&header)
+            .unwrap_or_else(|| panic!("{header:?} in {printed:?}"));
+        let alone = sample(seed);
+        assert!(
+            printed[start + header.len()..].starts_with(&format!("{alone}\n")),
+            "sample {k} in {printed:?}"
+        );
+    }
+
     let output = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
     assert_ok(&output);
     let report = stdout(&output);
@@ -161,6 +182,8 @@ fn bench_reports_speed_as_json_and_writes_no_run() {
     for key in [
         "\"train_chars_per_s\":",
         "\"sample_chars_per_s\":",
+        "\"batch_sample_chars_per_s\":",
+        "\"num_samples\":32",
         "\"backend\":\"ndarray\"",
     ] {
         assert!(report.contains(key), "{key} missing from {report}");
@@ -250,6 +273,10 @@ fn bad_input_gets_one_clear_line() {
     assert_clean_error(&sample(&["--prime", "xyZ!"]), "'!', 'Z'");
     assert_clean_error(&sample(&["--temperature", "0"]), "--temperature");
     assert_clean_error(&sample(&["--top-p", "1.5"]), "--top-p");
+    assert_clean_error(
+        &sample(&["--num-samples", "0"]),
+        "--num-samples 0 is invalid: it must be at least 1",
+    );
 }
 
 #[test]

@@ -52,6 +52,8 @@ fn new_value(key: &str, scratch: &Path) -> String {
         "train.schedule" => r#""constant""#.into(),
         "train.decay_fraction" => "0.5".into(),
         "train.warmup_steps" => "0".into(),
+        "train.adam_beta1" => "0.8".into(),
+        "train.adam_beta2" => "0.99".into(),
         "train.grad_clip" => "1.0".into(),
         "train.epochs" => "3".into(),
         "train.max_steps" => "35".into(),

@@ -144,6 +144,8 @@ fn values_for(key: &str) -> Vec<String> {
         "train.schedule" => &["constant", "cosine", "linear"],
         "train.decay_fraction" => &["1.0", "0.3"],
         "train.warmup_steps" => &["0", "5"],
+        "train.adam_beta1" => &["0.9", "0.5"],
+        "train.adam_beta2" => &["0.999", "0.95"],
         "train.grad_clip" => &["0.0", "1.0"],
         "train.epochs" => &["1", "4"],
         "train.max_steps" => &["5", "60"],

@@ -29,4 +29,4 @@ pub use rnn::{RnnLayer, RnnLayerConfig};
 pub use sampling::{Sampler, SamplingOptions, sample_index};
 pub use shape::ModelShape;
 pub use state::{LayerState, RecurrentState};
-pub use stepper::{HostStepper, StepperError};
+pub use stepper::{BatchStepper, HostStepper, StepperError};

@@ -1,6 +1,6 @@
 //! Throughput of a configuration on a backend: training characters per second after warm-up
-//! (optimizer step included), generation characters per second at batch 1, and the process's
-//! peak memory. `charlstm bench` prints it; `scripts/bench.sh` sets it beside PyTorch.
+//! (optimizer step included), generation characters per second at batch 1 and with many
+//! samples at once, and the process's peak memory. `charlstm bench` prints it; `scripts/bench.sh` sets it beside PyTorch.
 
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::generate::{GenerateOptions, generate};
+use crate::generate::{GenerateOptions, generate, generate_many};
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
 use crate::step::{Chunk, adam, train_step};
 use crate::tensors::batch_tensors;
@@ -26,6 +26,9 @@ pub struct BenchmarkOptions {
     pub timed_steps: usize,
     /// Characters generated, timed, after a short untimed warm-up.
     pub sample_length: usize,
+    /// Samples generated at once for the batched figure, each `sample_length` characters
+    /// (0 or 1: not measured).
+    pub num_samples: usize,
 }
 
 /// What a benchmark measured.
@@ -39,6 +42,11 @@ pub struct BenchmarkReport {
     pub train_chars_per_s: f64,
     /// Generation throughput at batch 1, in characters per second.
     pub sample_chars_per_s: f64,
+    /// Samples generated at once for [`Self::batch_sample_chars_per_s`].
+    pub num_samples: usize,
+    /// Generation throughput with `num_samples` samples at once, in characters per second
+    /// (all samples' characters counted); `None` when not measured.
+    pub batch_sample_chars_per_s: Option<f64>,
     /// Peak resident memory of the process, in MiB (Linux only).
     pub peak_rss_mib: Option<f64>,
     /// Loss of the last timed step, nats/char (a sanity check that training ran).
@@ -63,7 +71,7 @@ pub fn run_benchmark(
         mut model,
     } = seeded_model(config, vocab.len())?;
     let parameters = model.num_params();
-    let mut optimizer = adam();
+    let mut optimizer = adam(&config.train);
     let mut state: Option<RecurrentState> = None;
     let mut backward_state: Option<RecurrentState> = None;
     let mut clock = None;
@@ -119,12 +127,36 @@ pub fn run_benchmark(
     let clock = Instant::now();
     sample(options.sample_length, 1)?;
     let sample_chars_per_s = options.sample_length as f64 / clock.elapsed().as_secs_f64();
+    let batch_sample_chars_per_s = match options.num_samples {
+        0 | 1 => None,
+        count => {
+            let options_for = |length: usize| GenerateOptions {
+                prime: prime.clone(),
+                length,
+                sampling: SamplingOptions::default(),
+                seed: 1,
+            };
+            generate_many(&model, vocab, &options_for(20), count, &inference_device)?;
+            let clock = Instant::now();
+            let length = options.sample_length;
+            generate_many(
+                &model,
+                vocab,
+                &options_for(length),
+                count,
+                &inference_device,
+            )?;
+            Some((count * length) as f64 / clock.elapsed().as_secs_f64())
+        }
+    };
 
     Ok(BenchmarkReport {
         backend: config.backend.name().to_string(),
         parameters,
         train_chars_per_s,
         sample_chars_per_s,
+        num_samples: options.num_samples,
+        batch_sample_chars_per_s,
         peak_rss_mib: peak_rss_mib(),
         last_loss,
     })
@@ -160,11 +192,17 @@ mod tests {
             warmup_steps: 1,
             timed_steps: 3,
             sample_length: 10,
+            num_samples: 3,
         };
         let report = run_benchmark(&config, &CorpusLocator::default(), options).unwrap();
         assert_eq!(report.backend, "flex");
         assert!(report.train_chars_per_s.is_finite() && report.train_chars_per_s > 0.0);
         assert!(report.sample_chars_per_s.is_finite() && report.sample_chars_per_s > 0.0);
+        assert!(
+            report
+                .batch_sample_chars_per_s
+                .is_some_and(|s| s.is_finite() && s > 0.0)
+        );
         assert!(report.last_loss.is_finite() && report.last_loss > 0.0);
         if cfg!(target_os = "linux") {
             assert!(report.peak_rss_mib.is_some_and(|m| m > 0.0));

@@ -150,6 +150,11 @@ pub struct TrainConfig {
     pub decay_fraction: f64,
     /// Steps of linear warm-up from 0 to `learning_rate`.
     pub warmup_steps: usize,
+    /// Adam's decay rate of the gradient's running mean (PyTorch's default 0.9).
+    pub adam_beta1: f64,
+    /// Adam's decay rate of the squared gradient's running mean (PyTorch's default 0.999).
+    /// Smaller values adapt the step size faster, which short runs may prefer.
+    pub adam_beta2: f64,
     /// Clip the global gradient norm (all parameters together, as PyTorch's
     /// `clip_grad_norm_`) to this value; 0 turns clipping off.
     pub grad_clip: f64,
@@ -229,6 +234,8 @@ impl Default for TrainConfig {
             schedule: ScheduleKind::Cosine,
             decay_fraction: 1.0,
             warmup_steps: 100,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
             grad_clip: 5.0,
             epochs: 10,
             max_steps: 0,
@@ -349,6 +356,14 @@ impl RunConfig {
                 t.decay_fraction.to_string(),
                 "in (0, 1]",
             );
+        }
+        for (key, beta) in [
+            ("train.adam_beta1", t.adam_beta1),
+            ("train.adam_beta2", t.adam_beta2),
+        ] {
+            if !(0.0..1.0).contains(&beta) {
+                return bad(key, beta.to_string(), "in [0, 1)");
+            }
         }
         if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {
             return bad(
@@ -646,6 +661,21 @@ mod tests {
                 .to_string();
             assert!(err.contains("train.decay_fraction"), "{err}");
             assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn adam_decay_rates_outside_zero_to_one_are_refused() {
+        for key in ["train.adam_beta1", "train.adam_beta2"] {
+            for value in ["1", "1.5", "-0.1", "nan"] {
+                let err = RunConfig::load(None, &[format!("{key}={value}")])
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.starts_with(&format!("{key} = ")), "{err}");
+                assert!(err.ends_with("is invalid: it must be in [0, 1)"), "{err}");
+            }
+            let config = RunConfig::load(None, &[format!("{key}=0.95")]).unwrap();
+            assert_eq!(config.train.adam_beta1 == 0.95, key.ends_with('1'));
         }
     }
 

@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 use charlstm_data::Tokenizer;
-use charlstm_model::{CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, cpu};
+use charlstm_model::{
+    BatchStepper, CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, cpu,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -86,7 +88,7 @@ pub fn generate(
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
 
     let mut sampler = Sampler::new(options.sampling);
-    let mut source = LogitSource::new(model, device)?;
+    let mut source = LogitSource::new(model, device, 1)?;
     let mut last = source.read_prime(&prime)?;
     let mut text = String::with_capacity(options.length);
     let mut decoder = tokenizer.stream_decoder();
@@ -98,85 +100,163 @@ pub fn generate(
             break;
         }
         if position + 1 < options.length {
-            source.step(index, &mut last)?;
+            source.step(&[index], &mut last)?;
         }
     }
     Ok(text)
 }
 
-/// Where the logits of the next token come from.
+/// Generates `count` independent samples at once, each `options.length` tokens after
+/// `options.prime`, and returns their texts. Sample `k` draws its tokens with the seed
+/// `options.seed + k`, so it is the text [`generate`] gives with that seed: on the CPU
+/// backends bit for bit (the batched steps compute what a lone stream computes, in the same
+/// order); on wgpu, whose products may sum in another order at another batch size, up to
+/// rounding. All samples are made together, one step of all of them at a time, so many samples
+/// cost little more time than one while the products are bound by memory traffic.
+pub fn generate_many(
+    model: &CharModel,
+    tokenizer: &Tokenizer,
+    options: &GenerateOptions,
+    count: usize,
+    device: &Device,
+) -> Result<Vec<String>, TrainError> {
+    options.validate(tokenizer)?;
+    if count == 0 {
+        return Err(TrainError::Sampling(
+            "--num-samples 0 is invalid: it must be at least 1".into(),
+        ));
+    }
+    let prime = options.prime_tokens(tokenizer)?;
+    let mut rngs: Vec<ChaCha8Rng> = (0..count as u64)
+        .map(|k| ChaCha8Rng::seed_from_u64(options.seed.wrapping_add(k)))
+        .collect();
+    let mut sampler = Sampler::new(options.sampling);
+    let mut source = LogitSource::new(model, device, count)?;
+    let mut logits = source.read_prime(&prime)?;
+    let vocab_size = logits.len() / count;
+    let mut texts = vec![String::with_capacity(options.length); count];
+    let mut decoders: Vec<_> = (0..count).map(|_| tokenizer.stream_decoder()).collect();
+    let mut tokens = vec![0u32; count];
+    for position in 0..options.length {
+        for (k, ((rng, decoder), text)) in rngs
+            .iter_mut()
+            .zip(&mut decoders)
+            .zip(&mut texts)
+            .enumerate()
+        {
+            let row = &logits[k * vocab_size..(k + 1) * vocab_size];
+            tokens[k] = sampler.sample(row, rng) as u32;
+            decoder.push(tokens[k], text);
+        }
+        if position + 1 < options.length {
+            source.step(&tokens, &mut logits)?;
+        }
+    }
+    Ok(texts)
+}
+
+/// Where the logits of the streams' next tokens come from.
 enum LogitSource<'a> {
-    /// The host stepper (CPU backends).
-    Host(Box<HostStepper>),
-    /// The model's own operations on its device, with the state carried.
+    /// The host steppers (CPU backends): one stream steps on a [`HostStepper`]; many read the
+    /// prime on one, which then forks into a [`BatchStepper`].
+    Host {
+        stepper: Box<HostStepper>,
+        batch: Option<Box<BatchStepper>>,
+        count: usize,
+    },
+    /// The model's own operations on its device, all streams as one batch.
     Device {
         model: &'a CharModel,
         device: &'a Device,
         state: Option<RecurrentState>,
+        count: usize,
     },
 }
 
 impl<'a> LogitSource<'a> {
-    fn new(model: &'a CharModel, device: &'a Device) -> Result<Self, TrainError> {
+    fn new(model: &'a CharModel, device: &'a Device, count: usize) -> Result<Self, TrainError> {
         if cpu::supports(device) && HostStepper::fits(model) {
             let stepper =
                 HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
-            Ok(Self::Host(Box::new(stepper)))
+            Ok(Self::Host {
+                stepper: Box::new(stepper),
+                batch: None,
+                count,
+            })
         } else {
             Ok(Self::Device {
                 model,
                 device,
                 state: None,
+                count,
             })
         }
     }
 
-    /// Reads the prime and returns the logits after its last token.
+    /// Reads the prime into every stream and returns the logits after it, `[count, V]`.
     fn read_prime(&mut self, prime: &[u32]) -> Result<Vec<f32>, TrainError> {
         match self {
-            Self::Host(stepper) => {
+            Self::Host {
+                stepper,
+                batch,
+                count,
+            } => {
                 let mut logits = &[][..];
                 for &token in prime {
                     logits = stepper.step(token as usize);
                 }
-                Ok(logits.to_vec())
+                let logits = logits.repeat(*count);
+                if *count > 1 {
+                    *batch = Some(Box::new(stepper.fork(*count)));
+                }
+                Ok(logits)
             }
             Self::Device {
                 model,
                 device,
                 state,
+                count,
             } => {
+                let ids = prime.repeat(*count);
                 let (logits, next) =
-                    model.forward(token_tensor(prime, 1, prime.len(), device), None);
+                    model.forward(token_tensor(&ids, *count, prime.len(), device), None);
                 *state = Some(next);
                 let vocab_size = logits.dims()[2];
-                read_logits(logits.narrow(1, prime.len() - 1, 1).reshape([vocab_size]))
+                read_logits(
+                    logits
+                        .narrow(1, prime.len() - 1, 1)
+                        .reshape([*count * vocab_size]),
+                )
             }
         }
     }
 
-    /// Reads `token` and puts the logits after it into `logits` (on the host path without
-    /// allocating).
-    fn step(&mut self, token: u32, logits: &mut Vec<f32>) -> Result<(), TrainError> {
+    /// Reads `tokens[k]` into stream `k` and puts the logits after them into `logits`.
+    fn step(&mut self, tokens: &[u32], logits: &mut Vec<f32>) -> Result<(), TrainError> {
         match self {
-            Self::Host(stepper) => {
+            Self::Host { stepper, batch, .. } => {
                 logits.clear();
-                logits.extend_from_slice(stepper.step(token as usize));
+                match batch {
+                    Some(batch) => {
+                        let tokens: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
+                        logits.extend_from_slice(batch.step(&tokens));
+                    }
+                    None => logits.extend_from_slice(stepper.step(tokens[0] as usize)),
+                }
                 Ok(())
             }
             Self::Device {
                 model,
                 device,
                 state,
+                count,
             } => {
-                let token = Tensor::<1, Int>::from_data(
-                    TensorData::new(vec![i64::from(token)], [1]),
-                    *device,
-                );
-                let (next_logits, next) = model.step(token, state.take());
+                let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+                let tokens = Tensor::<1, Int>::from_data(TensorData::new(ids, [*count]), *device);
+                let (next_logits, next) = model.step(tokens, state.take());
                 *state = Some(next);
-                let vocab_size = next_logits.dims()[1];
-                *logits = read_logits(next_logits.reshape([vocab_size]))?;
+                let [rows, vocab_size] = next_logits.dims();
+                *logits = read_logits(next_logits.reshape([rows * vocab_size]))?;
                 Ok(())
             }
         }

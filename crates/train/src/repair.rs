@@ -98,7 +98,7 @@ pub fn repair(run_dir: &Path, items: &[RepairItem]) -> Result<(), TrainError> {
         };
         let model = repaired.load_model(&device)?;
         let optimizer = match repaired.dir.join("optimizer.bpk").is_file() {
-            true => Some(repaired.load_optimizer(adam())?),
+            true => Some(repaired.load_optimizer(adam(&item.repaired.train))?),
             false => None,
         };
         let state = repaired.load_state(&device)?;

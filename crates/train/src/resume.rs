@@ -73,6 +73,8 @@ pub const RESUME_RULES: &[(&str, OnResume)] = &[
     ("train.schedule", OnResume::Free),
     ("train.decay_fraction", OnResume::Free),
     ("train.warmup_steps", OnResume::Free),
+    ("train.adam_beta1", OnResume::Free),
+    ("train.adam_beta2", OnResume::Free),
     ("train.grad_clip", OnResume::Free),
     ("train.epochs", OnResume::Free),
     ("train.max_steps", OnResume::Free),

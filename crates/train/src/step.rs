@@ -6,6 +6,7 @@ use burn::prelude::*;
 use charlstm_model::{CharModel, Direction, RecurrentState};
 
 use crate::clip::clip_global_norm;
+use crate::config::TrainConfig;
 use crate::loss::cross_entropy;
 
 /// One direction's chunk: token ids in that direction's reading order, on the training
@@ -93,9 +94,14 @@ pub fn train_step(
     }
 }
 
-/// The optimizer every run uses: Adam with PyTorch's epsilon, so the two are comparable.
-pub fn adam() -> ModuleOptimizer {
-    burn::optim::AdamConfig::new().with_epsilon(1e-8).init()
+/// The optimizer every run uses: Adam with PyTorch's epsilon, so the two are comparable, and
+/// the run's decay rates (`train.adam_beta1`, `train.adam_beta2`).
+pub fn adam(train: &TrainConfig) -> ModuleOptimizer {
+    burn::optim::AdamConfig::new()
+        .with_epsilon(1e-8)
+        .with_beta_1(train.adam_beta1 as f32)
+        .with_beta_2(train.adam_beta2 as f32)
+        .init()
 }
 
 /// The seed of the device's random numbers (dropout masks) for step `step` of a run seeded

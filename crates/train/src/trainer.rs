@@ -134,7 +134,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         device,
         mut model,
     } = seeded_model(config, tokenizer.len())?;
-    let mut optimizer = adam();
+    let mut optimizer = adam(&config.train);
     let mut progress = Progress::start(config.backend.name());
     let mut state: Option<RecurrentState> = None;
     let mut backward_state: Option<RecurrentState> = None;

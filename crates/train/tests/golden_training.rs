@@ -115,7 +115,7 @@ fn ids(values: &[i64], fixture: &Fixture, device: &Device) -> Tensor<2, Int> {
 fn steps_match_pytorch(device: Device) {
     let fixture: Fixture = load_fixtures("training_golden.json");
     let mut model = model_with(&fixture, &device);
-    let mut optimizer = adam();
+    let mut optimizer = adam(&charlstm_train::config::TrainConfig::default());
     let mut state = None;
     for (k, step) in fixture.steps.iter().enumerate() {
         let chunk = Chunk {

@@ -179,7 +179,7 @@ fn read_everything(dir: &Path) {
     if let Ok(checkpoint) = Checkpoint::open(dir) {
         let _ = checkpoint.load_model(&device);
         let _ = checkpoint.load_state(&device);
-        let _ = checkpoint.load_optimizer(adam());
+        let _ = checkpoint.load_optimizer(adam(&charlstm_train::config::TrainConfig::default()));
     }
     let _ = Tokenizer::from_file(&dir.join("tokenizer.json"));
     if let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) {

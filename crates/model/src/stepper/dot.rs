@@ -132,6 +132,197 @@ fn block_portable(out: &mut [f32], init: &[f32], rows: &[f32], x: &[f32]) {
     block_lanes::<16, false>(out, init, rows, x)
 }
 
+/// Rows of a batched product that one task computes: enough work to be worth handing to a
+/// thread, few enough that a block of weights stays in the core's own caches while every
+/// input of the batch passes over it.
+pub(crate) const BATCH_BLOCK_ROWS: usize = 16;
+
+impl RowDot {
+    /// A block of rows of a product over a batch of inputs, output unit-major:
+    /// `out[j·N + n] = init[n·R + first_row + j] + rows[j] · xs[n]` for the `N = batch` inputs
+    /// `xs` (`[N, K]`), the block's rows `rows` (`[J, K]`) and per-input initial values `init`
+    /// (`[N, R]`, `R` the whole product's rows). Each output is computed with the same
+    /// operations in the same order as [`Self::apply`] computes it for one input, so a batch
+    /// gives every input bit for bit the result it gets alone.
+    ///
+    /// # Panics
+    ///
+    /// If the lengths disagree.
+    pub fn apply_batch(
+        &self,
+        out: &mut [f32],
+        first_row: usize,
+        init: &[f32],
+        rows: &[f32],
+        xs: &[f32],
+        batch: usize,
+    ) {
+        assert!(batch > 0, "a batch has at least one input");
+        assert_eq!(out.len() % batch, 0, "out is [rows, batch]");
+        let block_rows = out.len() / batch;
+        let k = xs.len() / batch;
+        assert_eq!(xs.len(), batch * k, "xs is [batch, inputs]");
+        assert_eq!(rows.len(), block_rows * k, "rows are [block rows, inputs]");
+        assert_eq!(init.len() % batch, 0, "init is [batch, rows]");
+        assert!(
+            first_row + block_rows <= init.len() / batch,
+            "the block lies inside the product's rows"
+        );
+        if k == 0 {
+            for (j, out_row) in out.chunks_exact_mut(batch).enumerate() {
+                for (n, out) in out_row.iter_mut().enumerate() {
+                    *out = init[n * (init.len() / batch) + first_row + j];
+                }
+            }
+            return;
+        }
+        let block = BatchBlock {
+            first_row,
+            total_rows: init.len() / batch,
+            init,
+            rows,
+            xs,
+            batch,
+            k,
+        };
+        match self.isa {
+            // SAFETY: `with_isa` keeps a SIMD variant only when the running CPU supports it.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { batch_avx512(out, &block) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { batch_avx2(out, &block) },
+            _ => batch_lanes::<16, 2, 2, false>(out, &block),
+        }
+    }
+}
+
+/// The operands of [`RowDot::apply_batch`].
+struct BatchBlock<'a> {
+    first_row: usize,
+    total_rows: usize,
+    init: &'a [f32],
+    rows: &'a [f32],
+    xs: &'a [f32],
+    batch: usize,
+    k: usize,
+}
+
+/// [`RowDot::apply_batch`] with `LANES` accumulators per output, `ROWS` weight rows and `TILE`
+/// inputs at a time: each chunk of a row is loaded once for `TILE` inputs and each chunk of an
+/// input once for `ROWS` rows, which keeps the loads per multiply–add low. Rows and inputs left
+/// over after the last whole block go one at a time.
+#[inline(always)]
+fn batch_lanes<const LANES: usize, const ROWS: usize, const TILE: usize, const FUSED: bool>(
+    out: &mut [f32],
+    block: &BatchBlock<'_>,
+) {
+    let (n_all, k) = (block.batch, block.k);
+    let r_all = block.rows.len() / k;
+    let whole_rows = r_all - r_all % ROWS;
+    let whole_inputs = n_all - n_all % TILE;
+    // A few rows at a time (they stay in the L1 cache) against every input, tile by tile, so
+    // each input is read from the L2 cache once per group of rows, not once per row. Plain
+    // loops, no closures: a closure would be compiled without the caller's target features,
+    // and its multiply–adds would become library calls.
+    const GROUP_ROWS: usize = 8;
+    for group in (0..r_all).step_by(GROUP_ROWS) {
+        let group_end = (group + GROUP_ROWS).min(r_all);
+        let mut first = 0;
+        while first < n_all {
+            let single = first >= whole_inputs;
+            let mut first_row = group;
+            while first_row < group_end {
+                let one_row = first_row >= whole_rows || first_row + ROWS > group_end;
+                match (one_row, single) {
+                    (false, false) => {
+                        blocked_dots::<LANES, ROWS, TILE, FUSED>(block, first_row, first, out)
+                    }
+                    (false, true) => {
+                        blocked_dots::<LANES, ROWS, 1, FUSED>(block, first_row, first, out)
+                    }
+                    (true, false) => {
+                        blocked_dots::<LANES, 1, TILE, FUSED>(block, first_row, first, out)
+                    }
+                    (true, true) => {
+                        blocked_dots::<LANES, 1, 1, FUSED>(block, first_row, first, out)
+                    }
+                }
+                first_row += if one_row { 1 } else { ROWS };
+            }
+            first += if single { 1 } else { TILE };
+        }
+    }
+}
+
+/// `out[(j + u)·N + first + t] = init + rows[j + u] · xs[first + t]` for `u < ROWS`, `t < TILE`,
+/// each with `LANES` accumulators summed as [`block_lanes`] sums them (`j` counts from the
+/// block's first row).
+#[inline(always)]
+fn blocked_dots<const LANES: usize, const ROWS: usize, const TILE: usize, const FUSED: bool>(
+    block: &BatchBlock<'_>,
+    j: usize,
+    first: usize,
+    out: &mut [f32],
+) {
+    let k = block.k;
+    let body = k - k % LANES;
+    let rows: [&[f32]; ROWS] = std::array::from_fn(|u| &block.rows[(j + u) * k..(j + u + 1) * k]);
+    let inputs: [&[f32]; TILE] =
+        std::array::from_fn(|t| &block.xs[(first + t) * k..(first + t + 1) * k]);
+    let mut acc = [[[0.0f32; LANES]; TILE]; ROWS];
+    for offset in (0..body).step_by(LANES) {
+        let ws: [&[f32; LANES]; ROWS] = std::array::from_fn(|u| {
+            rows[u][offset..offset + LANES]
+                .try_into()
+                .expect("LANES long")
+        });
+        for t in 0..TILE {
+            let x: &[f32; LANES] = inputs[t][offset..offset + LANES]
+                .try_into()
+                .expect("LANES long");
+            for u in 0..ROWS {
+                acc[u][t] = lanes_multiply_add::<LANES, FUSED>(x, ws[u], acc[u][t]);
+            }
+        }
+    }
+    for u in 0..ROWS {
+        let r = block.first_row + j + u;
+        for t in 0..TILE {
+            let n = first + t;
+            let mut sum = block.init[n * block.total_rows + r] + acc[u][t].iter().sum::<f32>();
+            for (x, w) in inputs[t][body..].iter().zip(&rows[u][body..]) {
+                sum = multiply_add::<FUSED>(*x, *w, sum);
+            }
+            out[(j + u) * block.batch + n] = sum;
+        }
+    }
+}
+
+/// `acc[lane] += x[lane] · w[lane]` for every lane, by value so the lanes stay in registers.
+#[inline(always)]
+fn lanes_multiply_add<const LANES: usize, const FUSED: bool>(
+    x: &[f32; LANES],
+    w: &[f32; LANES],
+    mut acc: [f32; LANES],
+) -> [f32; LANES] {
+    for lane in 0..LANES {
+        acc[lane] = multiply_add::<FUSED>(x[lane], w[lane], acc[lane]);
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn batch_avx512(out: &mut [f32], block: &BatchBlock<'_>) {
+    batch_lanes::<32, 2, 2, true>(out, block)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn batch_avx2(out: &mut [f32], block: &BatchBlock<'_>) {
+    batch_lanes::<16, 2, 2, true>(out, block)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +354,50 @@ mod tests {
                         (got as f64 - expected).abs() <= 1e-4 * expected.abs().max(1.0),
                         "{isa:?} [{outputs}, {inputs}] row {r}: {got} vs {expected}"
                     );
+                }
+            }
+        }
+    }
+
+    /// A batch gives each input bit for bit what it gets alone, whatever the batch size (whole
+    /// tiles and leftovers), the block of rows and the instruction set.
+    #[test]
+    fn a_batch_matches_one_input_at_a_time_exactly() {
+        for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+            let dot = RowDot::with_isa(isa);
+            for (outputs, inputs) in [(1, 1), (7, 33), (40, 100), (64, 517), (5, 0)] {
+                for batch in [1, 3, 4, 9] {
+                    let rows = values(outputs * inputs, 0.01);
+                    let xs = values(batch * inputs + 5, 0.1)[5..].to_vec();
+                    let init = values(batch * outputs + 2, 1.0)[2..].to_vec();
+                    let first_row = outputs / 3;
+                    let block_rows = outputs - first_row;
+                    let mut out = vec![f32::NAN; block_rows * batch];
+                    dot.apply_batch(
+                        &mut out,
+                        first_row,
+                        &init,
+                        &rows[first_row * inputs..],
+                        &xs,
+                        batch,
+                    );
+                    for n in 0..batch {
+                        let mut alone = vec![f32::NAN; outputs];
+                        dot.apply(
+                            &mut alone,
+                            &init[n * outputs..(n + 1) * outputs],
+                            &rows,
+                            &xs[n * inputs..(n + 1) * inputs],
+                        );
+                        for j in 0..block_rows {
+                            assert_eq!(
+                                out[j * batch + n].to_bits(),
+                                alone[first_row + j].to_bits(),
+                                "{isa:?} [{outputs}, {inputs}] batch {batch}: input {n}, row {}",
+                                first_row + j
+                            );
+                        }
+                    }
                 }
             }
         }

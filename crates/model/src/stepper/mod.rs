@@ -8,6 +8,7 @@
 //! The bottom layer's input product is folded into a table: the embedding of token `v` times
 //! `W_x`, plus the bias, is precomputed for every `v`, so that layer only multiplies `W_h`.
 
+pub mod batch;
 pub mod dot;
 pub mod team;
 
@@ -21,6 +22,8 @@ use crate::recurrent::{CellKind, RecurrentLayer};
 use dot::RowDot;
 use std::sync::Arc;
 use team::Team;
+
+pub use batch::BatchStepper;
 
 /// Why a model cannot be stepped on the host.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +42,9 @@ fn gates(cell: CellKind) -> usize {
     }
 }
 
-/// One recurrent layer in stepping layout.
+/// One recurrent layer's weights in stepping layout, shared by the steppers made from them.
 #[derive(Debug, Clone)]
-struct StepLayer {
+struct LayerWeights {
     cell: CellKind,
     hidden_size: usize,
     /// Width of the input this layer multiplies itself: 0 for the bottom layer, whose input
@@ -57,17 +60,25 @@ struct StepLayer {
     recurrent_rows: Arc<[f32]>,
     /// GRU: `b_h`, `[3H]`; empty for the other cells.
     recurrent_bias: Vec<f32>,
-    /// `[input_size + H]`: this step's input, then the hidden state of the previous step.
+}
+
+/// One recurrent layer: its weights, and the state of each of its streams (one for a
+/// [`HostStepper`], `N` for a [`BatchStepper`]), stream after stream.
+#[derive(Debug, Clone)]
+struct StepLayer {
+    weights: LayerWeights,
+    /// `[N, input_size + H]`: each stream's input at this step, then its hidden state of the
+    /// previous step.
     input_and_hidden: Vec<f32>,
-    /// LSTM: `[H]`; empty for the other cells.
+    /// LSTM: `[N, H]`; empty for the other cells.
     cell_state: Vec<f32>,
-    /// `[G·H]` pre-activations of the current step (GRU: the input part).
+    /// `[N, G·H]` pre-activations of the current step (GRU: the input part).
     gates: Vec<f32>,
-    /// GRU: `[3H]`, the recurrent part of the current step's pre-activations.
+    /// GRU: `[N, 3H]`, the recurrent part of the current step's pre-activations.
     from_state: Vec<f32>,
 }
 
-impl StepLayer {
+impl LayerWeights {
     /// A layer of `cell` from its weights `W_x` (empty for the bottom layer), `W_h`, its
     /// (input) bias and, for a GRU, its recurrent bias.
     fn new(
@@ -98,7 +109,6 @@ impl StepLayer {
             }
             (rows, Vec::new())
         };
-        let is_gru = cell == CellKind::Gru;
         Self {
             cell,
             hidden_size: hidden,
@@ -107,106 +117,166 @@ impl StepLayer {
             bias,
             recurrent_rows: recurrent_rows.into(),
             recurrent_bias,
-            input_and_hidden: vec![0.0; width],
-            cell_state: vec![0.0; if cell == CellKind::Lstm { hidden } else { 0 }],
+        }
+    }
+
+    /// Width of a stream's input and hidden state together.
+    fn width(&self) -> usize {
+        self.input_size + self.hidden_size
+    }
+}
+
+impl StepLayer {
+    /// A layer with these weights and one stream, at the zero state.
+    fn new(weights: LayerWeights) -> Self {
+        let gate_width = gates(weights.cell) * weights.hidden_size;
+        let cell_width = match weights.cell {
+            CellKind::Lstm => weights.hidden_size,
+            _ => 0,
+        };
+        let from_state_width = match weights.cell {
+            CellKind::Gru => gate_width,
+            _ => 0,
+        };
+        Self {
+            input_and_hidden: vec![0.0; weights.width()],
+            cell_state: vec![0.0; cell_width],
             gates: vec![0.0; gate_width],
-            from_state: vec![0.0; if is_gru { gate_width } else { 0 }],
+            from_state: vec![0.0; from_state_width],
+            weights,
         }
     }
 
-    fn input(&self) -> &[f32] {
-        &self.input_and_hidden[..self.input_size]
+    /// The same weights with `streams` copies of this layer's (single) stream.
+    fn repeated(&self, streams: usize) -> Self {
+        Self {
+            weights: self.weights.clone(),
+            input_and_hidden: self.input_and_hidden.repeat(streams),
+            cell_state: self.cell_state.repeat(streams),
+            gates: self.gates.repeat(streams),
+            from_state: self.from_state.repeat(streams),
+        }
     }
 
-    fn hidden(&self) -> &[f32] {
-        &self.input_and_hidden[self.input_size..]
+    /// Stream `n`'s input.
+    fn input(&self, n: usize) -> &[f32] {
+        let width = self.weights.width();
+        &self.input_and_hidden[n * width..n * width + self.weights.input_size]
     }
 
-    /// One step from `init`, the bottom layer's row of the input table (`None` above it): the
-    /// products, then the cell's update, which overwrites the hidden-state part of
-    /// `input_and_hidden`.
+    /// Stream `n`'s hidden state.
+    fn hidden(&self, n: usize) -> &[f32] {
+        let width = self.weights.width();
+        &self.input_and_hidden[n * width + self.weights.input_size..(n + 1) * width]
+    }
+
+    /// Stream `n`'s cell update from its pre-activations in `gates` (and `from_state`),
+    /// overwriting its hidden (and cell) state.
+    fn update(&mut self, n: usize) {
+        let LayerWeights {
+            cell,
+            hidden_size: hidden,
+            input_size,
+            ..
+        } = self.weights;
+        let width = self.weights.width();
+        let gate_width = self.gates.len() / (self.input_and_hidden.len() / width);
+        let hidden_state = &mut self.input_and_hidden[n * width + input_size..(n + 1) * width];
+        let gates = &self.gates[n * gate_width..(n + 1) * gate_width];
+        match cell {
+            CellKind::Lstm => lstm_update(
+                hidden_state,
+                &mut self.cell_state[n * hidden..(n + 1) * hidden],
+                gates,
+            ),
+            CellKind::Gru => gru_update(
+                hidden_state,
+                gates,
+                &self.from_state[n * gate_width..(n + 1) * gate_width],
+            ),
+            CellKind::Rnn => rnn_update(hidden_state, gates),
+        }
+    }
+
+    /// One step of the single stream from `init`, the bottom layer's row of the input table
+    /// (`None` above it): the products, then the cell's update.
     fn step(&mut self, team: &Team, init: Option<&[f32]>) {
-        match self.cell {
-            CellKind::Lstm => self.lstm_step(team, init),
-            CellKind::Gru => self.gru_step(team, init),
-            CellKind::Rnn => {
-                team.apply(
-                    &mut self.gates,
-                    init.unwrap_or(&self.bias),
-                    &self.rows,
-                    &self.input_and_hidden,
-                );
-                let hidden = &mut self.input_and_hidden[self.input_size..];
-                for (h, pre) in hidden.iter_mut().zip(&self.gates) {
-                    *h = tanh(*pre);
+        let w = &self.weights;
+        match w.cell {
+            CellKind::Lstm | CellKind::Rnn => team.apply(
+                &mut self.gates,
+                init.unwrap_or(&w.bias),
+                &w.rows,
+                &self.input_and_hidden,
+            ),
+            CellKind::Gru => {
+                // `P = init` (or `b_x + W_x x`), `U = b_h + W_h h`.
+                let (input, hidden_before) = self.input_and_hidden.split_at(w.input_size);
+                match init {
+                    Some(row) => self.gates.copy_from_slice(row),
+                    None => team.apply(&mut self.gates, &w.bias, &w.rows, input),
                 }
+                team.apply(
+                    &mut self.from_state,
+                    &w.recurrent_bias,
+                    &w.recurrent_rows,
+                    hidden_before,
+                );
             }
         }
+        self.update(0);
     }
+}
 
-    /// `gates = init + rows · [x; h]`, then `c = σ(f) c + σ(i) tanh(g)`, `h = σ(o) tanh(c)`.
-    fn lstm_step(&mut self, team: &Team, init: Option<&[f32]>) {
-        team.apply(
-            &mut self.gates,
-            init.unwrap_or(&self.bias),
-            &self.rows,
-            &self.input_and_hidden,
-        );
-        let h = self.hidden_size;
-        let (i, rest) = self.gates.split_at(h);
-        let (f, rest) = rest.split_at(h);
-        let (g, o) = rest.split_at(h);
-        let hidden = &mut self.input_and_hidden[self.input_size..];
-        // Zipped slices, no indexing: the loop compiles to vector instructions.
-        for (((((h, c), i), f), g), o) in hidden
-            .iter_mut()
-            .zip(self.cell_state.iter_mut())
-            .zip(i)
-            .zip(f)
-            .zip(g)
-            .zip(o)
-        {
-            *c = sigmoid(*f) * *c + sigmoid(*i) * tanh(*g);
-            *h = sigmoid(*o) * tanh(*c);
-        }
+/// The RNN update of one stream: `h = tanh(pre-activation)`.
+fn rnn_update(hidden: &mut [f32], gates: &[f32]) {
+    for (h, pre) in hidden.iter_mut().zip(gates) {
+        *h = tanh(*pre);
     }
+}
 
-    /// `P = init` (or `b_x + W_x x`), `U = b_h + W_h h`, then the GRU update of [`crate::gru`].
-    fn gru_step(&mut self, team: &Team, init: Option<&[f32]>) {
-        match init {
-            Some(row) => self.gates.copy_from_slice(row),
-            None => {
-                let input = &self.input_and_hidden[..self.input_size];
-                team.apply(&mut self.gates, &self.bias, &self.rows, input);
-            }
-        }
-        let hidden_before = &self.input_and_hidden[self.input_size..];
-        team.apply(
-            &mut self.from_state,
-            &self.recurrent_bias,
-            &self.recurrent_rows,
-            hidden_before,
-        );
-        let h = self.hidden_size;
-        let (p_r, rest) = self.gates.split_at(h);
-        let (p_z, p_n) = rest.split_at(h);
-        let (u_r, rest) = self.from_state.split_at(h);
-        let (u_z, u_n) = rest.split_at(h);
-        let hidden = &mut self.input_and_hidden[self.input_size..];
-        for ((((((h, p_r), p_z), p_n), u_r), u_z), u_n) in hidden
-            .iter_mut()
-            .zip(p_r)
-            .zip(p_z)
-            .zip(p_n)
-            .zip(u_r)
-            .zip(u_z)
-            .zip(u_n)
-        {
-            let r = sigmoid(p_r + u_r);
-            let z = sigmoid(p_z + u_z);
-            let n = tanh(p_n + r * u_n);
-            *h = n + z * (*h - n);
-        }
+/// The LSTM update of one stream from its pre-activations `[i | f | g | o]`:
+/// `c = σ(f) c + σ(i) tanh(g)`, `h = σ(o) tanh(c)`.
+fn lstm_update(hidden: &mut [f32], cell: &mut [f32], gates: &[f32]) {
+    let h = hidden.len();
+    let (i, rest) = gates.split_at(h);
+    let (f, rest) = rest.split_at(h);
+    let (g, o) = rest.split_at(h);
+    // Zipped slices, no indexing: the loop compiles to vector instructions.
+    for (((((h, c), i), f), g), o) in hidden
+        .iter_mut()
+        .zip(cell.iter_mut())
+        .zip(i)
+        .zip(f)
+        .zip(g)
+        .zip(o)
+    {
+        *c = sigmoid(*f) * *c + sigmoid(*i) * tanh(*g);
+        *h = sigmoid(*o) * tanh(*c);
+    }
+}
+
+/// The GRU update of one stream (see [`crate::gru`]) from the input part `P = [r | z | n]`
+/// and the recurrent part `U` of its pre-activations.
+fn gru_update(hidden: &mut [f32], from_input: &[f32], from_state: &[f32]) {
+    let h = hidden.len();
+    let (p_r, rest) = from_input.split_at(h);
+    let (p_z, p_n) = rest.split_at(h);
+    let (u_r, rest) = from_state.split_at(h);
+    let (u_z, u_n) = rest.split_at(h);
+    for ((((((h, p_r), p_z), p_n), u_r), u_z), u_n) in hidden
+        .iter_mut()
+        .zip(p_r)
+        .zip(p_z)
+        .zip(p_n)
+        .zip(u_r)
+        .zip(u_z)
+        .zip(u_n)
+    {
+        let r = sigmoid(p_r + u_r);
+        let z = sigmoid(p_z + u_z);
+        let n = tanh(p_n + r * u_n);
+        *h = n + z * (*h - n);
     }
 }
 
@@ -291,23 +361,23 @@ impl HostStepper {
                         }
                     }
                 }
-                layers.push(StepLayer::new(
+                layers.push(StepLayer::new(LayerWeights::new(
                     cell,
                     &[],
                     &recurrent_weight,
                     vec![0.0; gate_width],
                     recurrent_bias,
                     hidden,
-                ));
+                )));
             } else {
-                layers.push(StepLayer::new(
+                layers.push(StepLayer::new(LayerWeights::new(
                     cell,
                     &input_weight,
                     &recurrent_weight,
                     bias,
                     recurrent_bias,
                     hidden,
-                ));
+                )));
             }
         }
         let head_weight = read(&model.head.weight)?;
@@ -368,12 +438,12 @@ impl HostStepper {
             match below.last() {
                 None => layer.step(&self.team, Some(table_row)),
                 Some(previous) => {
-                    let input_size = layer.input_size;
+                    let input_size = layer.weights.input_size;
                     let input = &mut layer.input_and_hidden[..input_size];
-                    input.copy_from_slice(previous.hidden());
+                    input.copy_from_slice(previous.hidden(0));
                     // The layer below's output is its hidden state plus its own input.
                     if self.residual && index >= 2 {
-                        add(input, previous.input());
+                        add(input, previous.input(0));
                     }
                     layer.step(&self.team, None);
                 }
@@ -381,11 +451,11 @@ impl HostStepper {
         }
         let top_layer = self.layers.last().expect("a model has at least one layer");
         let top = if self.residual && self.layers.len() >= 2 {
-            self.top_output.copy_from_slice(top_layer.hidden());
-            add(&mut self.top_output, top_layer.input());
+            self.top_output.copy_from_slice(top_layer.hidden(0));
+            add(&mut self.top_output, top_layer.input(0));
             &self.top_output[..]
         } else {
-            top_layer.hidden()
+            top_layer.hidden(0)
         };
         self.team
             .apply(&mut self.logits, &self.head_bias, &self.head_rows, top);

@@ -160,6 +160,11 @@ impl Team {
         Self { dot, helpers }
     }
 
+    /// The products' routine.
+    pub fn dot(&self) -> RowDot {
+        self.dot
+    }
+
     /// Threads that share a product, the caller included.
     pub fn threads(&self) -> usize {
         self.helpers.len() + 1

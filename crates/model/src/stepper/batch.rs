@@ -1,0 +1,367 @@
+//! Stepping many independent streams at once on the host, for generating many samples.
+//!
+//! One stream at a time, a step streams every weight through the caches for two flops each
+//! ([`super::dot`]). With `N` streams, each block of weight rows is read once per step and
+//! multiplied with all `N` inputs while it sits in the core's caches
+//! ([`RowDot::apply_batch`]), so the throughput is bounded by the arithmetic instead of the
+//! memory traffic. Every number a stream gets is computed with the same operations in the same
+//! order as [`HostStepper`] computes it for that stream alone: a batch changes the speed, not
+//! the text.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::dot::{BATCH_BLOCK_ROWS, RowDot};
+use super::{HostStepper, StepLayer};
+use crate::cpu::transpose_into;
+use crate::recurrent::CellKind;
+
+/// Buffers a step reuses.
+#[derive(Debug, Default, Clone)]
+struct Scratch {
+    /// `[N, R]`: the initial values of a product's outputs.
+    init: Vec<f32>,
+    /// `[R, N]`: a product's outputs, unit-major, before they are transposed.
+    products: Vec<f32>,
+    /// `[N, K]`: a product's inputs, gathered contiguous.
+    inputs: Vec<f32>,
+}
+
+/// Steps `N` independent streams of a [`CharModel`](crate::CharModel) one token each per step,
+/// on the host, with Rayon's threads (`RAYON_NUM_THREADS`). Made from a [`HostStepper`] by
+/// [`HostStepper::fork`], which gives every stream that stepper's state.
+#[derive(Debug, Clone)]
+pub struct BatchStepper {
+    batch: usize,
+    dot: RowDot,
+    vocab_size: usize,
+    /// `[V, G·H]`, as in [`HostStepper`].
+    input_table: Vec<f32>,
+    /// The layers, each with `N` streams.
+    layers: Vec<StepLayer>,
+    head_rows: Arc<[f32]>,
+    head_bias: Vec<f32>,
+    residual: bool,
+    /// `[N, H]`: the output of the top layer (its input added, when `residual`).
+    top_output: Vec<f32>,
+    /// `[N, V]`.
+    logits: Vec<f32>,
+    scratch: Scratch,
+}
+
+impl HostStepper {
+    /// `batch` streams that each start from this stepper's current state (e.g. after reading
+    /// a prime), stepping with its weights and instruction set.
+    ///
+    /// # Panics
+    ///
+    /// If `batch` is 0.
+    pub fn fork(&self, batch: usize) -> BatchStepper {
+        assert!(batch > 0, "a batch has at least one stream");
+        let top = self.layers.last().map_or(0, |l| l.weights.hidden_size);
+        BatchStepper {
+            batch,
+            dot: self.team.dot(),
+            vocab_size: self.vocab_size,
+            input_table: self.input_table.clone(),
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| layer.repeated(batch))
+                .collect(),
+            head_rows: Arc::clone(&self.head_rows),
+            head_bias: self.head_bias.clone(),
+            residual: self.residual,
+            top_output: vec![0.0; batch * top],
+            logits: vec![0.0; batch * self.vocab_size],
+            scratch: Scratch::default(),
+        }
+    }
+}
+
+impl BatchStepper {
+    /// Number of streams.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Number of tokens the head predicts over.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// Reads `tokens[n]` into stream `n` and returns the logits of every stream's next token,
+    /// `[N, vocab_size]`, stream after stream.
+    ///
+    /// # Panics
+    ///
+    /// If `tokens` does not hold one token per stream, or a token is not below
+    /// [`Self::vocab_size`].
+    pub fn step(&mut self, tokens: &[usize]) -> &[f32] {
+        assert_eq!(tokens.len(), self.batch, "one token per stream");
+        let batch = self.batch;
+        let gate_width = self.input_table.len() / self.vocab_size;
+        for index in 0..self.layers.len() {
+            let (below, rest) = self.layers.split_at_mut(index);
+            let layer = &mut rest[0];
+            let scratch = &mut self.scratch;
+            match below.last() {
+                None => {
+                    // The bottom layer's input product and bias come from the table.
+                    scratch.init.clear();
+                    for &token in tokens {
+                        assert!(
+                            token < self.vocab_size,
+                            "token {token} is outside the vocabulary of {}",
+                            self.vocab_size
+                        );
+                        scratch.init.extend_from_slice(
+                            &self.input_table[token * gate_width..(token + 1) * gate_width],
+                        );
+                    }
+                }
+                Some(previous) => {
+                    let (width, input_size) = (layer.weights.width(), layer.weights.input_size);
+                    for n in 0..batch {
+                        let input = &mut layer.input_and_hidden[n * width..n * width + input_size];
+                        input.copy_from_slice(previous.hidden(n));
+                        // The layer below's output is its hidden state plus its own input.
+                        if self.residual && index >= 2 {
+                            add(input, previous.input(n));
+                        }
+                    }
+                    repeat_into(&mut scratch.init, &layer.weights.bias, batch);
+                }
+            }
+            step_layer(self.dot, layer, scratch, batch, index == 0);
+        }
+        let top_layer = self.layers.last().expect("a model has at least one layer");
+        let top = top_layer.weights.hidden_size;
+        for n in 0..batch {
+            let out = &mut self.top_output[n * top..(n + 1) * top];
+            out.copy_from_slice(top_layer.hidden(n));
+            if self.residual && self.layers.len() >= 2 {
+                add(out, top_layer.input(n));
+            }
+        }
+        repeat_into(&mut self.scratch.init, &self.head_bias, batch);
+        product(
+            self.dot,
+            &mut self.logits,
+            &mut self.scratch,
+            &self.head_rows,
+            InputsFrom::Given(&self.top_output),
+            batch,
+        );
+        &self.logits
+    }
+}
+
+/// One layer's step for every stream, with `scratch.init` holding the initial values of its
+/// (first) product.
+fn step_layer(
+    dot: RowDot,
+    layer: &mut StepLayer,
+    scratch: &mut Scratch,
+    batch: usize,
+    bottom: bool,
+) {
+    let w = &layer.weights;
+    let (width, input_size) = (w.width(), w.input_size);
+    match w.cell {
+        CellKind::Lstm | CellKind::Rnn => product(
+            dot,
+            &mut layer.gates,
+            scratch,
+            &w.rows,
+            InputsFrom::Given(&layer.input_and_hidden),
+            batch,
+        ),
+        CellKind::Gru => {
+            if bottom {
+                layer.gates.copy_from_slice(&scratch.init);
+            } else {
+                product(
+                    dot,
+                    &mut layer.gates,
+                    scratch,
+                    &w.rows,
+                    InputsFrom::Part(&layer.input_and_hidden, width, 0..input_size),
+                    batch,
+                );
+            }
+            repeat_into(&mut scratch.init, &w.recurrent_bias, batch);
+            product(
+                dot,
+                &mut layer.from_state,
+                scratch,
+                &w.recurrent_rows,
+                InputsFrom::Part(&layer.input_and_hidden, width, input_size..width),
+                batch,
+            );
+        }
+    }
+    for n in 0..batch {
+        layer.update(n);
+    }
+}
+
+/// Where a product's inputs are.
+enum InputsFrom<'a> {
+    /// `[N, K]`, contiguous.
+    Given(&'a [f32]),
+    /// Columns `range` of the `[N, width]` matrix, gathered before the product.
+    Part(&'a [f32], usize, std::ops::Range<usize>),
+}
+
+/// `out[n] = scratch.init[n] + rows · x_n` for every stream (`out`, `init`: `[N, R]`), the
+/// rows shared out between Rayon's threads in blocks.
+fn product(
+    dot: RowDot,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+    rows: &[f32],
+    inputs: InputsFrom<'_>,
+    batch: usize,
+) {
+    let Scratch {
+        init,
+        products,
+        inputs: gathered,
+    } = scratch;
+    let xs: &[f32] = match inputs {
+        InputsFrom::Given(xs) => xs,
+        InputsFrom::Part(matrix, width, range) => {
+            gathered.clear();
+            for n in 0..batch {
+                gathered.extend_from_slice(&matrix[n * width + range.start..n * width + range.end]);
+            }
+            gathered
+        }
+    };
+    let outputs = out.len() / batch;
+    let k = xs.len() / batch;
+    products.resize(outputs * batch, 0.0);
+    products
+        .par_chunks_mut(BATCH_BLOCK_ROWS * batch)
+        .enumerate()
+        .for_each(|(block, chunk)| {
+            let first = block * BATCH_BLOCK_ROWS;
+            let count = chunk.len() / batch;
+            dot.apply_batch(
+                chunk,
+                first,
+                init,
+                &rows[first * k..(first + count) * k],
+                xs,
+                batch,
+            );
+        });
+    transpose_into(products, batch, out);
+}
+
+/// `out = values` repeated `times` times.
+fn repeat_into(out: &mut Vec<f32>, values: &[f32], times: usize) {
+    out.clear();
+    for _ in 0..times {
+        out.extend_from_slice(values);
+    }
+}
+
+/// `sum += addend`, element by element.
+fn add(sum: &mut [f32], addend: &[f32]) {
+    for (s, a) in sum.iter_mut().zip(addend) {
+        *s += a;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::dot::Isa;
+    use super::*;
+    use crate::char_model::{CharModel, CharModelConfig};
+    use burn::prelude::*;
+
+    fn model(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
+        device.seed(5);
+        CharModelConfig::new(11)
+            .with_embedding_size(5)
+            .with_hidden_size(24)
+            .with_num_layers(layers)
+            .with_residual(residual)
+            .with_cell(cell)
+            .init(device)
+    }
+
+    /// Every stream of a batch gets bit for bit the logits a stepper of its own gets, token
+    /// after token, after a shared prime: each cell, one to three layers, with and without
+    /// residual connections, batches that fill whole tiles and leave some over, every
+    /// instruction set.
+    #[test]
+    fn each_stream_steps_exactly_as_it_would_alone() {
+        let device = Device::flex();
+        let prime = [3usize, 1, 4];
+        let shapes = [(1, false), (2, false), (3, true)];
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+            for (layers, residual) in shapes {
+                let model = model(cell, layers, residual, &device);
+                for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+                    let mut primed = HostStepper::new(&model)
+                        .unwrap()
+                        .with_dot(RowDot::with_isa(isa), 1);
+                    for &token in &prime {
+                        primed.step(token);
+                    }
+                    for batch in [1, 5] {
+                        let mut batched = primed.fork(batch);
+                        let mut alone: Vec<HostStepper> = (0..batch)
+                            .map(|_| {
+                                let mut stepper = HostStepper::new(&model)
+                                    .unwrap()
+                                    .with_dot(RowDot::with_isa(isa), 2);
+                                for &token in &prime {
+                                    stepper.step(token);
+                                }
+                                stepper
+                            })
+                            .collect();
+                        for step in 0..4 {
+                            let tokens: Vec<usize> =
+                                (0..batch).map(|n| (n * 3 + step * 5) % 11).collect();
+                            let logits = batched.step(&tokens).to_vec();
+                            for (n, stepper) in alone.iter_mut().enumerate() {
+                                let expected = stepper.step(tokens[n]);
+                                let got = &logits[n * 11..(n + 1) * 11];
+                                let same = got
+                                    .iter()
+                                    .zip(expected)
+                                    .all(|(g, e)| g.to_bits() == e.to_bits());
+                                assert!(
+                                    same,
+                                    "{cell:?}, {layers} layers (residual {residual}), {isa:?}, \
+                                     batch {batch}, step {step}, stream {n}: {got:?} vs {expected:?}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn streams_given_different_tokens_diverge() {
+        let device = Device::flex();
+        let model = model(CellKind::Lstm, 2, false, &device);
+        let mut batched = HostStepper::new(&model).unwrap().fork(2);
+        let first = batched.step(&[1, 1]).to_vec();
+        assert_eq!(first[..11], first[11..], "the same token, the same logits");
+        let second = batched.step(&[2, 7]).to_vec();
+        assert_ne!(
+            second[..11],
+            second[11..],
+            "different tokens, different logits"
+        );
+    }
+}
