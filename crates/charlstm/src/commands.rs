@@ -172,6 +172,7 @@ fn sample_command(args: SampleArgs) -> Result<()> {
         seed,
     };
     options.validate(&checkpoint.tokenizer)?;
+    // Refused before the seed line, so the error is the only line printed.
     if args.num_samples == 0 {
         bail!("--num-samples 0 is invalid: it must be at least 1");
     }

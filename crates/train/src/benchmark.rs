@@ -1,6 +1,7 @@
 //! Throughput of a configuration on a backend: training characters per second after warm-up
 //! (optimizer step included), generation characters per second at batch 1 and with many
-//! samples at once, and the process's peak memory. `charlstm bench` prints it; `scripts/bench.sh` sets it beside PyTorch.
+//! samples at once, and the process's peak memory. `charlstm bench` prints it;
+//! `scripts/bench.sh` sets it beside PyTorch.
 
 use std::time::Instant;
 
@@ -114,40 +115,30 @@ pub fn run_benchmark(
 
     let model = model.valid();
     let prime = vocab.decode(&[prepared.tokens().get(0).unwrap_or(0)]);
-    let sample = |length: usize, seed: u64| {
+    // `count` samples of `length` characters at once (one: the streaming batch-1 path).
+    let sample = |length: usize, seed: u64, count: usize| -> Result<(), TrainError> {
         let options = GenerateOptions {
             prime: prime.clone(),
             length,
             sampling: SamplingOptions::default(),
             seed,
         };
-        generate(&model, vocab, &options, &inference_device, |_| true)
+        match count {
+            1 => generate(&model, vocab, &options, &inference_device, |_| true).map(drop),
+            _ => generate_many(&model, vocab, &options, count, &inference_device).map(drop),
+        }
     };
-    sample(20, 0)?;
-    let clock = Instant::now();
-    sample(options.sample_length, 1)?;
-    let sample_chars_per_s = options.sample_length as f64 / clock.elapsed().as_secs_f64();
+    // Characters per second over all `count` samples, after a short untimed warm-up.
+    let sampling_rate = |count: usize| -> Result<f64, TrainError> {
+        sample(20, 0, count)?;
+        let clock = Instant::now();
+        sample(options.sample_length, 1, count)?;
+        Ok((count * options.sample_length) as f64 / clock.elapsed().as_secs_f64())
+    };
+    let sample_chars_per_s = sampling_rate(1)?;
     let batch_sample_chars_per_s = match options.num_samples {
         0 | 1 => None,
-        count => {
-            let options_for = |length: usize| GenerateOptions {
-                prime: prime.clone(),
-                length,
-                sampling: SamplingOptions::default(),
-                seed: 1,
-            };
-            generate_many(&model, vocab, &options_for(20), count, &inference_device)?;
-            let clock = Instant::now();
-            let length = options.sample_length;
-            generate_many(
-                &model,
-                vocab,
-                &options_for(length),
-                count,
-                &inference_device,
-            )?;
-            Some((count * length) as f64 / clock.elapsed().as_secs_f64())
-        }
+        count => Some(sampling_rate(count)?),
     };
 
     Ok(BenchmarkReport {

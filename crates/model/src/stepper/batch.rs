@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::dot::{BATCH_BLOCK_ROWS, RowDot};
-use super::{HostStepper, StepLayer};
+use super::{HostStepper, StepLayer, add};
 use crate::cpu::transpose_into;
 use crate::recurrent::CellKind;
 
@@ -266,13 +266,6 @@ fn repeat_into(out: &mut Vec<f32>, values: &[f32], times: usize) {
     out.clear();
     for _ in 0..times {
         out.extend_from_slice(values);
-    }
-}
-
-/// `sum += addend`, element by element.
-fn add(sum: &mut [f32], addend: &[f32]) {
-    for (s, a) in sum.iter_mut().zip(addend) {
-        *s += a;
     }
 }
 
