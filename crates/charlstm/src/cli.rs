@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use charlstm_train::BackendKind;
 use clap::{Args, Parser, Subcommand};
 
 /// Train character-level LSTM language models and sample text from them, on CPU or GPU.
@@ -59,8 +60,8 @@ pub struct ConfigArgs {
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Backend: flex or ndarray (CPU), wgpu (GPU). Overrides the config's `backend`.
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
     /// Override a config key, e.g. --set train.learning_rate=1e-3 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -134,8 +135,8 @@ pub struct SampleArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Backend [default: the one the checkpoint was trained on].
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
     /// Text to start from; it is printed, then continued [default: a newline].
     #[arg(long, default_value = "\n")]
     pub prime: String,
@@ -205,8 +206,8 @@ pub struct FillArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Backend [default: the one the checkpoint was trained on].
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
 }
 
 /// `charlstm eval`.
@@ -219,8 +220,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub corpus: Option<String>,
     /// Backend [default: the one the checkpoint was trained on].
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
     /// Parallel streams [default: the run's batch size].
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -296,4 +297,9 @@ pub struct ExportArgs {
     /// them, for checking the export elsewhere (scripts/check_export.sh).
     #[arg(long, value_name = "TOKENS")]
     pub reference: Option<usize>,
+}
+
+/// `--backend NAME`, parsed once: an unknown name is refused with the list of known ones.
+fn parse_backend(name: &str) -> Result<BackendKind, String> {
+    BackendKind::from_name(name).map_err(|e| e.to_string())
 }

@@ -13,19 +13,29 @@ macro_rules! println {
     }};
 }
 
-mod cache_command;
 mod cli;
 mod commands;
 mod console;
 mod progress;
-mod repair_command;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // A value clap's parsers refused (e.g. `--backend tpu`) says all in its first line.
+        Err(error) if error.kind() == clap::error::ErrorKind::ValueValidation => {
+            let rendered = error.render().to_string();
+            eprintln!(
+                "{}",
+                rendered.lines().next().unwrap_or("error: invalid value")
+            );
+            return ExitCode::from(2);
+        }
+        Err(error) => error.exit(),
+    };
     console::init(console::Verbosity {
         quiet: cli.quiet,
         verbose: cli.verbose,

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::DataError;
+use crate::files::hex;
 use crate::registry::{RegisteredCorpus, find_registered, registered_corpora};
 use crate::sources::FileSelection;
 use crate::synthetic::SyntheticCorpus;
@@ -413,10 +414,6 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<(), DataError> {
             actual,
         })
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The part for the file at `path`, with its size and modification time.

@@ -7,8 +7,10 @@
 //! into tensors.
 
 pub mod batcher;
+pub mod config;
 pub mod corpus;
 pub mod error;
+pub mod files;
 pub mod prepare;
 pub mod prepared_cache;
 pub mod quiet_panic;
@@ -22,6 +24,7 @@ pub mod tokens;
 pub mod vocab;
 
 pub use batcher::{Batch, RemainderPolicy, StreamBatcher};
+pub use config::{CHARACTER_TOKENIZER, CorpusSources, DataConfig};
 pub use corpus::{CorpusLocator, CorpusPart, InvalidUtf8, ResolvedCorpus};
 pub use error::DataError;
 pub use prepare::{

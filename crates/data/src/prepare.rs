@@ -31,7 +31,8 @@ use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::corpus::{CorpusPart, ResolvedCorpus, hex};
+use crate::corpus::{CorpusPart, ResolvedCorpus};
+use crate::files::hex;
 use crate::text_stream::PIECE_BYTES;
 use crate::vocab::CharCounts;
 use crate::{
@@ -530,10 +531,7 @@ fn write_entry(
 }
 
 fn write_synced(path: &Path, text: String) -> Result<(), DataError> {
-    let mut file = File::create(path).map_err(|e| DataError::io("create", path, e))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| DataError::io("write", path, e))
+    crate::files::write_synced(path, text.as_bytes()).map_err(|e| DataError::io("write", path, e))
 }
 
 /// Encodes pieces of text and appends their ids to the token file.

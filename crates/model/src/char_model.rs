@@ -9,48 +9,11 @@
 //! blank combines the two (`fill.rs`). The backward stack runs over the reversed text, so all
 //! of its machinery (carried state, truncated BPTT) is the forward stack's.
 
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, Embedding, Linear};
 use burn::prelude::*;
 
-use crate::recurrent::{CellKind, RecurrentLayer};
+use crate::recurrent::RecurrentLayer;
 use crate::state::{LayerState, RecurrentState};
-
-/// Shape of a [`CharModel`].
-#[derive(Config, Debug)]
-pub struct CharModelConfig {
-    /// Number of distinct tokens (characters).
-    pub vocab_size: usize,
-    /// Width of the token embedding.
-    #[config(default = 64)]
-    pub embedding_size: usize,
-    /// Width of every recurrent layer.
-    #[config(default = 512)]
-    pub hidden_size: usize,
-    /// Number of stacked recurrent layers.
-    #[config(default = 2)]
-    pub num_layers: usize,
-    /// Dropout probability on the output of every layer but the last (PyTorch's `nn.LSTM`
-    /// convention), applied only while training.
-    #[config(default = 0.0)]
-    pub dropout: f64,
-    /// Added to the initial forget-gate bias of LSTM layers (0: PyTorch's initialisation).
-    #[config(default = 0.0)]
-    pub forget_bias: f64,
-    /// Recurrent cell.
-    #[config(default = "CellKind::Lstm")]
-    pub cell: CellKind,
-    /// Add a second stack that reads the text backwards (see the module docs).
-    #[config(default = false)]
-    pub bidirectional: bool,
-    /// Share the head between the two directions of a bidirectional model (else each has
-    /// its own).
-    #[config(default = true)]
-    pub shared_head: bool,
-    /// Residual connections: every layer above the first adds its input to its output (all
-    /// layers above the first have equal widths).
-    #[config(default = false)]
-    pub residual: bool,
-}
 
 /// Embedding → `num_layers` recurrent layers → linear head.
 #[derive(Module, Debug)]
@@ -80,44 +43,6 @@ pub enum Direction {
     Backward,
 }
 
-impl CharModelConfig {
-    /// A freshly initialised model on `device`. Seed the device first for reproducibility.
-    pub fn init(&self, device: &Device) -> CharModel {
-        let stack = || -> Vec<RecurrentLayer> {
-            (0..self.num_layers)
-                .map(|index| {
-                    let input_size = if index == 0 {
-                        self.embedding_size
-                    } else {
-                        self.hidden_size
-                    };
-                    RecurrentLayer::new(
-                        self.cell,
-                        input_size,
-                        self.hidden_size,
-                        self.forget_bias,
-                        device,
-                    )
-                })
-                .collect()
-        };
-        let head = || LinearConfig::new(self.hidden_size, self.vocab_size).init(device);
-        CharModel {
-            embedding: EmbeddingConfig::new(self.vocab_size, self.embedding_size).init(device),
-            layers: stack(),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            head: head(),
-            backward_layers: if self.bidirectional {
-                stack()
-            } else {
-                Vec::new()
-            },
-            backward_head: (self.bidirectional && !self.shared_head).then(head),
-            residual: self.residual,
-        }
-    }
-}
-
 impl CharModel {
     /// The model as models were saved before LSTM layers had a recurrent bias, to load such a
     /// checkpoint: every LSTM layer without one, its `bias` the whole gate bias.
@@ -144,6 +69,15 @@ impl CharModel {
         device: &Device,
     ) -> RecurrentState {
         zero_state(self.stack(direction), batch, device)
+    }
+
+    /// The directions the model reads in: forward, then backward for a bidirectional model.
+    pub fn directions(&self) -> Vec<Direction> {
+        if self.is_bidirectional() {
+            vec![Direction::Forward, Direction::Backward]
+        } else {
+            vec![Direction::Forward]
+        }
     }
 
     /// Whether the model has a backward stack.
@@ -279,6 +213,8 @@ fn zero_state(layers: &[RecurrentLayer], batch: usize, device: &Device) -> Recur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ModelConfig;
+    use crate::recurrent::CellKind;
 
     fn device() -> Device {
         #[allow(deprecated)]
@@ -287,11 +223,13 @@ mod tests {
 
     fn tiny_model(device: &Device) -> CharModel {
         device.seed(7);
-        CharModelConfig::new(11)
-            .with_embedding_size(5)
-            .with_hidden_size(8)
-            .with_num_layers(2)
-            .init(device)
+        ModelConfig {
+            embedding_size: 5,
+            hidden_size: 8,
+            num_layers: 2,
+            ..ModelConfig::default()
+        }
+        .init(11, device)
     }
 
     fn tokens(ids: &[i64], batch: usize, device: &Device) -> Tensor<2, Int> {
@@ -375,15 +313,17 @@ mod tests {
         device: &Device,
     ) -> CharModel {
         device.seed(9);
-        CharModelConfig::new(11)
-            .with_cell(cell)
-            .with_embedding_size(5)
-            .with_hidden_size(8)
-            .with_num_layers(3)
-            .with_residual(residual)
-            .with_bidirectional(true)
-            .with_shared_head(shared_head)
-            .init(device)
+        ModelConfig {
+            cell,
+            embedding_size: 5,
+            hidden_size: 8,
+            num_layers: 3,
+            residual,
+            bidirectional: true,
+            shared_head,
+            ..ModelConfig::default()
+        }
+        .init(11, device)
     }
 
     /// Logits of one token, if the stack has read anything before it.

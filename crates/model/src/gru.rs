@@ -26,7 +26,7 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use crate::recurrent::project_steps;
+use crate::projection::project_steps;
 use crate::state::LayerState;
 use crate::{cpu, fused_gru};
 

@@ -5,6 +5,7 @@
 //! into a character.
 
 pub mod char_model;
+pub mod config;
 pub mod cpu;
 pub mod fill;
 pub mod fused_gru;
@@ -13,6 +14,7 @@ pub mod fused_rnn;
 pub mod gpu_lstm;
 pub mod gru;
 pub mod lstm;
+mod projection;
 pub mod recurrent;
 pub mod rnn;
 pub mod sampling;
@@ -20,7 +22,8 @@ pub mod shape;
 pub mod state;
 pub mod stepper;
 
-pub use char_model::{CharModel, CharModelConfig, Direction};
+pub use char_model::{CharModel, Direction};
+pub use config::ModelConfig;
 pub use fill::{FillChoice, fill_blanks};
 pub use gru::{GruLayer, GruLayerConfig};
 pub use lstm::{LstmLayer, LstmLayerConfig};

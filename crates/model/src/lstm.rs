@@ -398,7 +398,7 @@ mod tests {
 
         /// Which of the layer's implementations runs.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Path {
+        pub enum Implementation {
             /// [`LstmLayer::forward_fused`] (flex, ndarray).
             Fused,
             /// [`LstmLayer::forward_cell_op`] (wgpu).
@@ -467,15 +467,15 @@ mod tests {
             }
 
             /// The last layer's outputs and every layer's final state.
-            fn forward(&self, path: Path) -> (Tensor<3>, Vec<LayerState>) {
+            fn forward(&self, implementation: Implementation) -> (Tensor<3>, Vec<LayerState>) {
                 let mut sequence = self.input.clone();
                 let mut states = Vec::with_capacity(self.layers.len());
                 for (layer, state) in &self.layers {
                     let state = state.clone();
-                    let (outputs, state) = match path {
-                        Path::Fused => layer.forward_fused(sequence, state),
-                        Path::CellOp => layer.forward_cell_op(sequence, state),
-                        Path::Reference => layer.forward_reference(sequence, state),
+                    let (outputs, state) = match implementation {
+                        Implementation::Fused => layer.forward_fused(sequence, state),
+                        Implementation::CellOp => layer.forward_cell_op(sequence, state),
+                        Implementation::Reference => layer.forward_reference(sequence, state),
                     };
                     sequence = outputs;
                     states.push(state);
@@ -483,14 +483,14 @@ mod tests {
                 (sequence, states)
             }
 
-            /// The values `path` computes: the outputs, every final state and, on autodiff
+            /// The values `implementation` computes: the outputs, every final state and, on autodiff
             /// devices, the gradients of `L = Σ outputs ⊙ R_1 + Σ_layers (Σ h_T ⊙ R + Σ c_T ⊙ R')`
             /// with fixed random `R`s for the input and every layer's `W_x`, `W_h`, bias, `h_0`
             /// and `c_0` (`None`: no gradient).
-            pub fn run(&self, path: Path) -> Vec<(String, Option<Vec<f32>>)> {
+            pub fn run(&self, implementation: Implementation) -> Vec<(String, Option<Vec<f32>>)> {
                 let device = self.input.device();
                 let mut rng = ChaCha8Rng::seed_from_u64(99);
-                let (outputs, states) = self.forward(path);
+                let (outputs, states) = self.forward(implementation);
                 let mut values = vec![("outputs".to_string(), Some(read(outputs.clone())))];
                 let mut loss =
                     (outputs.clone() * random(&mut rng, outputs.dims(), 1.0, &device)).sum();
@@ -556,18 +556,19 @@ mod tests {
             }
         }
 
-        /// `path` against [`Path::Reference`] on `device`: outputs, final states and on
+        /// `implementation` against [`Implementation::Reference`] on `device`: outputs, final states and on
         /// autodiff devices every gradient agree.
         pub fn compare(
             shape: [usize; 4],
             depth: usize,
             initial: InitialState,
-            path: Path,
+            implementation: Implementation,
             device: &Device,
         ) {
             // A fresh setup per path, so that neither backward pass sees the other's graph.
-            let values = Setup::new(shape, depth, initial, device).run(path);
-            let reference = Setup::new(shape, depth, initial, device).run(Path::Reference);
+            let values = Setup::new(shape, depth, initial, device).run(implementation);
+            let reference =
+                Setup::new(shape, depth, initial, device).run(Implementation::Reference);
             assert_agree(values, reference, initial);
         }
     }
@@ -593,7 +594,7 @@ mod tests {
                     InitialState::Detached,
                     InitialState::Zero,
                 ] {
-                    compare(shape, 1, initial, Path::Fused, device);
+                    compare(shape, 1, initial, Implementation::Fused, device);
                 }
             }
         }
@@ -651,8 +652,14 @@ mod tests {
         fn without_autodiff() {
             let Some(wgpu) = wgpu() else { return };
             for shape in SHAPES {
-                compare(shape, 1, InitialState::Detached, Path::CellOp, &wgpu);
-                compare(shape, 1, InitialState::Zero, Path::CellOp, &wgpu);
+                compare(
+                    shape,
+                    1,
+                    InitialState::Detached,
+                    Implementation::CellOp,
+                    &wgpu,
+                );
+                compare(shape, 1, InitialState::Zero, Implementation::CellOp, &wgpu);
             }
         }
 
@@ -662,7 +669,7 @@ mod tests {
             let wgpu = wgpu.autodiff();
             for shape in SHAPES {
                 for initial in [InitialState::Tracked, InitialState::Detached] {
-                    compare(shape, 1, initial, Path::CellOp, &wgpu);
+                    compare(shape, 1, initial, Implementation::CellOp, &wgpu);
                 }
             }
         }
@@ -671,15 +678,33 @@ mod tests {
         fn gradients_with_gradient_checkpointing() {
             let Some(wgpu) = wgpu() else { return };
             let wgpu = wgpu.autodiff().gradient_checkpointing();
-            compare(SHAPES[1], 1, InitialState::Tracked, Path::CellOp, &wgpu);
+            compare(
+                SHAPES[1],
+                1,
+                InitialState::Tracked,
+                Implementation::CellOp,
+                &wgpu,
+            );
         }
 
         #[test]
         fn gradients_through_two_stacked_layers() {
             let Some(wgpu) = wgpu() else { return };
             let wgpu = wgpu.autodiff();
-            compare([4, 2, 3, 5], 2, InitialState::Tracked, Path::CellOp, &wgpu);
-            compare([4, 2, 3, 5], 2, InitialState::Zero, Path::CellOp, &wgpu);
+            compare(
+                [4, 2, 3, 5],
+                2,
+                InitialState::Tracked,
+                Implementation::CellOp,
+                &wgpu,
+            );
+            compare(
+                [4, 2, 3, 5],
+                2,
+                InitialState::Zero,
+                Implementation::CellOp,
+                &wgpu,
+            );
         }
 
         #[test]
@@ -699,8 +724,9 @@ mod tests {
             let (wgpu, ndarray) = (wgpu.autodiff(), ndarray().autodiff());
             let shape = [3, 2, 3, 4];
             for initial in [InitialState::Tracked, InitialState::Detached] {
-                let on_wgpu = Setup::new(shape, 2, initial, &wgpu).run(Path::CellOp);
-                let on_ndarray = Setup::new(shape, 2, initial, &ndarray).run(Path::Reference);
+                let on_wgpu = Setup::new(shape, 2, initial, &wgpu).run(Implementation::CellOp);
+                let on_ndarray =
+                    Setup::new(shape, 2, initial, &ndarray).run(Implementation::Reference);
                 assert_agree(on_wgpu, on_ndarray, initial);
             }
         }

@@ -17,7 +17,7 @@ use burn::module::Param;
 use burn::nn::Initializer;
 use burn::prelude::*;
 
-use crate::recurrent::project_steps;
+use crate::projection::project_steps;
 use crate::state::LayerState;
 use crate::{cpu, fused_rnn};
 

@@ -1,7 +1,7 @@
 //! A model's shape as its weights say it, so a config can be checked against the tensors it
 //! claims to describe.
 
-use crate::char_model::{CharModel, CharModelConfig};
+use crate::char_model::CharModel;
 use crate::recurrent::{CellKind, RecurrentLayer};
 
 /// The shape of a [`CharModel`]: what its weights fix and a resumed run cannot change.
@@ -50,23 +50,6 @@ impl ModelShape {
     }
 }
 
-impl CharModelConfig {
-    /// The shape a model initialised from this config has.
-    pub fn shape(&self) -> ModelShape {
-        ModelShape {
-            vocab_size: self.vocab_size,
-            embedding_size: self.embedding_size,
-            hidden_size: self.hidden_size,
-            num_layers: self.num_layers,
-            cell: self.cell,
-            bidirectional: self.bidirectional,
-            // A one-way model has one head, which its single direction "shares".
-            shared_head: self.shared_head || !self.bidirectional,
-            residual: self.residual,
-        }
-    }
-}
-
 impl CharModel {
     /// The model's shape, read from its tensors (the embedding's and head's widths, the
     /// recurrent weights' rows, the number of layers and heads), not from any config.
@@ -102,34 +85,45 @@ fn recurrent_rows(layer: &RecurrentLayer) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ModelConfig;
     use burn::prelude::Device;
 
     #[test]
     fn a_model_has_the_shape_of_its_config_read_from_its_tensors() {
         let device = Device::flex();
         let configs = [
-            CharModelConfig::new(11),
-            CharModelConfig::new(7)
-                .with_cell(CellKind::Gru)
-                .with_num_layers(3)
-                .with_hidden_size(12)
-                .with_embedding_size(5),
-            CharModelConfig::new(9)
-                .with_cell(CellKind::Rnn)
-                .with_bidirectional(true)
-                .with_shared_head(false)
-                .with_hidden_size(6)
-                .with_residual(true),
+            (11, ModelConfig::default()),
+            (
+                7,
+                ModelConfig {
+                    cell: CellKind::Gru,
+                    num_layers: 3,
+                    hidden_size: 12,
+                    embedding_size: 5,
+                    ..ModelConfig::default()
+                },
+            ),
+            (
+                9,
+                ModelConfig {
+                    cell: CellKind::Rnn,
+                    bidirectional: true,
+                    shared_head: false,
+                    hidden_size: 6,
+                    residual: true,
+                    ..ModelConfig::default()
+                },
+            ),
         ];
-        for config in configs {
-            let model = config.init(&device);
-            assert_eq!(model.shape(), config.shape(), "{config:?}");
+        for (vocab_size, config) in configs {
+            let model = config.init(vocab_size, &device);
+            assert_eq!(model.shape(), config.shape(vocab_size), "{config:?}");
         }
     }
 
     #[test]
     fn differences_name_each_changed_field_with_both_values() {
-        let shape = CharModelConfig::new(11).shape();
+        let shape = ModelConfig::default().shape(11);
         let other = ModelShape {
             hidden_size: 32,
             cell: CellKind::Gru,

@@ -3,7 +3,7 @@
 //! logits of the whole sequence, and every parameter is trained.
 
 use burn::prelude::*;
-use charlstm_model::{CellKind, CharModel, CharModelConfig, RecurrentLayer};
+use charlstm_model::{CellKind, CharModel, ModelConfig, RecurrentLayer};
 
 const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Gru, CellKind::Rnn];
 
@@ -14,12 +14,14 @@ fn devices() -> [Device; 3] {
 
 fn tiny_model(cell: CellKind, device: &Device) -> CharModel {
     device.seed(7);
-    CharModelConfig::new(11)
-        .with_embedding_size(5)
-        .with_hidden_size(8)
-        .with_num_layers(2)
-        .with_cell(cell)
-        .init(device)
+    ModelConfig {
+        embedding_size: 5,
+        hidden_size: 8,
+        num_layers: 2,
+        cell,
+        ..ModelConfig::default()
+    }
+    .init(11, device)
 }
 
 /// `[batch, ids.len() / batch]` token ids, one stream per row.

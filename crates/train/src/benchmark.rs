@@ -61,10 +61,10 @@ pub fn run_benchmark(
     options: BenchmarkOptions,
 ) -> Result<BenchmarkReport, TrainError> {
     let choice = TokenizerChoice::BuildCharacters { max_vocab: 0 };
-    let prepared = config.prepare_corpus(locator, &choice, &mut |_, _, _| {})?;
+    let prepared = config.data.prepare(locator, &choice, &mut |_, _, _| {})?;
     let vocab = &prepared.tokenizer;
     let (_, batcher) = split_and_batch(config, prepared.tokens())?;
-    let t = &config.train;
+    let recipe = &config.train;
 
     let SeededModel {
         inference_device,
@@ -101,8 +101,8 @@ pub fn run_benchmark(
             &mut optimizer,
             forward,
             backward,
-            t.learning_rate,
-            t.grad_clip,
+            recipe.learning_rate,
+            recipe.grad_clip,
         );
         model = outcome.model;
         state = Some(outcome.state);
@@ -111,7 +111,8 @@ pub fn run_benchmark(
         last_loss = outcome.loss;
     }
     let train_seconds = clock.map_or(f64::NAN, |c| c.elapsed().as_secs_f64());
-    let train_chars_per_s = (options.timed_steps * t.batch_size * t.seq_len) as f64 / train_seconds;
+    let train_chars_per_s =
+        (options.timed_steps * recipe.batch_size * recipe.seq_len) as f64 / train_seconds;
 
     let model = model.valid();
     let prime = vocab.decode(&[prepared.tokens().get(0).unwrap_or(0)]);

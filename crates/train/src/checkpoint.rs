@@ -27,8 +27,6 @@
 //! against its sha256, so a truncated or altered file is reported, not loaded.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -42,6 +40,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
+use crate::durable::sync_dir;
+pub use crate::durable::{write_atomically, write_synced};
 use crate::error::TrainError;
 use crate::weights_shape::{config_mismatch, describe_mismatch, weights_shape};
 
@@ -207,7 +207,7 @@ impl Checkpoint {
     /// The model with this checkpoint's weights, on `device`.
     pub fn load_model(&self, device: &Device) -> Result<CharModel, TrainError> {
         let path = self.dir.join(MODEL_FILE);
-        let model = self.config.model_config(self.tokenizer.len()).init(device);
+        let model = self.config.model.init(self.tokenizer.len(), device);
         let malformed = |panic: String| {
             TrainError::checkpoint(
                 &path,
@@ -461,10 +461,7 @@ fn state_bytes(state: &RecurrentState) -> Result<([usize; 3], Vec<u8>), TrainErr
 
 /// The sha256 of `bytes` in lowercase hex, as `progress.json` records each file's.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    charlstm_data::files::hex(&Sha256::digest(bytes))
 }
 
 /// Fails with a one-line message naming the first file of `dir` that is missing or whose
@@ -505,43 +502,4 @@ fn check_config_fits_weights(contents: &CheckpointContents<'_>) -> Result<(), Tr
         "internal error: refusing to write a checkpoint whose config does not describe its weights ({}); please report this",
         describe_mismatch(&mismatch, "the config")
     )))
-}
-
-/// Writes `bytes` to `path` and waits until they are on disk.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let write_error = |source| TrainError::write(path.to_path_buf(), source);
-    let mut file = File::create(path).map_err(write_error)?;
-    file.write_all(bytes).map_err(write_error)?;
-    file.sync_all().map_err(write_error)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file renamed over it, so `path` holds
-/// either its old contents or the new ones, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.tmp"));
-    write_synced(&temporary, bytes)?;
-    std::fs::rename(&temporary, path).map_err(|source| TrainError::write(path, source))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(parent)?;
-    }
-    Ok(())
-}
-
-fn sync_file(path: &Path) -> Result<(), TrainError> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|source| TrainError::write(path.to_path_buf(), source))
-}
-
-fn sync_dir(path: &Path) -> Result<(), TrainError> {
-    // Directories can be opened and synced on Unix; elsewhere the rename is the best we have.
-    #[cfg(unix)]
-    sync_file(path)?;
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }

@@ -7,16 +7,13 @@
 
 use std::path::Path;
 
-use charlstm_data::{
-    CorpusLocator, FileSelection, InvalidUtf8, PrepareOptions, PreparePhase, PreparedCorpus,
-    ResolvedCorpus, SplitFractions, TokenView, Tokenizer, TokenizerChoice,
-};
-use charlstm_model::{CellKind, CharModelConfig};
+pub use charlstm_data::config::{CHARACTER_TOKENIZER, CorpusSources, DataConfig};
+pub use charlstm_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::error::TrainError;
-use crate::schedule::ScheduleKind;
+use crate::schedule::{Schedule, ScheduleKind};
 
 /// Everything a training run needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,102 +29,6 @@ pub struct RunConfig {
     pub model: ModelConfig,
     /// The optimisation.
     pub train: TrainConfig,
-}
-
-/// `data.corpus`: one source, or several read in order as one text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum CorpusSources {
-    /// A file, directory or corpus name.
-    One(String),
-    /// Several, in order.
-    Many(Vec<String>),
-}
-
-impl CorpusSources {
-    /// The sources in order.
-    pub fn specs(&self) -> Vec<String> {
-        match self {
-            Self::One(spec) => vec![spec.clone()],
-            Self::Many(specs) => specs.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for CorpusSources {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.specs().join(", "))
-    }
-}
-
-impl From<&str> for CorpusSources {
-    fn from(spec: &str) -> Self {
-        Self::One(spec.to_string())
-    }
-}
-
-/// `data.tokenizer` for a character vocabulary built from the corpus.
-pub const CHARACTER_TOKENIZER: &str = "chars";
-
-/// The corpus and how it is split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DataConfig {
-    /// A file, a directory (its files, recursively, as `include` / `exclude` select them), or
-    /// the name of a known corpus (see `corpora/README.md`); or a list of these, read in order
-    /// as one text.
-    pub corpus: CorpusSources,
-    /// Globs choosing the files of a corpus directory (empty: every file but hidden ones). A
-    /// glob without `/` matches file names (`*.rs`), one with `/` the path inside the
-    /// directory (`src/**/*.rs`).
-    pub include: Vec<String>,
-    /// Globs leaving out files or directories of a corpus directory (`target`, `*.min.js`).
-    pub exclude: Vec<String>,
-    /// At most this many tokens in a character vocabulary (0: every character of the corpus):
-    /// the rarest characters beyond it share one unknown token.
-    pub max_vocab: usize,
-    /// Validate on at most this many characters of the validation split (0: all of it), so
-    /// a large corpus's validation stays quick.
-    pub val_chars: usize,
-    /// Fraction of the corpus held out for validation (taken after the training part).
-    pub validation_fraction: f64,
-    /// Fraction held out for a final test (the very end of the corpus).
-    pub test_fraction: f64,
-    /// Invalid UTF-8 in the corpus: `error` (stop, naming the byte offset) or `replace` (with
-    /// U+FFFD, counted).
-    pub invalid_utf8: InvalidUtf8,
-    /// How text becomes tokens: `chars` (one token per character of the corpus, the default)
-    /// or the path of a Hugging Face `tokenizer.json` (byte-level, BPE, ...). A resumed run
-    /// keeps the tokenizer saved with its checkpoint.
-    pub tokenizer: String,
-    /// Keep the prepared corpus (its token file) in the cache, so the next run on an unchanged
-    /// corpus starts at once; `false` prepares it afresh into a temporary directory each time.
-    pub cache: bool,
-}
-
-/// The network's shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelConfig {
-    /// Recurrent cell: `lstm`, `gru` or `rnn`, with PyTorch's equations.
-    pub cell: CellKind,
-    /// Width of the character embedding.
-    pub embedding_size: usize,
-    /// Width of each recurrent layer.
-    pub hidden_size: usize,
-    /// Number of stacked recurrent layers.
-    pub num_layers: usize,
-    /// Dropout between layers while training, in `[0, 1)`.
-    pub dropout: f64,
-    /// Initial forget-gate bias (LSTM only; GRU and RNN layers ignore it).
-    pub forget_bias: f64,
-    /// Also train a backward stack (a bidirectional language model in the style of ELMo:
-    /// each direction predicts from one side only; `charlstm fill` uses both).
-    pub bidirectional: bool,
-    /// Whether the two directions of a bidirectional model share the head.
-    pub shared_head: bool,
-    /// Residual connections: every layer above the first adds its input to its output.
-    pub residual: bool,
 }
 
 /// The optimisation.
@@ -191,39 +92,6 @@ impl Default for RunConfig {
     }
 }
 
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            corpus: "tinyshakespeare".into(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            max_vocab: 0,
-            val_chars: 0,
-            validation_fraction: 0.1,
-            test_fraction: 0.0,
-            invalid_utf8: InvalidUtf8::Error,
-            tokenizer: CHARACTER_TOKENIZER.into(),
-            cache: true,
-        }
-    }
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        Self {
-            cell: CellKind::Lstm,
-            embedding_size: 64,
-            hidden_size: 512,
-            num_layers: 2,
-            dropout: 0.0,
-            forget_bias: 0.0,
-            bidirectional: false,
-            shared_head: true,
-            residual: false,
-        }
-    }
-}
-
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -245,6 +113,25 @@ impl Default for TrainConfig {
             log_interval: 25,
             skip_nonfinite: false,
             sample_chars: 200,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The learning-rate schedule of a run of `epochs` epochs of `steps_per_epoch` steps, cut
+    /// short by `max_steps` when that is set.
+    pub fn schedule_for(&self, steps_per_epoch: usize) -> Schedule {
+        let mut total_steps = steps_per_epoch * self.epochs;
+        if self.max_steps > 0 {
+            total_steps = total_steps.min(self.max_steps);
+        }
+        Schedule {
+            kind: self.schedule,
+            peak: self.learning_rate,
+            minimum: self.min_learning_rate,
+            decay_fraction: self.decay_fraction,
+            warmup_steps: self.warmup_steps,
+            total_steps,
         }
     }
 }
@@ -336,46 +223,50 @@ impl RunConfig {
                 "\"chars\" or the path of a tokenizer.json",
             );
         }
-        let t = &self.train;
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return bad("train.learning_rate", t.learning_rate.to_string(), "> 0");
+        let recipe = &self.train;
+        if !(recipe.learning_rate.is_finite() && recipe.learning_rate > 0.0) {
+            return bad(
+                "train.learning_rate",
+                recipe.learning_rate.to_string(),
+                "> 0",
+            );
         }
-        if !(t.min_learning_rate.is_finite()
-            && t.min_learning_rate >= 0.0
-            && t.min_learning_rate <= t.learning_rate)
+        if !(recipe.min_learning_rate.is_finite()
+            && recipe.min_learning_rate >= 0.0
+            && recipe.min_learning_rate <= recipe.learning_rate)
         {
             return bad(
                 "train.min_learning_rate",
-                t.min_learning_rate.to_string(),
+                recipe.min_learning_rate.to_string(),
                 "between 0 and train.learning_rate",
             );
         }
-        if !(t.decay_fraction > 0.0 && t.decay_fraction <= 1.0) {
+        if !(recipe.decay_fraction > 0.0 && recipe.decay_fraction <= 1.0) {
             return bad(
                 "train.decay_fraction",
-                t.decay_fraction.to_string(),
+                recipe.decay_fraction.to_string(),
                 "in (0, 1]",
             );
         }
         for (key, beta) in [
-            ("train.adam_beta1", t.adam_beta1),
-            ("train.adam_beta2", t.adam_beta2),
+            ("train.adam_beta1", recipe.adam_beta1),
+            ("train.adam_beta2", recipe.adam_beta2),
         ] {
             if !(0.0..1.0).contains(&beta) {
                 return bad(key, beta.to_string(), "in [0, 1)");
             }
         }
-        if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {
+        if !(recipe.grad_clip.is_finite() && recipe.grad_clip >= 0.0) {
             return bad(
                 "train.grad_clip",
-                t.grad_clip.to_string(),
+                recipe.grad_clip.to_string(),
                 ">= 0 (0 turns it off)",
             );
         }
-        if !(t.max_minutes.is_finite() && t.max_minutes >= 0.0) {
+        if !(recipe.max_minutes.is_finite() && recipe.max_minutes >= 0.0) {
             return bad(
                 "train.max_minutes",
-                t.max_minutes.to_string(),
+                recipe.max_minutes.to_string(),
                 ">= 0 (0: no limit)",
             );
         }
@@ -408,96 +299,6 @@ impl RunConfig {
         }
         Ok(())
     }
-
-    /// The split fractions of the data section.
-    pub fn split_fractions(&self) -> SplitFractions {
-        SplitFractions {
-            validation: self.data.validation_fraction,
-            test: self.data.test_fraction,
-        }
-    }
-
-    /// The parts of the corpus `data` describes, as `locator` finds them.
-    pub fn corpus_sources(&self, locator: &CorpusLocator) -> Result<ResolvedCorpus, TrainError> {
-        let selection = FileSelection::new(&self.data.include, &self.data.exclude)?;
-        Ok(locator.resolve_all(&self.data.corpus.specs(), &selection)?)
-    }
-
-    /// How a new run's tokens are made: a character vocabulary of the corpus (within
-    /// `data.max_vocab`) or the `tokenizer.json` that `data.tokenizer` names.
-    pub fn tokenizer_choice(&self) -> Result<TokenizerChoice, TrainError> {
-        Ok(if self.data.tokenizer == CHARACTER_TOKENIZER {
-            TokenizerChoice::BuildCharacters {
-                max_vocab: self.data.max_vocab,
-            }
-        } else {
-            TokenizerChoice::Use(Tokenizer::from_file(Path::new(&self.data.tokenizer))?)
-        })
-    }
-
-    /// The corpus `data` describes, encoded with `choice` into a memory-mapped token file
-    /// (reused from the cache when the corpus has not changed); `progress` hears of each
-    /// piece read and encoded.
-    pub fn prepare_corpus(
-        &self,
-        locator: &CorpusLocator,
-        choice: &TokenizerChoice,
-        progress: &mut dyn FnMut(PreparePhase, u64, u64),
-    ) -> Result<PreparedCorpus, TrainError> {
-        let sources = self.corpus_sources(locator)?;
-        let options = PrepareOptions {
-            cache_dir: locator.prepared_dir.clone().filter(|_| self.data.cache),
-            invalid_utf8: self.data.invalid_utf8,
-            progress,
-        };
-        Ok(charlstm_data::prepare(&sources, choice, options)?)
-    }
-
-    /// The corpus `data` describes, encoded for a model that reads `tokenizer`'s ids (a
-    /// checkpoint's): the run's own prepared corpus when it has this vocabulary, else the
-    /// corpus encoded with `tokenizer`.
-    pub fn prepare_corpus_for(
-        &self,
-        locator: &CorpusLocator,
-        tokenizer: &Tokenizer,
-        progress: &mut dyn FnMut(PreparePhase, u64, u64),
-    ) -> Result<PreparedCorpus, TrainError> {
-        if let (Some(vocab), true) = (
-            tokenizer.characters(),
-            self.data.tokenizer == CHARACTER_TOKENIZER,
-        ) {
-            let own = TokenizerChoice::BuildCharacters {
-                max_vocab: self.data.max_vocab,
-            };
-            let prepared = self.prepare_corpus(locator, &own, progress)?;
-            if prepared.tokenizer.characters() == Some(vocab) {
-                return Ok(prepared);
-            }
-        }
-        self.prepare_corpus(locator, &TokenizerChoice::Use(tokenizer.clone()), progress)
-    }
-
-    /// The validation tokens to evaluate: the split, cut to `data.val_chars` if set.
-    pub fn validation_part<'a>(&self, validation: TokenView<'a>) -> TokenView<'a> {
-        match self.data.val_chars {
-            0 => validation,
-            cap => validation.prefix(cap),
-        }
-    }
-
-    /// The model's shape for a vocabulary of `vocab_size` characters.
-    pub fn model_config(&self, vocab_size: usize) -> CharModelConfig {
-        CharModelConfig::new(vocab_size)
-            .with_cell(self.model.cell)
-            .with_embedding_size(self.model.embedding_size)
-            .with_hidden_size(self.model.hidden_size)
-            .with_num_layers(self.model.num_layers)
-            .with_dropout(self.model.dropout)
-            .with_forget_bias(self.model.forget_bias)
-            .with_bidirectional(self.model.bidirectional)
-            .with_shared_head(self.model.shared_head)
-            .with_residual(self.model.residual)
-    }
 }
 
 /// Sets the dotted `key` of `assignment` (`key=value`) in `table`. The value is read as TOML
@@ -513,7 +314,7 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Train
     let value = format!("value = {raw}")
         .parse::<toml::Table>()
         .ok()
-        .and_then(|mut t| t.remove("value"))
+        .and_then(|mut table| table.remove("value"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
 
     let parts: Vec<&str> = key.split('.').collect();
@@ -556,6 +357,7 @@ fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use charlstm_model::CellKind;
 
     fn write(dir: &Path, text: &str) -> std::path::PathBuf {
         let path = dir.join("c.toml");
@@ -620,7 +422,6 @@ mod tests {
         ] {
             let config = RunConfig::load(None, &[format!("model.cell={name}")]).unwrap();
             assert_eq!(config.model.cell, cell);
-            assert_eq!(config.model_config(5).cell, cell);
             assert_eq!(RunConfig::from_toml(&config.to_toml()).unwrap(), config);
         }
         let err = RunConfig::load(None, &["model.cell=transformer".into()])

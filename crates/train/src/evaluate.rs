@@ -2,26 +2,31 @@
 //! in training, so the figure is comparable to the training loss.
 
 use burn::prelude::*;
-use charlstm_data::{RemainderPolicy, StreamBatcher, TokenView};
+use charlstm_data::{
+    CorpusLocator, PrepareOptions, RemainderPolicy, Split, StreamBatcher, TokenView, Tokenizer,
+    TokenizerChoice, prepare,
+};
 use charlstm_model::{CharModel, Direction};
 
+use crate::checkpoint::Checkpoint;
 use crate::error::TrainError;
 use crate::loss::sum_cross_entropy;
 use crate::tensors::batch_tensors;
 
-/// The result of an evaluation.
+/// The result of an evaluation. A token is a character with the character tokenizer; with a
+/// `tokenizer.json` it may be several.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
-    /// Mean cross-entropy in nats per character.
-    pub nats_per_char: f64,
-    /// Characters predicted.
-    pub chars: usize,
+    /// Mean cross-entropy in nats per token.
+    pub nats_per_token: f64,
+    /// Tokens predicted.
+    pub tokens: usize,
 }
 
 impl Evaluation {
-    /// Mean cross-entropy in bits per character.
-    pub fn bits_per_char(&self) -> f64 {
-        self.nats_per_char / std::f64::consts::LN_2
+    /// Mean cross-entropy in bits per token.
+    pub fn bits_per_token(&self) -> f64 {
+        self.nats_per_token / std::f64::consts::LN_2
     }
 }
 
@@ -57,12 +62,142 @@ pub fn evaluate_in(
         });
         state = Some(next);
     }
-    let chars = batcher.tokens_per_pass();
+    let predicted = batcher.tokens_per_pass();
     let total: f32 = total
         .expect("a batcher yields at least one batch")
         .into_scalar();
     Ok(Evaluation {
-        nats_per_char: f64::from(total) / chars as f64,
-        chars,
+        nats_per_token: f64::from(total) / predicted as f64,
+        tokens: predicted,
     })
+}
+
+/// One text read in one direction, as `charlstm eval` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextEvaluation {
+    /// "validation", "test" or the corpus given, and for a bidirectional model the direction:
+    /// "validation (forward)".
+    pub name: String,
+    /// The loss per token.
+    pub evaluation: Evaluation,
+    /// For a `tokenizer.json` model, the characters the text decodes to, so models with other
+    /// tokenizers compare per character; `None` with the character tokenizer (a token is a
+    /// character).
+    pub characters: Option<usize>,
+    /// Tokens in the text (the evaluation predicts all but the last few).
+    pub text_tokens: usize,
+}
+
+impl TextEvaluation {
+    /// Bits per character, whatever the tokenizer.
+    pub fn bits_per_char(&self) -> f64 {
+        let per_token = self.evaluation.bits_per_token();
+        match self.characters {
+            Some(characters) => per_token * self.text_tokens as f64 / characters.max(1) as f64,
+            None => per_token,
+        }
+    }
+}
+
+/// What `charlstm eval` measures: `model` (the checkpoint's, on `device`) on `corpus` (a corpus
+/// name or path, read with the checkpoint's tokenizer) or, without one, on the validation and
+/// test splits of the corpus the run trained on; both directions of a bidirectional model.
+pub fn evaluate_checkpoint(
+    checkpoint: &Checkpoint,
+    model: &CharModel,
+    corpus: Option<&str>,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<TextEvaluation>, TrainError> {
+    if batch_size == 0 {
+        return Err(TrainError::Config(
+            "--batch-size 0 is invalid: it must be at least 1".to_string(),
+        ));
+    }
+    let config = &checkpoint.config;
+    let locator = CorpusLocator::from_env().with_invalid_utf8(config.data.invalid_utf8);
+    let tokenizer = &checkpoint.tokenizer;
+    let mut results = Vec::new();
+    let mut evaluate = |text: &str, tokens: TokenView<'_>| -> Result<(), TrainError> {
+        let characters = tokenizer
+            .characters()
+            .is_none()
+            .then(|| count_characters(tokenizer, tokens));
+        for direction in model.directions() {
+            let evaluation = evaluate_in(
+                direction,
+                model,
+                tokens,
+                batch_size,
+                config.train.seq_len,
+                device,
+                text,
+            )?;
+            let name = match (model.is_bidirectional(), direction) {
+                (false, _) => text.to_string(),
+                (true, Direction::Forward) => format!("{text} (forward)"),
+                (true, Direction::Backward) => format!("{text} (backward)"),
+            };
+            results.push(TextEvaluation {
+                name,
+                evaluation,
+                characters,
+                text_tokens: tokens.len(),
+            });
+        }
+        Ok(())
+    };
+    match corpus {
+        Some(spec) => {
+            let options = PrepareOptions {
+                cache_dir: locator.prepared_dir.clone().filter(|_| config.data.cache),
+                invalid_utf8: config.data.invalid_utf8,
+                progress: &mut |_, _, _| {},
+            };
+            let prepared = locator
+                .resolve(spec)
+                .and_then(|sources| {
+                    prepare(&sources, &TokenizerChoice::Use(tokenizer.clone()), options)
+                })
+                .map_err(|e| TrainError::Config(format!("corpus '{spec}': {e}")))?;
+            evaluate(spec, prepared.tokens())?;
+        }
+        None => {
+            let prepared = config
+                .data
+                .prepare_for(&locator, tokenizer, &mut |_, _, _| {})?;
+            let tokens = prepared.tokens();
+            let split = Split::new(tokens.len(), config.data.split_fractions());
+            if split.validation.len() < 2 && split.test.len() < 2 {
+                return Err(TrainError::Config(
+                    "the run has no validation or test split to evaluate (pass --corpus FILE)"
+                        .to_string(),
+                ));
+            }
+            if split.validation.len() >= 2 {
+                let validation = tokens.slice(split.validation.clone());
+                evaluate("validation", config.data.validation_part(validation))?;
+            }
+            if split.test.len() >= 2 {
+                evaluate("test", tokens.slice(split.test))?;
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// How many characters `tokens` decode to, decoded as a stream (a split of any size never
+/// becomes one string).
+pub fn count_characters(tokenizer: &Tokenizer, tokens: TokenView<'_>) -> usize {
+    let mut decoder = tokenizer.stream_decoder();
+    let mut text = String::new();
+    let mut chars = 0;
+    for index in 0..tokens.len() {
+        decoder.push(tokens.get(index).expect("index below len"), &mut text);
+        if text.len() >= 1 << 16 {
+            chars += text.chars().count();
+            text.clear();
+        }
+    }
+    chars + text.chars().count()
 }

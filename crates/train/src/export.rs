@@ -15,7 +15,7 @@
 //! backward stack goes out as `backward_lstm.*` (and its own head, if any, as `backward_head.*`).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -152,7 +152,34 @@ pub fn export_safetensors(
     tokenizer: &Tokenizer,
     out: &Path,
 ) -> Result<(), TrainError> {
-    crate::checkpoint::write_synced(out, &safetensors_bytes(model, tokenizer)?)
+    crate::durable::write_synced(out, &safetensors_bytes(model, tokenizer)?)
+}
+
+/// Writes `<out without extension>.reference.json` beside an export: a fixed sequence of
+/// `length` token ids (at least one) and the logits `model` (on `device`) gives for each, so a
+/// program loading the export can check it computes the same. Returns the file's path.
+pub fn write_reference_logits(
+    model: &CharModel,
+    length: usize,
+    out: &Path,
+    device: &Device,
+) -> Result<PathBuf, TrainError> {
+    let vocab_size = model.vocab_size() as i64;
+    let ids: Vec<i64> = (0..length.max(1) as i64)
+        .map(|i| (i * 7 + i / vocab_size) % vocab_size)
+        .collect();
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, ids.len()]), device);
+    let logits: Vec<f32> = model
+        .valid()
+        .forward(tokens, None)
+        .0
+        .try_into_vec_as()
+        .map_err(|e| TrainError::Config(format!("cannot read logits: {e}")))?;
+    let rows: Vec<&[f32]> = logits.chunks(vocab_size as usize).collect();
+    let path = out.with_extension("reference.json");
+    let json = serde_json::json!({ "tokens": ids, "logits": rows });
+    crate::durable::write_synced(&path, json.to_string().as_bytes())?;
+    Ok(path)
 }
 
 /// `model` as a safetensors file under PyTorch's names, with the cell (`lstm`, `gru`, `rnn`),
@@ -218,17 +245,19 @@ pub fn safetensors_bytes(model: &CharModel, tokenizer: &Tokenizer) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use charlstm_model::CharModelConfig;
+    use charlstm_model::ModelConfig;
 
     #[test]
     fn names_shapes_and_layouts_are_pytorchs() {
         let device = Device::flex();
-        let model = CharModelConfig::new(7)
-            .with_embedding_size(3)
-            .with_hidden_size(4)
-            .with_num_layers(2)
-            .with_forget_bias(1.0)
-            .init(&device);
+        let model = ModelConfig {
+            embedding_size: 3,
+            hidden_size: 4,
+            num_layers: 2,
+            forget_bias: 1.0,
+            ..ModelConfig::default()
+        }
+        .init(7, &device);
         let tensors = pytorch_tensors(&model).unwrap();
         let shapes: Vec<(&str, Vec<usize>)> = tensors
             .iter()
@@ -292,12 +321,14 @@ mod tests {
     fn gru_and_rnn_go_out_under_their_pytorch_names() {
         let device = Device::flex();
         for (cell, gates) in [(CellKind::Gru, 3), (CellKind::Rnn, 1)] {
-            let model = CharModelConfig::new(7)
-                .with_embedding_size(3)
-                .with_hidden_size(4)
-                .with_num_layers(2)
-                .with_cell(cell)
-                .init(&device);
+            let model = ModelConfig {
+                embedding_size: 3,
+                hidden_size: 4,
+                num_layers: 2,
+                cell,
+                ..ModelConfig::default()
+            }
+            .init(7, &device);
             let tensors = pytorch_tensors(&model).unwrap();
             let shapes: Vec<(String, Vec<usize>)> = tensors
                 .iter()
@@ -347,14 +378,16 @@ mod tests {
     #[test]
     fn the_backward_stack_goes_out_under_backward_names() {
         let device = Device::flex();
-        let model = CharModelConfig::new(7)
-            .with_embedding_size(3)
-            .with_hidden_size(4)
-            .with_num_layers(1)
-            .with_bidirectional(true)
-            .with_shared_head(false)
-            .with_residual(true)
-            .init(&device);
+        let model = ModelConfig {
+            embedding_size: 3,
+            hidden_size: 4,
+            num_layers: 1,
+            bidirectional: true,
+            shared_head: false,
+            residual: true,
+            ..ModelConfig::default()
+        }
+        .init(7, &device);
         let names: Vec<String> = pytorch_tensors(&model)
             .unwrap()
             .into_iter()

@@ -5,8 +5,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use crate::checkpoint::write_synced;
+use crate::durable::write_synced;
 use crate::error::TrainError;
 
 /// The file's name inside a run directory.
@@ -39,6 +40,26 @@ pub struct MetricsRow {
 }
 
 impl MetricsRow {
+    /// A row for `step` with nothing measured yet.
+    pub fn new(step: usize, epoch: usize, learning_rate: f64, wall_seconds: f64) -> Self {
+        Self {
+            step,
+            epoch,
+            train_loss: None,
+            validation_loss: None,
+            learning_rate,
+            chars_per_second: None,
+            wall_seconds,
+            backward_train_loss: None,
+            backward_validation_loss: None,
+        }
+    }
+
+    /// Whether the row holds a loss: rows without one are not written.
+    pub fn has_losses(&self) -> bool {
+        self.train_loss.is_some() || self.validation_loss.is_some()
+    }
+
     /// The row as CSV. Losses are written in the shortest form that reads back to the same
     /// `f32`, so two runs can be compared exactly.
     fn to_csv(&self) -> String {
@@ -100,6 +121,65 @@ impl MetricsLog {
     pub fn append(&mut self, row: &MetricsRow) -> Result<(), TrainError> {
         writeln!(self.file, "{}", row.to_csv())
             .map_err(|source| TrainError::write(self.path.clone(), source))
+    }
+}
+
+/// Training losses and time since the last report: the mean loss and throughput of a row.
+#[derive(Debug)]
+pub struct LossWindow {
+    sum: f64,
+    backward_sum: Option<f64>,
+    steps: usize,
+    start: Instant,
+}
+
+impl Default for LossWindow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LossWindow {
+    /// An empty window whose clock starts now.
+    pub fn new() -> Self {
+        Self {
+            sum: 0.0,
+            backward_sum: None,
+            steps: 0,
+            start: Instant::now(),
+        }
+    }
+
+    /// Counts one applied step's forward (and backward) loss.
+    pub fn add(&mut self, loss: f32, backward_loss: Option<f32>) {
+        self.sum += f64::from(loss);
+        if let Some(loss) = backward_loss {
+            *self.backward_sum.get_or_insert(0.0) += f64::from(loss);
+        }
+        self.steps += 1;
+    }
+
+    /// Mean forward and backward losses and throughput since the last call (`None` if no step
+    /// counted: all skipped), and empties the window. With one step in the window the mean is
+    /// that step's loss exactly.
+    pub fn take(&mut self, chars_per_step: usize) -> Option<(f32, Option<f32>, f64)> {
+        let steps = std::mem::take(&mut self.steps);
+        let sum = std::mem::take(&mut self.sum);
+        let backward_sum = self.backward_sum.take();
+        let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
+        self.start = Instant::now();
+        (steps > 0).then(|| {
+            (
+                (sum / steps as f64) as f32,
+                backward_sum.map(|sum| (sum / steps as f64) as f32),
+                (steps * chars_per_step) as f64 / seconds,
+            )
+        })
+    }
+
+    /// Restarts the clock: validation and checkpoints do not count against throughput.
+    pub fn restart_clock(&mut self) {
+        self.start = Instant::now();
     }
 }
 
@@ -171,5 +251,21 @@ mod tests {
         // A new run starts a new file.
         MetricsLog::open(dir.path(), 0).unwrap();
         assert_eq!(lines(dir.path()), vec![HEADER.to_string()]);
+    }
+
+    #[test]
+    fn the_window_averages_the_steps_since_the_last_report() {
+        let mut window = LossWindow::new();
+        assert_eq!(window.take(10), None, "no step counted");
+        window.add(0.1, None);
+        let (loss, backward, chars_per_second) = window.take(10).unwrap();
+        assert_eq!(loss, 0.1, "one step's loss exactly");
+        assert_eq!(backward, None);
+        assert!(chars_per_second > 0.0);
+        window.add(1.0, Some(3.0));
+        window.add(2.0, Some(5.0));
+        let (loss, backward, _) = window.take(10).unwrap();
+        assert_eq!((loss, backward), (1.5, Some(4.0)));
+        assert_eq!(window.take(10), None, "taking empties the window");
     }
 }

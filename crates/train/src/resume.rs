@@ -203,7 +203,7 @@ pub fn recut_streams(
     let same_cut = old_batches == new_batches
         && saved.train.batch_size == given.train.batch_size
         && saved.train.seq_len == given.train.seq_len
-        && saved.split_fractions() == given.split_fractions();
+        && saved.data.split_fractions() == given.data.split_fractions();
     if same_cut {
         return None;
     }

@@ -14,7 +14,7 @@ pub fn split_and_batch<'a>(
     config: &RunConfig,
     tokens: TokenView<'a>,
 ) -> Result<(Split, StreamBatcher<'a>), TrainError> {
-    let split = Split::new(tokens.len(), config.split_fractions());
+    let split = Split::new(tokens.len(), config.data.split_fractions());
     let batcher = StreamBatcher::new(
         tokens.slice(split.train.clone()),
         config.train.batch_size,
@@ -42,7 +42,7 @@ pub fn seeded_model(config: &RunConfig, vocab_size: usize) -> Result<SeededModel
     let inference_device = config.backend.device()?;
     let device = inference_device.clone().autodiff();
     device.seed(config.seed);
-    let model = config.model_config(vocab_size).init(&device);
+    let model = config.model.init(vocab_size, &device);
     Ok(SeededModel {
         inference_device,
         device,

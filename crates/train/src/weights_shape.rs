@@ -65,8 +65,8 @@ pub fn config_mismatch(
     weights: &ModelShape,
 ) -> Vec<(String, String, String)> {
     config
-        .model_config(vocab_size)
-        .shape()
+        .model
+        .shape(vocab_size)
         .differences(weights)
         .into_iter()
         .map(|(key, config, weights)| {

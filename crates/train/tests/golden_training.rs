@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use burn::module::Param;
 use burn::prelude::*;
-use charlstm_model::{CharModel, CharModelConfig, RecurrentLayer};
+use charlstm_model::{CharModel, ModelConfig, RecurrentLayer};
 use charlstm_train::step::{Chunk, adam, train_step};
 use golden_common::{Flat, load_fixtures, read, tensor};
 use serde::Deserialize;
@@ -48,11 +48,13 @@ const WEIGHT_TOLERANCE: f64 = 1e-4;
 /// The model with PyTorch's weights: `W_x = weight_ihᵀ`, `W_h = weight_hhᵀ`, the head's
 /// weight transposed (Burn's `Linear` stores `[in, out]`).
 fn model_with(fixture: &Fixture, device: &Device) -> CharModel {
-    let mut model = CharModelConfig::new(fixture.vocab_size)
-        .with_embedding_size(fixture.embedding_size)
-        .with_hidden_size(fixture.hidden_size)
-        .with_num_layers(fixture.num_layers)
-        .init(device);
+    let mut model = ModelConfig {
+        embedding_size: fixture.embedding_size,
+        hidden_size: fixture.hidden_size,
+        num_layers: fixture.num_layers,
+        ..ModelConfig::default()
+    }
+    .init(fixture.vocab_size, device);
     let weight = |name: &str| &fixture.initial[name];
     model.embedding.weight = Param::from_tensor(tensor::<2>(weight("embedding.weight"), device));
     for (l, layer) in model.layers.iter_mut().enumerate() {

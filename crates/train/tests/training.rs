@@ -226,7 +226,7 @@ fn a_saved_checkpoint_loads_to_identical_logits() {
     let tokenizer = Tokenizer::Characters(vocab.clone());
     let device = ndarray().autodiff();
     device.seed(5);
-    let model = config.model_config(vocab.len()).init(&device);
+    let model = config.model.init(vocab.len(), &device);
     let progress = Progress {
         step: 3,
         batch_in_epoch: 3,
@@ -297,8 +297,8 @@ fn a_checkpoint_from_before_lstms_had_a_recurrent_bias_loads_to_identical_logits
     device.seed(6);
     // What older versions saved: one bias per LSTM layer, the whole gate bias.
     let model = config
-        .model_config(vocab.len())
-        .init(&device)
+        .model
+        .init(vocab.len(), &device)
         .without_lstm_recurrent_biases();
     let path = save_best(
         dir.path(),
@@ -324,7 +324,7 @@ fn a_checkpoint_from_before_lstms_had_a_recurrent_bias_loads_to_identical_logits
         logits(&reloaded, &ids, &device)
     );
     // A current checkpoint keeps both biases.
-    let current = config.model_config(vocab.len()).init(&device);
+    let current = config.model.init(vocab.len(), &device);
     let path = save_best(
         dir.path(),
         &config,
@@ -472,7 +472,7 @@ fn gru_and_rnn_checkpoints_load_to_identical_logits_and_state() {
         let tokenizer = Tokenizer::Characters(vocab.clone());
         let device = ndarray().autodiff();
         device.seed(5);
-        let model = config.model_config(vocab.len()).init(&device);
+        let model = config.model.init(vocab.len(), &device);
         let (_, state) = model.forward(
             Tensor::from_data(TensorData::new(vec![1i64, 4, 2, 0, 3, 6], [2, 3]), &device),
             None,
@@ -544,7 +544,7 @@ fn a_checkpoint_whose_config_does_not_describe_its_weights_is_never_written() {
     let tokenizer = Tokenizer::Characters(vocab.clone());
     let device = ndarray();
     device.seed(5);
-    let model = config.model_config(vocab.len()).init(&device);
+    let model = config.model.init(vocab.len(), &device);
     let progress = Progress::start("ndarray");
     for wrong in [
         "model.hidden_size=32",

@@ -6,13 +6,14 @@
 //! - `activation`: σ and tanh that inline into pointwise loops
 //! - `isa`: pointwise loops compiled for the machine's widest instruction set
 //! - `tensors`: tensors of the CPU backends to and from slices
+//! - `fused_op`: a fused layer as a Burn operation, forward and backward, for any cell
 
 pub(crate) mod activation;
+pub(crate) mod fused_op;
 pub mod isa;
 pub(crate) mod matmul;
 #[cfg(test)]
 pub(crate) mod parity;
-pub(crate) mod saved;
 pub(crate) mod sequence;
 pub(crate) mod tensors;
 

@@ -6,7 +6,7 @@ use burn::tensor::{Distribution, Gradients};
 use crate::state::LayerState;
 
 /// One way of running a layer over a chunk from a state.
-pub type Path<'a> = &'a dyn Fn(Tensor<3>, LayerState) -> (Tensor<3>, LayerState);
+pub type LayerRun<'a> = &'a dyn Fn(Tensor<3>, LayerState) -> (Tensor<3>, LayerState);
 
 /// Runs a layer (`input_size` → `hidden_size`, made on a device by `make`) both ways over
 /// two chunks with the state carried between them, and asserts that outputs, final state and
@@ -29,7 +29,7 @@ pub fn assert_fused_matches_reference<L>(
             Tensor::<3>::random([steps, batch, input_size], uniform, &device).require_grad();
         let hidden = Tensor::<2>::random([batch, hidden_size], uniform, &device).require_grad();
         let weights = Tensor::<3>::random([steps, batch, hidden_size], uniform, &device);
-        let run = |path: Path<'_>| {
+        let run = |path: LayerRun<'_>| {
             let state = LayerState {
                 hidden: hidden.clone(),
                 cell: Tensor::zeros([batch, hidden_size], &device),

@@ -7,17 +7,12 @@
 // macro generates names it too.
 #![allow(deprecated)]
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::backend_extension;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Flex, NdArray, TensorMetadata, backend_extension};
 
-use super::kernel::{self, Dims, ForwardTrace, Wanted, Weights};
-use crate::cpu::saved::{Registrar, Saved};
-use crate::cpu::tensors::{HostBackend, sequence_dims};
+use super::kernel::{self, ForwardTrace, Wanted, Weights};
+use crate::cpu::fused_op::{FusedCell, ReadInputs, impl_fused_ops};
+use crate::cpu::sequence::Dims;
 
 /// Backends that run a whole GRU layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -39,130 +34,31 @@ pub trait GruOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-impl GruOps for Flex {
-    fn gru_sequence(
-        input: FloatTensor<Self>,
-        input_weight: FloatTensor<Self>,
-        recurrent_weight: FloatTensor<Self>,
-        input_bias: FloatTensor<Self>,
-        recurrent_bias: FloatTensor<Self>,
-        hidden: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        let inputs = [
-            input,
-            input_weight,
-            recurrent_weight,
-            input_bias,
-            recurrent_bias,
-            hidden,
-        ];
-        run_forward::<Self>(&inputs).0
-    }
-}
-
-impl GruOps for NdArray {
-    fn gru_sequence(
-        input: FloatTensor<Self>,
-        input_weight: FloatTensor<Self>,
-        recurrent_weight: FloatTensor<Self>,
-        input_bias: FloatTensor<Self>,
-        recurrent_bias: FloatTensor<Self>,
-        hidden: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        let inputs = [
-            input,
-            input_weight,
-            recurrent_weight,
-            input_bias,
-            recurrent_bias,
-            hidden,
-        ];
-        run_forward::<Self>(&inputs).0
-    }
-}
-
-impl<B: HostBackend, C: CheckpointStrategy> GruOps for Autodiff<B, C> {
-    fn gru_sequence(
-        input: FloatTensor<Self>,
-        input_weight: FloatTensor<Self>,
-        recurrent_weight: FloatTensor<Self>,
-        input_bias: FloatTensor<Self>,
-        recurrent_bias: FloatTensor<Self>,
-        hidden: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        let inputs = [
-            input,
-            input_weight,
-            recurrent_weight,
-            input_bias,
-            recurrent_bias,
-            hidden,
-        ];
-        let nodes = inputs.each_ref().map(|tensor| tensor.node());
-        let inner = inputs.map(|tensor| tensor.into_primitive());
-        // Compute bound: the backward pass uses what the forward pass saved, and never reruns it.
-        match GruBackward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (output, trace) = run_forward::<B>(&inner);
-                prep.finish(Saved::new(trace, inner), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(run_forward::<B>(&inner).0),
-        }
-    }
-}
-
-/// Runs the kernel on `[input, input_weight, recurrent_weight, input_bias, recurrent_bias,
-/// hidden]` and returns the outputs `[T, B, H]` with the trace for the backward pass.
-fn run_forward<B: HostBackend>(inputs: &[FloatTensor<B>; 6]) -> (FloatTensor<B>, ForwardTrace) {
-    let [
+impl_fused_ops!(
+    GruOps::gru_sequence,
+    GruCell,
+    6,
+    [
         input,
         input_weight,
         recurrent_weight,
         input_bias,
         recurrent_bias,
-        hidden,
-    ] = inputs;
-    let dims = sequence_dims::<B>(input, hidden, kernel::GATES);
-    let Dims {
-        seq_len,
-        batch,
-        hidden_size,
-        ..
-    } = dims;
-    let trace = kernel::forward(
-        dims,
-        &B::host_slice(input),
-        Weights {
-            input_weight: &B::host_slice(input_weight),
-            recurrent_weight: &B::host_slice(recurrent_weight),
-            input_bias: &B::host_slice(input_bias),
-            recurrent_bias: &B::host_slice(recurrent_bias),
-        },
-        &B::host_slice(hidden),
-    );
-    let output = B::from_host(
-        trace.outputs().to_vec(),
-        [seq_len, batch, hidden_size],
-        &input.device(),
-    );
-    (output, trace)
-}
+        hidden
+    ]
+);
 
-/// The backward step of [`GruOps::gru_sequence`] in the autodiff graph.
-#[derive(Debug)]
-struct GruBackward;
+/// The GRU for the fused-operation framework: inputs `[X, W_x, W_h, b_x, b_h, h_0]`, output
+/// `h_1 … h_T`, `[T, B, H]`.
+#[derive(Debug, Default)]
+struct GruCell;
 
-impl<B: HostBackend> Backward<B, 6> for GruBackward {
-    type State = Saved<B, ForwardTrace>;
+impl FusedCell<6> for GruCell {
+    type Trace = ForwardTrace;
+    const GATES: usize = kernel::GATES;
+    const HIDDEN: usize = 5;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 6>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        // Parents that need no gradient (constants, detached state) are None.
-        let parents: [Option<NodeId>; 6] = ops.parents.map(|parent| parent.map(|node| node.id));
+    fn forward(dims: Dims, inputs: [&[f32]; 6]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
         let [
             input,
             input_weight,
@@ -170,53 +66,58 @@ impl<B: HostBackend> Backward<B, 6> for GruBackward {
             input_bias,
             recurrent_bias,
             hidden,
-        ] = parents;
-        let wanted = Wanted {
-            input: input.is_some(),
-            input_weight: input_weight.is_some(),
-            recurrent_weight: recurrent_weight.is_some(),
-            input_bias: input_bias.is_some(),
-            recurrent_bias: recurrent_bias.is_some(),
-            hidden: hidden.is_some(),
+        ] = inputs;
+        let weights = Weights {
+            input_weight,
+            recurrent_weight,
+            input_bias,
+            recurrent_bias,
         };
+        let trace = kernel::forward(dims, input, weights, hidden);
+        let shape = [dims.seq_len, dims.batch, dims.hidden_size];
+        (trace.outputs().to_vec(), shape, trace)
+    }
 
-        let saved = ops.state;
-        let dims = saved.trace.dims;
-        let grad_outputs = grads.consume::<B>(&ops.node);
-        let device = grad_outputs.device();
-        let result = kernel::backward(
-            &saved.trace,
-            &B::host_slice(&saved.input),
+    fn backward(
+        trace: &ForwardTrace,
+        read: ReadInputs<'_>,
+        grad_outputs: &[f32],
+        wanted: [bool; 6],
+    ) -> [Option<Vec<f32>>; 6] {
+        let [
+            input,
+            input_weight,
+            recurrent_weight,
+            input_bias,
+            recurrent_bias,
+            hidden,
+        ] = wanted;
+        let grads = kernel::backward(
+            trace,
+            read.input,
             Weights {
-                input_weight: &B::host_slice(&saved.input_weight),
-                recurrent_weight: &B::host_slice(&saved.recurrent_weight),
+                input_weight: read.input_weight,
+                recurrent_weight: read.recurrent_weight,
                 input_bias: &[],
                 recurrent_bias: &[],
             },
-            &B::host_slice(&grad_outputs),
-            wanted,
+            grad_outputs,
+            Wanted {
+                input,
+                input_weight,
+                recurrent_weight,
+                input_bias,
+                recurrent_bias,
+                hidden,
+            },
         );
-
-        let (gate_width, hidden_size) = (dims.gate_width(), dims.hidden_size);
-        let mut registrar = Registrar::<B> { grads, device };
-        let mut register = |node, grad, shape: &[usize]| registrar.register(node, grad, shape);
-        register(
-            input,
-            result.input,
-            &[dims.seq_len, dims.batch, dims.input_size],
-        );
-        register(
-            input_weight,
-            result.input_weight,
-            &[dims.input_size, gate_width],
-        );
-        register(
-            recurrent_weight,
-            result.recurrent_weight,
-            &[hidden_size, gate_width],
-        );
-        register(input_bias, result.input_bias, &[gate_width]);
-        register(recurrent_bias, result.recurrent_bias, &[gate_width]);
-        register(hidden, result.hidden, &[dims.batch, hidden_size]);
+        [
+            grads.input,
+            grads.input_weight,
+            grads.recurrent_weight,
+            grads.input_bias,
+            grads.recurrent_bias,
+            grads.hidden,
+        ]
     }
 }

@@ -273,18 +273,21 @@ fn repeat_into(out: &mut Vec<f32>, values: &[f32], times: usize) {
 mod tests {
     use super::super::dot::Isa;
     use super::*;
-    use crate::char_model::{CharModel, CharModelConfig};
+    use crate::char_model::CharModel;
+    use crate::config::ModelConfig;
     use burn::prelude::*;
 
     fn model(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
         device.seed(5);
-        CharModelConfig::new(11)
-            .with_embedding_size(5)
-            .with_hidden_size(24)
-            .with_num_layers(layers)
-            .with_residual(residual)
-            .with_cell(cell)
-            .init(device)
+        ModelConfig {
+            embedding_size: 5,
+            hidden_size: 24,
+            num_layers: layers,
+            residual,
+            cell,
+            ..ModelConfig::default()
+        }
+        .init(11, device)
     }
 
     /// Every stream of a batch gets bit for bit the logits a stepper of its own gets, token

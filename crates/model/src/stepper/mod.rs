@@ -482,7 +482,7 @@ fn read<const D: usize>(param: &Param<Tensor<D>>) -> Result<Vec<f32>, StepperErr
 mod tests {
     use super::dot::Isa;
     use super::*;
-    use crate::char_model::CharModelConfig;
+    use crate::config::ModelConfig;
 
     fn model(layers: usize, device: &Device) -> CharModel {
         model_with(CellKind::Lstm, layers, false, device)
@@ -490,13 +490,15 @@ mod tests {
 
     fn model_with(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
         device.seed(11);
-        CharModelConfig::new(13)
-            .with_embedding_size(6)
-            .with_hidden_size(20)
-            .with_num_layers(layers)
-            .with_residual(residual)
-            .with_cell(cell)
-            .init(device)
+        ModelConfig {
+            embedding_size: 6,
+            hidden_size: 20,
+            num_layers: layers,
+            residual,
+            cell,
+            ..ModelConfig::default()
+        }
+        .init(13, device)
     }
 
     /// The host stepper gives the logits of the Burn model's own step, token after token, with

@@ -1,0 +1,78 @@
+//! `charlstm sample`: text from a checkpoint, streamed as it is generated, or several samples
+//! at once.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use charlstm_model::SamplingOptions;
+use charlstm_train::generate::{GenerateOptions, generate, generate_many};
+use tracing::info;
+
+use super::open_checkpoint;
+use crate::cli::SampleArgs;
+
+/// `charlstm sample`.
+pub fn run(args: SampleArgs) -> Result<()> {
+    let (checkpoint, device) = open_checkpoint(&args.checkpoint, args.backend)?;
+    let model = checkpoint.load_model(&device)?;
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let options = GenerateOptions {
+        prime: args.prime.clone(),
+        length: args.length,
+        sampling: SamplingOptions {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+        },
+        seed,
+    };
+    options.validate(&checkpoint.tokenizer)?;
+    // Refused before the seed line, so the error is the only line printed.
+    if args.num_samples == 0 {
+        bail!("--num-samples 0 is invalid: it must be at least 1");
+    }
+    if args.seed.is_none() {
+        info!("seed: {seed} (pass --seed {seed} to repeat this sample)");
+    }
+    if args.num_samples > 1 {
+        let texts = generate_many(
+            &model,
+            &checkpoint.tokenizer,
+            &options,
+            args.num_samples,
+            &device,
+        )?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for (k, text) in texts.iter().enumerate() {
+            let header = format!(
+                "==> sample {} of {} (--seed {}) <==",
+                k + 1,
+                texts.len(),
+                seed.wrapping_add(k as u64)
+            );
+            // A closed pipe ends the output quietly.
+            if writeln!(out, "{header}\n{}{text}\n", args.prime).is_err() {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    // A closed pipe (`charlstm sample | head`) ends the sample quietly.
+    if write!(out, "{}", args.prime)
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return Ok(());
+    }
+    generate(&model, &checkpoint.tokenizer, &options, &device, |text| {
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_ok()
+    })?;
+    let _ = writeln!(out);
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! One framework for the fused layers as Burn operations: a cell says what differs (its gate
+//! count, how its forward and backward kernels read the operation's inputs and what its output
+//! holds), and this module does the rest once for all cells: moving tensors to host slices and
+//! back, the forward pass on the plain backends, and on `Autodiff` over them the node that
+//! keeps what the backward pass needs and hands each input its gradient.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Shape, TensorMetadata};
+
+use super::sequence::Dims;
+use super::tensors::{HostBackend, sequence_dims};
+
+/// Implements a fused cell's backend-extension trait (`$ops`, whose one method `$method` takes
+/// the operation's `N` tensors named `$arg`) for Flex and NdArray, which run cell `$cell`
+/// directly, and for `Autodiff` over them, which also registers its backward pass.
+macro_rules! impl_fused_ops {
+    ($ops:ident::$method:ident, $cell:ty, $n:literal, [$($arg:ident),+ $(,)?]) => {
+        impl $ops for burn::backend::Flex {
+            fn $method($($arg: burn::backend::tensor::FloatTensor<Self>),+)
+                -> burn::backend::tensor::FloatTensor<Self> {
+                $crate::cpu::fused_op::host_forward::<Self, $cell, $n>(&[$($arg),+]).0
+            }
+        }
+
+        impl $ops for burn::backend::NdArray {
+            fn $method($($arg: burn::backend::tensor::FloatTensor<Self>),+)
+                -> burn::backend::tensor::FloatTensor<Self> {
+                $crate::cpu::fused_op::host_forward::<Self, $cell, $n>(&[$($arg),+]).0
+            }
+        }
+
+        impl<B, S> $ops for burn::backend::autodiff::Autodiff<B, S>
+        where
+            B: $crate::cpu::tensors::HostBackend,
+            S: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy,
+        {
+            fn $method($($arg: burn::backend::tensor::FloatTensor<Self>),+)
+                -> burn::backend::tensor::FloatTensor<Self> {
+                $crate::cpu::fused_op::autodiff_forward::<B, S, $cell, $n>([$($arg),+])
+            }
+        }
+    };
+}
+pub(crate) use impl_fused_ops;
+
+/// A recurrent cell whose whole layer runs as one operation over `N` tensors, in this order:
+/// the input sequence `X` `[T, B, I]`, `W_x` `[I, gates·H]`, `W_h` `[H, gates·H]`, then the
+/// cell's biases and initial states (its initial hidden state `[B, H]` at [`Self::HIDDEN`]).
+pub trait FusedCell<const N: usize>: Debug + Default + Send + Sync + 'static {
+    /// What the forward kernel records for the backward one.
+    type Trace: Debug + Send + Sync + 'static;
+    /// Gate blocks per unit (4 for the LSTM, 3 for the GRU, 1 for the plain RNN).
+    const GATES: usize;
+    /// Where the initial hidden state is among the inputs.
+    const HIDDEN: usize;
+
+    /// Runs the layer over the inputs' host copies: the operation's output (row-major values
+    /// and their shape) and the trace.
+    fn forward(dims: Dims, inputs: [&[f32]; N]) -> (Vec<f32>, [usize; 3], Self::Trace);
+
+    /// From the gradient of the output, the gradient of each input that `wanted` asks for
+    /// (`None` for the others). The backward pass reads only the input and the two weights
+    /// besides the trace.
+    fn backward(
+        trace: &Self::Trace,
+        read: ReadInputs<'_>,
+        grad_output: &[f32],
+        wanted: [bool; N],
+    ) -> [Option<Vec<f32>>; N];
+}
+
+/// What a backward kernel reads besides its trace: `X`, `W_x` and `W_h`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadInputs<'a> {
+    /// `X`, `[T, B, I]`.
+    pub input: &'a [f32],
+    /// `W_x`, `[I, gates·H]`.
+    pub input_weight: &'a [f32],
+    /// `W_h`, `[H, gates·H]`.
+    pub recurrent_weight: &'a [f32],
+}
+
+/// Runs cell `C` on a plain CPU backend: the output tensor and the trace.
+pub fn host_forward<B: HostBackend, C: FusedCell<N>, const N: usize>(
+    inputs: &[FloatTensor<B>; N],
+) -> (FloatTensor<B>, C::Trace) {
+    let dims = sequence_dims::<B>(&inputs[0], &inputs[C::HIDDEN], C::GATES);
+    let host = inputs.each_ref().map(|tensor| B::host_slice(tensor));
+    let (values, shape, trace) = C::forward(dims, host.each_ref().map(|values| &values[..]));
+    (B::from_host(values, shape, &inputs[0].device()), trace)
+}
+
+/// Runs cell `C` on `Autodiff` over a CPU backend, registering its backward pass in the graph.
+pub fn autodiff_forward<B, S, C, const N: usize>(
+    inputs: [FloatTensor<Autodiff<B, S>>; N],
+) -> FloatTensor<Autodiff<B, S>>
+where
+    B: HostBackend,
+    S: CheckpointStrategy,
+    C: FusedCell<N>,
+{
+    let nodes = inputs.each_ref().map(|tensor| tensor.node());
+    let inner = inputs.map(|tensor| tensor.into_primitive());
+    // Compute bound: the backward pass uses what the forward pass saved, and never reruns it.
+    let node = FusedBackward::<C, N>(PhantomData);
+    match node.prepare::<S>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (output, trace) = host_forward::<B, C, N>(&inner);
+            prep.finish(Saved::new(trace, inner), output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(host_forward::<B, C, N>(&inner).0),
+    }
+}
+
+/// The backward step of cell `C`'s operation in the autodiff graph.
+#[derive(Debug)]
+struct FusedBackward<C, const N: usize>(PhantomData<C>);
+
+impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBackward<C, N> {
+    type State = Saved<B, C::Trace>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        // Parents that need no gradient (constants, detached state) are None.
+        let parents: [Option<NodeId>; N] = ops.parents.map(|parent| parent.map(|node| node.id));
+        let saved = ops.state;
+        let grad_output = grads.consume::<B>(&ops.node);
+        let device = grad_output.device();
+        let read = [&saved.input, &saved.input_weight, &saved.recurrent_weight]
+            .map(|tensor| B::host_slice(tensor));
+        let result = C::backward(
+            &saved.trace,
+            ReadInputs {
+                input: &read[0],
+                input_weight: &read[1],
+                recurrent_weight: &read[2],
+            },
+            &B::host_slice(&grad_output),
+            parents.map(|parent| parent.is_some()),
+        );
+        for ((node, grad), shape) in parents.into_iter().zip(result).zip(saved.shapes.iter()) {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<B>(node, B::from_host(grad, shape.clone(), &device));
+            }
+        }
+    }
+}
+
+/// What the backward pass keeps from the forward pass: the kernel's trace, the three tensors
+/// it reads (held, not copied; biases and initial states are not needed) and every input's
+/// shape, which is its gradient's.
+struct Saved<B: HostBackend, Trace> {
+    trace: Arc<Trace>,
+    input: FloatTensor<B>,
+    input_weight: FloatTensor<B>,
+    recurrent_weight: FloatTensor<B>,
+    shapes: Arc<Vec<Shape>>,
+}
+
+impl<B: HostBackend, Trace> Saved<B, Trace> {
+    fn new<const N: usize>(trace: Trace, inputs: [FloatTensor<B>; N]) -> Self {
+        let shapes = inputs.iter().map(|tensor| tensor.shape()).collect();
+        let mut inputs = inputs.into_iter();
+        let mut next = || {
+            inputs
+                .next()
+                .expect("a fused layer has its input and two weights")
+        };
+        Self {
+            trace: Arc::new(trace),
+            input: next(),
+            input_weight: next(),
+            recurrent_weight: next(),
+            shapes: Arc::new(shapes),
+        }
+    }
+}
+
+impl<B: HostBackend, Trace> Clone for Saved<B, Trace> {
+    fn clone(&self) -> Self {
+        Self {
+            trace: Arc::clone(&self.trace),
+            input: self.input.clone(),
+            input_weight: self.input_weight.clone(),
+            recurrent_weight: self.recurrent_weight.clone(),
+            shapes: Arc::clone(&self.shapes),
+        }
+    }
+}
+
+impl<B: HostBackend, Trace: Debug> Debug for Saved<B, Trace> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saved")
+            .field("trace", &self.trace)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,434 @@
+//! A run in progress: the model, Adam's state, the carried recurrent state and the progress
+//! counters, and what the loop does with them: one step, a report of the training loss, a
+//! validation (with its sample and `best` checkpoint), and the `latest` checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::nn::DropoutConfig;
+use burn::optim::ModuleOptimizer;
+use burn::prelude::Device;
+use charlstm_data::Tokenizer;
+use charlstm_model::{CharModel, Direction, RecurrentState, SamplingOptions};
+
+use super::TrainSummary;
+use super::data::TrainingData;
+use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::evaluate::evaluate_in;
+use crate::generate::{GenerateOptions, generate};
+use crate::metrics::{LossWindow, MetricsRow};
+use crate::observer::{TrainEvent, TrainObserver};
+use crate::resume::{OnResume, ResumePlan, recut_streams};
+use crate::run_dir;
+use crate::setup::{SeededModel, seeded_model};
+use crate::step::{Chunk, adam, step_seed, train_step};
+use crate::tensors::batch_tensors;
+
+/// The state of a run between steps.
+pub(super) struct Session<'r> {
+    config: &'r RunConfig,
+    run_dir: &'r Path,
+    tokenizer: &'r Tokenizer,
+    /// The backend's device without gradients (validation, sampling).
+    inference_device: Device,
+    /// The same device with autodiff (training).
+    device: Device,
+    model: CharModel,
+    optimizer: ModuleOptimizer,
+    /// The forward stack's state after the last chunk: the start of the next.
+    state: Option<RecurrentState>,
+    /// The backward stack's (bidirectional models).
+    backward_state: Option<RecurrentState>,
+    /// Steps, epoch, position in the epoch, losses so far: what a checkpoint records.
+    pub progress: Progress,
+    window: LossWindow,
+}
+
+impl<'r> Session<'r> {
+    /// A new run: a model initialised from the config's seed, a fresh optimizer, step 0.
+    pub fn start(
+        config: &'r RunConfig,
+        run_dir: &'r Path,
+        tokenizer: &'r Tokenizer,
+    ) -> Result<Self, TrainError> {
+        let SeededModel {
+            inference_device,
+            device,
+            model,
+        } = seeded_model(config, tokenizer.len())?;
+        Ok(Self {
+            config,
+            run_dir,
+            tokenizer,
+            inference_device,
+            device,
+            model,
+            optimizer: adam(&config.train),
+            state: None,
+            backward_state: None,
+            progress: Progress::start(config.backend.name()),
+            window: LossWindow::new(),
+        })
+    }
+
+    /// Continues where `checkpoint` stopped: its weights, Adam's state, carried state and
+    /// progress, with the keys that are free on resume (`plan`) taken from the new config. When
+    /// the streams are cut anew, the carried state (which belongs to the old cut) is dropped.
+    pub fn resume(
+        &mut self,
+        checkpoint: &Checkpoint,
+        plan: &ResumePlan,
+        data: &TrainingData<'_>,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<(), TrainError> {
+        let config = self.config;
+        self.model = checkpoint.load_model(&self.device)?;
+        // Dropout is free on resume: the given rate, not the checkpoint's.
+        self.model.dropout = DropoutConfig::new(config.model.dropout).init();
+        self.optimizer = checkpoint.load_optimizer(adam(&config.train))?;
+        (self.state, self.backward_state) = split_state(
+            checkpoint.load_state(&self.device)?,
+            self.model.layers.len(),
+        );
+        self.progress = checkpoint.progress.clone();
+        self.progress.backend = config.backend.name().to_string();
+        let recut = recut_streams(
+            plan,
+            &checkpoint.config,
+            config,
+            data.tokens,
+            &data.batcher,
+            &mut self.progress,
+        );
+        if let Some(message) = recut {
+            (self.state, self.backward_state) = (None, None);
+            observer.on_event(&TrainEvent::Notice { message: &message });
+        }
+        let free = plan.keys(OnResume::Free);
+        if !free.is_empty() {
+            observer.on_event(&TrainEvent::Notice {
+                message: &format!("resuming with {}", free.join(", ")),
+            });
+        }
+        Ok(())
+    }
+
+    /// Tells `observer` what the run is about to do.
+    pub fn announce(
+        &self,
+        data: &TrainingData<'_>,
+        total_steps: usize,
+        resumed_at: Option<usize>,
+        observer: &mut dyn TrainObserver,
+    ) {
+        let recipe = &self.config.train;
+        observer.on_event(&TrainEvent::Started {
+            backend: self.config.backend.name(),
+            parameters: self.model.num_params(),
+            vocab_size: self.tokenizer.len(),
+            unit: self.tokenizer.unit(),
+            train_chars: data.train_chars,
+            validation_chars: data.validation.len(),
+            steps_per_epoch: data.batcher.num_batches(),
+            total_steps,
+            resumed_at,
+            time_budget: (recipe.max_minutes > 0.0)
+                .then_some((recipe.max_minutes * 60.0, self.progress.elapsed_seconds)),
+        });
+    }
+
+    /// One step at `learning_rate`: batch → forward → loss → backward → clip → Adam, starting
+    /// a new epoch (and fresh state) after the last batch of the previous one.
+    ///
+    /// A step whose loss or gradient norm is not finite is skipped with `train.skip_nonfinite`;
+    /// otherwise the weights before it are saved as `latest` and the run ends with an error.
+    /// Takes and gives back the session because the step consumes the model.
+    pub fn step(
+        mut self,
+        data: &TrainingData<'_>,
+        learning_rate: f64,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Self, TrainError> {
+        let config = self.config;
+        if self.progress.batch_in_epoch >= data.batcher.num_batches() {
+            self.progress.epoch += 1;
+            self.progress.batch_in_epoch = 0;
+            (self.state, self.backward_state) = (None, None);
+        }
+        let position = self.progress.batch_in_epoch;
+        let (inputs, targets) = batch_tensors(&data.batcher.batch(position), &self.device);
+        let backward_chunk = data.backward_batcher.as_ref().map(|batcher| {
+            let (inputs, targets) = batch_tensors(&batcher.batch(position), &self.device);
+            Chunk {
+                inputs,
+                targets,
+                state: self.backward_state.take(),
+            }
+        });
+        self.device.seed(step_seed(config.seed, self.progress.step));
+        let state_before = self.state.clone();
+        let backward_state_before = backward_chunk.as_ref().and_then(|c| c.state.clone());
+        let forward_chunk = Chunk {
+            inputs,
+            targets,
+            state: self.state.take(),
+        };
+        let outcome = train_step(
+            self.model,
+            &mut self.optimizer,
+            forward_chunk,
+            backward_chunk,
+            learning_rate,
+            config.train.grad_clip,
+        );
+        self.model = outcome.model;
+        if outcome.applied {
+            self.window.add(outcome.loss, outcome.backward_loss);
+            self.state = Some(outcome.state);
+            self.backward_state = outcome.backward_state;
+        } else if config.train.skip_nonfinite {
+            observer.on_event(&TrainEvent::Skipped {
+                step: self.progress.step + 1,
+                loss: outcome.loss,
+                grad_norm: outcome.grad_norm,
+            });
+            self.progress.skipped_steps += 1;
+            // The chunk's state is suspect: the next chunk starts afresh.
+            (self.state, self.backward_state) = (None, None);
+        } else {
+            // Nothing is lost: the weights before this step are the last good ones.
+            let path =
+                self.save_latest_with(state_before.as_ref(), backward_state_before.as_ref())?;
+            return Err(TrainError::NonFinite {
+                step: self.progress.step + 1,
+                loss: outcome.loss,
+                grad_norm: outcome.grad_norm,
+                checkpoint: path,
+            });
+        }
+        self.progress.step += 1;
+        self.progress.batch_in_epoch += 1;
+        Ok(self)
+    }
+
+    /// Puts the mean training loss and throughput since the last report into `row` and tells
+    /// `observer` (nothing when every step since was skipped).
+    pub fn report_training(
+        &mut self,
+        row: &mut MetricsRow,
+        total_steps: usize,
+        observer: &mut dyn TrainObserver,
+    ) {
+        let chars_per_step = self.config.train.batch_size * self.config.train.seq_len;
+        let Some((train_loss, backward_train_loss, chars_per_second)) =
+            self.window.take(chars_per_step)
+        else {
+            return;
+        };
+        self.progress.train_loss = Some(train_loss);
+        self.progress.backward_train_loss = backward_train_loss;
+        row.train_loss = Some(train_loss);
+        row.backward_train_loss = backward_train_loss;
+        row.chars_per_second = Some(chars_per_second);
+        observer.on_event(&TrainEvent::Step {
+            step: self.progress.step,
+            total_steps,
+            epoch: self.progress.epoch + 1,
+            train_loss,
+            backward_train_loss,
+            learning_rate: row.learning_rate,
+            chars_per_second,
+        });
+    }
+
+    /// Measures the validation loss (both directions of a bidirectional model) into `row`,
+    /// writes a sample when `train.sample_chars` asks for one, and saves the model as `best`
+    /// when it is the best so far (or when there is no validation text to judge by).
+    pub fn validate(
+        &mut self,
+        data: &TrainingData<'_>,
+        row: &mut MetricsRow,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<(), TrainError> {
+        let inference_model = self.model.valid();
+        let validate = |direction| -> Result<f32, TrainError> {
+            let recipe = &self.config.train;
+            let evaluation = evaluate_in(
+                direction,
+                &inference_model,
+                data.validation,
+                recipe.batch_size,
+                recipe.seq_len,
+                &self.inference_device,
+                "validation",
+            )?;
+            Ok(evaluation.nats_per_token as f32)
+        };
+        let validation_loss = if data.validation.len() >= 2 {
+            Some(validate(Direction::Forward)?)
+        } else {
+            None
+        };
+        let backward_validation_loss = match validation_loss {
+            Some(_) if self.model.is_bidirectional() => Some(validate(Direction::Backward)?),
+            _ => None,
+        };
+        let progress = &mut self.progress;
+        let is_best = improves(
+            (validation_loss, backward_validation_loss),
+            (
+                progress.best_validation_loss,
+                progress.best_backward_validation_loss,
+            ),
+        );
+        progress.validation_loss = validation_loss;
+        progress.backward_validation_loss = backward_validation_loss;
+        row.validation_loss = validation_loss;
+        row.backward_validation_loss = backward_validation_loss;
+        if is_best {
+            progress.best_validation_loss = validation_loss;
+            progress.best_backward_validation_loss = backward_validation_loss;
+        }
+        if let Some(loss) = validation_loss {
+            observer.on_event(&TrainEvent::Validation {
+                step: progress.step,
+                loss,
+                backward_loss: backward_validation_loss,
+                best: is_best,
+            });
+        }
+        if self.config.train.sample_chars > 0 {
+            let text = self.periodic_sample(&inference_model, data.first_token())?;
+            run_dir::append_sample(self.run_dir, self.progress.step, validation_loss, &text)?;
+            observer.on_event(&TrainEvent::Sample {
+                step: self.progress.step,
+                text: &text,
+            });
+        }
+        if is_best || validation_loss.is_none() {
+            let best = CheckpointContents {
+                config: self.config,
+                tokenizer: self.tokenizer,
+                model: &self.model,
+                optimizer: None,
+                state: None,
+                progress: &self.progress,
+            };
+            checkpoint::save(self.run_dir, "best", &best)?;
+        }
+        Ok(())
+    }
+
+    /// A sample of `train.sample_chars` tokens, primed with the token `first`, the same seed
+    /// every time, so successive samples show the model, not the dice, changing.
+    fn periodic_sample(&self, model: &CharModel, first: u32) -> Result<String, TrainError> {
+        let options = GenerateOptions {
+            prime: self.tokenizer.decode(&[first]),
+            length: self.config.train.sample_chars,
+            sampling: SamplingOptions {
+                temperature: 0.8,
+                ..Default::default()
+            },
+            seed: self.config.seed,
+        };
+        generate(
+            model,
+            self.tokenizer,
+            &options,
+            &self.inference_device,
+            |_| true,
+        )
+    }
+
+    /// Saves everything a resume needs as the `latest` checkpoint, and restarts the
+    /// throughput clock (saving does not count against it).
+    pub fn save_latest(&mut self) -> Result<PathBuf, TrainError> {
+        let path = self.save_latest_with(self.state.as_ref(), self.backward_state.as_ref())?;
+        self.window.restart_clock();
+        Ok(path)
+    }
+
+    /// How the run ended, after `session_seconds` in this session that began at step
+    /// `steps_at_start`.
+    pub fn summary(
+        self,
+        steps_at_start: usize,
+        session_seconds: f64,
+        interrupted: bool,
+    ) -> TrainSummary {
+        let progress = self.progress;
+        let chars_per_step = self.config.train.batch_size * self.config.train.seq_len;
+        TrainSummary {
+            steps: progress.step,
+            unit: self.tokenizer.unit(),
+            final_train_loss: progress.train_loss,
+            final_validation_loss: progress.validation_loss,
+            best_validation_loss: progress.best_validation_loss,
+            elapsed_seconds: progress.elapsed_seconds,
+            chars_per_second: ((progress.step - steps_at_start) * chars_per_step) as f64
+                / session_seconds.max(1e-9),
+            run_dir: self.run_dir.to_path_buf(),
+            interrupted,
+        }
+    }
+
+    fn save_latest_with(
+        &self,
+        state: Option<&RecurrentState>,
+        backward_state: Option<&RecurrentState>,
+    ) -> Result<PathBuf, TrainError> {
+        let state = join_states(state, backward_state);
+        let contents = CheckpointContents {
+            config: self.config,
+            tokenizer: self.tokenizer,
+            model: &self.model,
+            optimizer: Some(&self.optimizer),
+            state: state.as_ref(),
+            progress: &self.progress,
+        };
+        checkpoint::save(self.run_dir, "latest", &contents)
+    }
+}
+
+/// Whether validation losses `(forward, backward)` beat the best so far. A bidirectional
+/// model is as good as the sum of its two directions.
+fn improves(losses: (Option<f32>, Option<f32>), best: (Option<f32>, Option<f32>)) -> bool {
+    let objective = |(forward, backward): (Option<f32>, Option<f32>)| {
+        forward.map(|f| f + backward.unwrap_or(0.0))
+    };
+    match (objective(losses), objective(best)) {
+        (Some(loss), Some(best)) => loss < best,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Splits a checkpoint's carried state into the forward stack's (its first `forward_layers`
+/// layers) and the backward stack's (the rest, if any).
+fn split_state(
+    state: Option<RecurrentState>,
+    forward_layers: usize,
+) -> (Option<RecurrentState>, Option<RecurrentState>) {
+    let Some(mut state) = state else {
+        return (None, None);
+    };
+    let backward = state
+        .layers
+        .split_off(forward_layers.min(state.layers.len()));
+    let backward = (!backward.is_empty()).then_some(RecurrentState { layers: backward });
+    (Some(state), backward)
+}
+
+/// The carried state as one checkpoint holds it: the forward layers, then the backward ones.
+fn join_states(
+    forward: Option<&RecurrentState>,
+    backward: Option<&RecurrentState>,
+) -> Option<RecurrentState> {
+    let mut state = forward?.clone();
+    if let Some(backward) = backward {
+        state.layers.extend(backward.layers.iter().cloned());
+    }
+    Some(state)
+}
