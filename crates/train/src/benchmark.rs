@@ -111,8 +111,7 @@ pub fn run_benchmark(
         last_loss = outcome.loss;
     }
     let train_seconds = clock.map_or(f64::NAN, |c| c.elapsed().as_secs_f64());
-    let train_chars_per_s =
-        (options.timed_steps * recipe.batch_size * recipe.seq_len) as f64 / train_seconds;
+    let train_chars_per_s = (options.timed_steps * recipe.chars_per_step()) as f64 / train_seconds;
 
     let model = model.valid();
     let prime = vocab.decode(&[prepared.tokens().get(0).unwrap_or(0)]);

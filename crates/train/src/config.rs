@@ -118,6 +118,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Target characters (tokens) one training step predicts: every stream's chunk.
+    pub fn chars_per_step(&self) -> usize {
+        self.batch_size * self.seq_len
+    }
+
     /// The learning-rate schedule of a run of `epochs` epochs of `steps_per_epoch` steps, cut
     /// short by `max_steps` when that is set.
     pub fn schedule_for(&self, steps_per_epoch: usize) -> Schedule {

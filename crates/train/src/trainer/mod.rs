@@ -20,8 +20,6 @@ use crate::run_dir::{self, LossPicture};
 use data::TrainingData;
 use session::Session;
 
-pub use crate::run_dir::SAMPLES_FILE;
-
 /// How to run a training job, beyond its configuration.
 pub struct TrainOptions<'a> {
     /// The run directory: checkpoints, the resolved config and `metrics.csv` go here.

@@ -221,7 +221,7 @@ impl<'r> Session<'r> {
         total_steps: usize,
         observer: &mut dyn TrainObserver,
     ) {
-        let chars_per_step = self.config.train.batch_size * self.config.train.seq_len;
+        let chars_per_step = self.config.train.chars_per_step();
         let Some((train_loss, backward_train_loss, chars_per_second)) =
             self.window.take(chars_per_step)
         else {
@@ -359,7 +359,7 @@ impl<'r> Session<'r> {
         interrupted: bool,
     ) -> TrainSummary {
         let progress = self.progress;
-        let chars_per_step = self.config.train.batch_size * self.config.train.seq_len;
+        let chars_per_step = self.config.train.chars_per_step();
         TrainSummary {
             steps: progress.step,
             unit: self.tokenizer.unit(),
