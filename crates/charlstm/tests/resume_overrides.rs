@@ -41,6 +41,7 @@ fn new_value(key: &str, scratch: &Path) -> String {
         "model.hidden_size" => "32".into(),
         "model.num_layers" => "2".into(),
         "model.dropout" => "0.2".into(),
+        "model.output_dropout" => "true".into(),
         "model.forget_bias" => "1.0".into(),
         "model.bidirectional" => "true".into(),
         "model.shared_head" => "false".into(),

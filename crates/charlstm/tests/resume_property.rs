@@ -133,6 +133,7 @@ fn values_for(key: &str) -> Vec<String> {
         "model.hidden_size" => &["8", "12", "16", "20"],
         "model.num_layers" => &["1", "2", "3"],
         "model.dropout" => &["0.0", "0.3"],
+        "model.output_dropout" => &["false", "true"],
         "model.forget_bias" => &["0.0", "1.0"],
         "model.bidirectional" => &["false", "true"],
         "model.shared_head" => &["true", "false"],

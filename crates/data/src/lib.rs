@@ -9,6 +9,7 @@
 pub mod batcher;
 pub mod config;
 pub mod corpus;
+mod download;
 pub mod error;
 pub mod files;
 pub mod prepare;

@@ -22,8 +22,10 @@ pub struct CharModel {
     pub embedding: Embedding,
     /// Recurrent layers, bottom first.
     pub layers: Vec<RecurrentLayer>,
-    /// Dropout between layers.
+    /// Dropout between layers (and before the head, when `output_dropout`).
     pub dropout: Dropout,
+    /// Whether `dropout` also applies to the top layer's output, before the head.
+    pub output_dropout: bool,
     /// Projection from the top layer's hidden state to logits over the vocabulary.
     pub head: Linear,
     /// The backward stack of a bidirectional model, bottom first (empty otherwise).
@@ -161,7 +163,7 @@ impl CharModel {
             if let Some(input) = skip {
                 output = output + input;
             }
-            features = if index < last {
+            features = if index < last || self.output_dropout {
                 self.dropout.forward(output)
             } else {
                 output
@@ -216,10 +218,7 @@ mod tests {
     use crate::config::ModelConfig;
     use crate::recurrent::CellKind;
 
-    fn device() -> Device {
-        #[allow(deprecated)]
-        Device::ndarray()
-    }
+    use crate::cpu::parity::ndarray_device as device;
 
     fn tiny_model(device: &Device) -> CharModel {
         device.seed(7);
@@ -300,6 +299,48 @@ mod tests {
             state = Some(next);
         }
         assert_close(Tensor::cat(steps, 1), full, 1e-5);
+    }
+
+    /// `output_dropout` is the only dropout a one-layer model has: while training it changes
+    /// the logits from one forward to the next; without it, or at inference, nothing does.
+    #[test]
+    fn output_dropout_drops_the_top_layer_only_while_training() {
+        let host = device();
+        let device = host.clone().autodiff();
+        let one_layer = |output_dropout| {
+            device.seed(3);
+            ModelConfig {
+                embedding_size: 5,
+                hidden_size: 16,
+                num_layers: 1,
+                dropout: 0.5,
+                output_dropout,
+                ..ModelConfig::default()
+            }
+            .init(11, &device)
+        };
+        let ids = tokens(&[1, 2, 3, 4, 5, 6, 7, 8], 2, &device);
+        let twice = |model: &CharModel| {
+            let (a, _) = model.forward(ids.clone(), None);
+            let (b, _) = model.forward(ids.clone(), None);
+            let a: Vec<f32> = a.try_into_vec_as().unwrap();
+            let b: Vec<f32> = b.try_into_vec_as().unwrap();
+            (a, b)
+        };
+
+        let (a, b) = twice(&one_layer(false));
+        assert_eq!(a, b, "one layer, no output dropout: nothing is dropped");
+        let dropped = one_layer(true);
+        let (a, b) = twice(&dropped);
+        assert_ne!(a, b, "output dropout draws a new mask each forward");
+
+        let mut plain = dropped.clone();
+        plain.output_dropout = false;
+        let (inference, plain) = (dropped.valid(), plain.valid());
+        let inference_ids = tokens(&[1, 2, 3, 4, 5, 6, 7, 8], 2, &host);
+        let (x, _) = inference.forward(inference_ids.clone(), None);
+        let (y, _) = plain.forward(inference_ids, None);
+        assert_close(x, y, 0.0);
     }
 
     fn bidirectional_model(residual: bool, shared_head: bool, device: &Device) -> CharModel {

@@ -24,6 +24,9 @@ pub struct ModelConfig {
     /// Dropout probability on the output of every layer but the last (PyTorch's `nn.LSTM`
     /// convention), applied only while training, in `[0, 1)`.
     pub dropout: f64,
+    /// Also apply `dropout` to the top layer's output, before the head (char-rnn's
+    /// convention; the only dropout a one-layer model can have).
+    pub output_dropout: bool,
     /// Added to the initial forget-gate bias of LSTM layers (0: PyTorch's initialisation; GRU
     /// and RNN layers ignore it).
     pub forget_bias: f64,
@@ -46,6 +49,7 @@ impl Default for ModelConfig {
             hidden_size: 512,
             num_layers: 2,
             dropout: 0.0,
+            output_dropout: false,
             forget_bias: 0.0,
             bidirectional: false,
             shared_head: true,
@@ -80,6 +84,7 @@ impl ModelConfig {
             embedding: EmbeddingConfig::new(vocab_size, self.embedding_size).init(device),
             layers: stack(),
             dropout: DropoutConfig::new(self.dropout).init(),
+            output_dropout: self.output_dropout,
             head: head(),
             backward_layers: if self.bidirectional {
                 stack()

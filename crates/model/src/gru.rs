@@ -22,22 +22,13 @@
 //! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
 use burn::module::Param;
-use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
+use crate::fused_gru;
 use crate::projection::project_steps;
+use crate::recurrent::{SequenceLayer, pytorch_uniform};
 use crate::state::LayerState;
-use crate::{cpu, fused_gru};
-
-/// Configuration of a [`GruLayer`].
-#[derive(Config, Debug)]
-pub struct GruLayerConfig {
-    /// Width of the input at each step.
-    pub input_size: usize,
-    /// Width of the hidden state.
-    pub hidden_size: usize,
-}
 
 /// A single-direction GRU layer with the three gates fused into one weight matrix per input.
 #[derive(Module, Debug)]
@@ -53,66 +44,33 @@ pub struct GruLayer {
     hidden_size: usize,
 }
 
+/// Configuration of a [`GruLayer`].
+#[derive(Config, Debug)]
+pub struct GruLayerConfig {
+    /// Width of the input at each step.
+    pub input_size: usize,
+    /// Width of the hidden state.
+    pub hidden_size: usize,
+}
+
 impl GruLayerConfig {
     /// A new layer with PyTorch's initialisation: every weight and bias `U(-1/√H, 1/√H)`.
     pub fn init(&self, device: &Device) -> GruLayer {
-        let hidden = self.hidden_size;
-        let bound = 1.0 / (hidden as f64).sqrt();
-        let uniform = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
+        let uniform = pytorch_uniform(self.hidden_size);
+        let gate_width = 3 * self.hidden_size;
         GruLayer {
-            input_weight: uniform.init([self.input_size, 3 * hidden], device),
-            recurrent_weight: uniform.init([hidden, 3 * hidden], device),
-            input_bias: uniform.init([3 * hidden], device),
-            recurrent_bias: uniform.init([3 * hidden], device),
-            hidden_size: hidden,
+            input_weight: uniform.init([self.input_size, gate_width], device),
+            recurrent_weight: uniform.init([self.hidden_size, gate_width], device),
+            input_bias: uniform.init([gate_width], device),
+            recurrent_bias: uniform.init([gate_width], device),
+            hidden_size: self.hidden_size,
         }
     }
 }
 
 impl GruLayer {
-    /// Width of the hidden state.
-    pub fn hidden_size(&self) -> usize {
-        self.hidden_size
-    }
-
-    /// Runs the layer over a time-major sequence: fused when [`cpu::accepts`] the input, else
-    /// step by step ([`Self::forward_reference`]).
-    ///
-    /// - `input`: `[seq_len, batch, input_size]`
-    /// - `state`: hidden state before the first step, `[batch, hidden_size]`; its `cell` is
-    ///   returned unchanged
-    /// - returns every step's hidden state, `[seq_len, batch, hidden_size]`, and the final state.
-    pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        if cpu::accepts(&input) {
-            self.forward_fused(input, state)
-        } else {
-            self.forward_reference(input, state)
-        }
-    }
-
-    /// [`Self::forward`] as one fused operation ([`fused_gru::gru_sequence`]).
-    ///
-    /// # Panics
-    ///
-    /// Unless [`cpu::accepts`] the input: flex or ndarray, f32, at least one step.
-    pub fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let (outputs, hidden) = fused_gru::gru_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.input_bias.val(),
-            self.recurrent_bias.val(),
-            state.hidden,
-        );
-        let cell = state.cell;
-        (outputs, LayerState { hidden, cell })
-    }
-
-    /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
-    /// derives the backward pass.
+    /// [`SequenceLayer::forward`] step by step in Burn tensor operations, on any backend;
+    /// autodiff derives the backward pass.
     pub fn forward_reference(
         &self,
         input: Tensor<3>,
@@ -145,15 +103,33 @@ impl GruLayer {
     }
 }
 
+impl SequenceLayer for GruLayer {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        let (outputs, hidden) = fused_gru::gru_sequence(
+            input,
+            self.input_weight.val(),
+            self.recurrent_weight.val(),
+            self.input_bias.val(),
+            self.recurrent_bias.val(),
+            state.hidden,
+        );
+        let cell = state.cell;
+        (outputs, LayerState { hidden, cell })
+    }
+
+    fn forward_stepwise(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        self.forward_reference(input, state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::parity::{assert_fused_matches_reference, grad_of};
-
-    fn device() -> Device {
-        #[allow(deprecated)]
-        Device::ndarray()
-    }
+    use crate::cpu::parity::{assert_fused_matches_reference, grad_of, ndarray_device as device};
 
     /// One step by hand for a 1-unit GRU whose weights are all 0.5 and biases 0.25:
     /// with x = 1, h = 0.4: a = 0.75, u = 0.45 for every gate; r = z = σ(1.2);

@@ -27,7 +27,7 @@ pub use config::ModelConfig;
 pub use fill::{FillChoice, fill_blanks};
 pub use gru::{GruLayer, GruLayerConfig};
 pub use lstm::{LstmLayer, LstmLayerConfig};
-pub use recurrent::{CellKind, RecurrentLayer};
+pub use recurrent::{CellKind, RecurrentLayer, SequenceLayer};
 pub use rnn::{RnnLayer, RnnLayerConfig};
 pub use sampling::{Sampler, SamplingOptions, sample_index};
 pub use shape::ModelShape;

@@ -27,11 +27,11 @@
 //! `b_x` and no `b_h` ([`LstmLayer::without_recurrent_bias`]).
 
 use burn::module::Param;
-use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 
+use crate::recurrent::{SequenceLayer, pytorch_uniform};
 use crate::state::LayerState;
 use crate::{fused_lstm, gpu_lstm};
 
@@ -70,10 +70,7 @@ impl LstmLayerConfig {
     pub fn init(&self, device: &Device) -> LstmLayer {
         let hidden = self.hidden_size;
         let bound = 1.0 / (hidden as f64).sqrt();
-        let uniform = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
+        let uniform = pytorch_uniform(hidden);
         // The forget-gate offset is added before the tensor becomes a parameter (not patched
         // in with slice_assign afterwards), so the bias stays one trainable leaf.
         let mut forget_offset = vec![0.0f32; 4 * hidden];
@@ -92,11 +89,6 @@ impl LstmLayerConfig {
 }
 
 impl LstmLayer {
-    /// Width of the hidden and cell state.
-    pub fn hidden_size(&self) -> usize {
-        self.hidden_size
-    }
-
     /// The gate bias `b = b_x + b_h`, `[4·hidden_size]`.
     pub fn gate_bias(&self) -> Tensor<1> {
         match &self.recurrent_bias {
@@ -112,64 +104,31 @@ impl LstmLayer {
         self
     }
 
-    /// Runs the layer over a time-major sequence: fused ([`Self::forward_fused`]) where
-    /// [`fused_lstm::accepts`] the input, step by step with the GPU cell
-    /// ([`Self::forward_cell_op`]) where [`gpu_lstm::accepts`] it, step by step in plain tensor
-    /// operations ([`Self::forward_reference`]) elsewhere.
-    ///
-    /// - `input`: `[seq_len, batch, input_size]`
-    /// - `state`: hidden and cell state before the first step, each `[batch, hidden_size]`
-    /// - returns every step's hidden state, `[seq_len, batch, hidden_size]`, and the final state.
-    pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        if fused_lstm::accepts(&input) {
-            self.forward_fused(input, state)
-        } else if gpu_lstm::accepts(&input) {
-            self.forward_cell_op(input, state)
-        } else {
-            self.forward_reference(input, state)
-        }
-    }
-
-    /// [`Self::forward`] as one fused operation with a hand-written backward pass.
-    ///
-    /// # Panics
-    ///
-    /// Unless [`fused_lstm::accepts`] the input: flex or ndarray, f32, at least one step.
-    pub fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        fused_lstm::lstm_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.gate_bias(),
-            state,
-        )
-    }
-
-    /// [`Self::forward`] step by step: the gate products and bias in Burn tensor operations,
-    /// the rest of each step as one operation with a hand-written backward pass
+    /// [`SequenceLayer::forward`] step by step: the gate products and bias in Burn tensor
+    /// operations, the rest of each step as one operation with a hand-written backward pass
     /// ([`gpu_lstm::lstm_cell`]).
     ///
     /// # Panics
     ///
     /// Unless [`gpu_lstm::accepts`] the input: wgpu, f32.
     pub fn forward_cell_op(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        self.forward_stepwise(input, state, gpu_lstm::lstm_cell)
+        self.step_by_step(input, state, gpu_lstm::lstm_cell)
     }
 
-    /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
-    /// derives the backward pass.
+    /// [`SequenceLayer::forward`] step by step in Burn tensor operations, on any backend;
+    /// autodiff derives the backward pass.
     pub fn forward_reference(
         &self,
         input: Tensor<3>,
         state: LayerState,
     ) -> (Tensor<3>, LayerState) {
-        self.forward_stepwise(input, state, |gates, cell| self.cell_update(gates, cell))
+        self.step_by_step(input, state, |gates, cell| self.cell_update(gates, cell))
     }
 
     /// The step loop of [`Self::forward_reference`] and [`Self::forward_cell_op`]: the gate
     /// products and bias in Burn tensor operations, then `cell_update` (gates `[B, 4H]`,
     /// `c_{t-1}` → `(h_t, c_t)`).
-    fn forward_stepwise(
+    fn step_by_step(
         &self,
         input: Tensor<3>,
         state: LayerState,
@@ -220,14 +179,37 @@ impl LstmLayer {
     }
 }
 
+impl SequenceLayer for LstmLayer {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        fused_lstm::lstm_sequence(
+            input,
+            self.input_weight.val(),
+            self.recurrent_weight.val(),
+            self.gate_bias(),
+            state,
+        )
+    }
+
+    /// With the GPU cell ([`LstmLayer::forward_cell_op`]) where [`gpu_lstm::accepts`] the
+    /// input, else in plain tensor operations ([`LstmLayer::forward_reference`]).
+    fn forward_stepwise(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        if gpu_lstm::accepts(&input) {
+            self.forward_cell_op(input, state)
+        } else {
+            self.forward_reference(input, state)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn device() -> Device {
-        #[allow(deprecated)]
-        Device::ndarray()
-    }
+    use crate::cpu::parity::ndarray_device as device;
 
     #[test]
     fn both_biases_start_as_pytorchs_plus_the_forget_bias_and_both_train() {

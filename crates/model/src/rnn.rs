@@ -14,21 +14,12 @@
 //! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
 use burn::module::Param;
-use burn::nn::Initializer;
 use burn::prelude::*;
 
+use crate::fused_rnn;
 use crate::projection::project_steps;
+use crate::recurrent::{SequenceLayer, pytorch_uniform};
 use crate::state::LayerState;
-use crate::{cpu, fused_rnn};
-
-/// Configuration of an [`RnnLayer`].
-#[derive(Config, Debug)]
-pub struct RnnLayerConfig {
-    /// Width of the input at each step.
-    pub input_size: usize,
-    /// Width of the hidden state.
-    pub hidden_size: usize,
-}
 
 /// A single-direction Elman layer with tanh.
 #[derive(Module, Debug)]
@@ -42,64 +33,31 @@ pub struct RnnLayer {
     hidden_size: usize,
 }
 
+/// Configuration of an [`RnnLayer`].
+#[derive(Config, Debug)]
+pub struct RnnLayerConfig {
+    /// Width of the input at each step.
+    pub input_size: usize,
+    /// Width of the hidden state.
+    pub hidden_size: usize,
+}
+
 impl RnnLayerConfig {
     /// A new layer with PyTorch's initialisation: every weight and the bias `U(-1/√H, 1/√H)`.
     pub fn init(&self, device: &Device) -> RnnLayer {
-        let hidden = self.hidden_size;
-        let bound = 1.0 / (hidden as f64).sqrt();
-        let uniform = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
+        let uniform = pytorch_uniform(self.hidden_size);
         RnnLayer {
-            input_weight: uniform.init([self.input_size, hidden], device),
-            recurrent_weight: uniform.init([hidden, hidden], device),
-            bias: uniform.init([hidden], device),
-            hidden_size: hidden,
+            input_weight: uniform.init([self.input_size, self.hidden_size], device),
+            recurrent_weight: uniform.init([self.hidden_size, self.hidden_size], device),
+            bias: uniform.init([self.hidden_size], device),
+            hidden_size: self.hidden_size,
         }
     }
 }
 
 impl RnnLayer {
-    /// Width of the hidden state.
-    pub fn hidden_size(&self) -> usize {
-        self.hidden_size
-    }
-
-    /// Runs the layer over a time-major sequence: fused when [`cpu::accepts`] the input, else
-    /// step by step ([`Self::forward_reference`]).
-    ///
-    /// - `input`: `[seq_len, batch, input_size]`
-    /// - `state`: hidden state before the first step, `[batch, hidden_size]`; its `cell` is
-    ///   returned unchanged
-    /// - returns every step's hidden state, `[seq_len, batch, hidden_size]`, and the final state.
-    pub fn forward(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        if cpu::accepts(&input) {
-            self.forward_fused(input, state)
-        } else {
-            self.forward_reference(input, state)
-        }
-    }
-
-    /// [`Self::forward`] as one fused operation ([`fused_rnn::rnn_sequence`]).
-    ///
-    /// # Panics
-    ///
-    /// Unless [`cpu::accepts`] the input: flex or ndarray, f32, at least one step.
-    pub fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let (outputs, hidden) = fused_rnn::rnn_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.bias.val(),
-            state.hidden,
-        );
-        let cell = state.cell;
-        (outputs, LayerState { hidden, cell })
-    }
-
-    /// [`Self::forward`] step by step in Burn tensor operations, on any backend; autodiff
-    /// derives the backward pass.
+    /// [`SequenceLayer::forward`] step by step in Burn tensor operations, on any backend;
+    /// autodiff derives the backward pass.
     pub fn forward_reference(
         &self,
         input: Tensor<3>,
@@ -118,15 +76,32 @@ impl RnnLayer {
     }
 }
 
+impl SequenceLayer for RnnLayer {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        let (outputs, hidden) = fused_rnn::rnn_sequence(
+            input,
+            self.input_weight.val(),
+            self.recurrent_weight.val(),
+            self.bias.val(),
+            state.hidden,
+        );
+        let cell = state.cell;
+        (outputs, LayerState { hidden, cell })
+    }
+
+    fn forward_stepwise(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        self.forward_reference(input, state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::parity::{assert_fused_matches_reference, grad_of};
-
-    fn device() -> Device {
-        #[allow(deprecated)]
-        Device::ndarray()
-    }
+    use crate::cpu::parity::{assert_fused_matches_reference, grad_of, ndarray_device as device};
 
     /// Two steps by hand for a 1-unit RNN with W_x = 0.5, W_h = −0.75, b = 0.1 from h = 0.2:
     /// h_1 = tanh(0.5·1 − 0.75·0.2 + 0.1), h_2 = tanh(0.5·(−2) − 0.75·h_1 + 0.1).

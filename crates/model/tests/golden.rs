@@ -8,12 +8,12 @@ use std::collections::HashMap;
 
 use burn::module::Param;
 use burn::prelude::*;
-use charlstm_model::{LayerState, LstmLayer, LstmLayerConfig};
+use charlstm_model::{LayerState, LstmLayer, LstmLayerConfig, SequenceLayer};
 use serde::Deserialize;
 
 mod golden_common;
 
-use golden_common::{Flat, TOLERANCE, load_fixtures, read, tensor, wgpu};
+use golden_common::{Flat, assert_matches_pytorch, load_fixtures, read, tensor, wgpu};
 
 #[derive(Deserialize)]
 struct Fixtures {
@@ -136,23 +136,8 @@ fn compare(case: &Case, device: &Device, implementation: Implementation) {
     let mut expected: Vec<(&str, &Flat)> =
         vec![("output", &case.output), ("hn", &case.hn), ("cn", &case.cn)];
     expected.extend(case.gradients.iter().map(|(k, v)| (k.as_str(), v)));
-    assert_eq!(
-        got.len(),
-        expected.len(),
-        "{}: every result is checked",
-        case.name
-    );
-    for (name, golden) in expected {
-        let ours = &got[name];
-        assert_eq!(ours.len(), golden.values.len(), "{} {name}", case.name);
-        for (i, (o, g)) in ours.iter().zip(&golden.values).enumerate() {
-            assert!(
-                (o - g).abs() <= TOLERANCE * g.abs().max(1.0),
-                "{} on {device:?} ({implementation:?}): {name}[{i}] = {o}, PyTorch {g}",
-                case.name
-            );
-        }
-    }
+    let context = format!("{} on {device:?} ({implementation:?})", case.name);
+    assert_matches_pytorch(&got, &expected, &context);
 }
 
 fn check(device: &Device, implementations: &[Implementation]) {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 mod golden_common;
 
-use golden_common::{Flat, TOLERANCE, load_fixtures, read, tensor, wgpu};
+use golden_common::{Flat, assert_matches_pytorch, load_fixtures, read, tensor, wgpu};
 
 #[derive(Deserialize)]
 struct Fixtures {
@@ -165,23 +165,7 @@ fn compare(case: &Case, device: &Device) {
     if device.is_autodiff() {
         expected.extend(case.gradients.iter().map(|(k, v)| (k.as_str(), v)));
     }
-    assert_eq!(
-        got.len(),
-        expected.len(),
-        "{}: every result is checked",
-        case.name
-    );
-    for (name, golden) in expected {
-        let ours = &got[name];
-        assert_eq!(ours.len(), golden.values.len(), "{} {name}", case.name);
-        for (i, (o, g)) in ours.iter().zip(&golden.values).enumerate() {
-            assert!(
-                (o - g).abs() <= TOLERANCE * g.abs().max(1.0),
-                "{} on {device:?}: {name}[{i}] = {o}, PyTorch {g}",
-                case.name
-            );
-        }
-    }
+    assert_matches_pytorch(&got, &expected, &format!("{} on {device:?}", case.name));
 }
 
 /// Every case on `device`, after checking the fixture covers what it should: both cells, one

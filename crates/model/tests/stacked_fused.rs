@@ -5,7 +5,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use charlstm_model::{LayerState, LstmLayer, LstmLayerConfig};
+use charlstm_model::{LayerState, LstmLayer, LstmLayerConfig, SequenceLayer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -102,10 +102,12 @@ impl TextEvaluation {
 /// What `charlstm eval` measures: `model` (the checkpoint's, on `device`) on `corpus` (a corpus
 /// name or path, read with the checkpoint's tokenizer) or, without one, on the validation and
 /// test splits of the corpus the run trained on; both directions of a bidirectional model.
+/// `locator` finds the corpus (its invalid-UTF-8 policy is the run's).
 pub fn evaluate_checkpoint(
     checkpoint: &Checkpoint,
     model: &CharModel,
     corpus: Option<&str>,
+    locator: CorpusLocator,
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<TextEvaluation>, TrainError> {
@@ -115,7 +117,7 @@ pub fn evaluate_checkpoint(
         ));
     }
     let config = &checkpoint.config;
-    let locator = CorpusLocator::from_env().with_invalid_utf8(config.data.invalid_utf8);
+    let locator = locator.with_invalid_utf8(config.data.invalid_utf8);
     let tokenizer = &checkpoint.tokenizer;
     let mut results = Vec::new();
     let mut evaluate = |text: &str, tokens: TokenView<'_>| -> Result<(), TrainError> {

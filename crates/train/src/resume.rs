@@ -62,6 +62,7 @@ pub const RESUME_RULES: &[(&str, OnResume)] = &[
     ("model.hidden_size", OnResume::Fixed),
     ("model.num_layers", OnResume::Fixed),
     ("model.dropout", OnResume::Free),
+    ("model.output_dropout", OnResume::Free),
     ("model.forget_bias", OnResume::Fixed),
     ("model.bidirectional", OnResume::Fixed),
     ("model.shared_head", OnResume::Fixed),

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use burn::module::Module;
+use charlstm_data::CorpusLocator;
 use charlstm_train::evaluate::evaluate_checkpoint;
 
 use super::open_checkpoint;
@@ -19,6 +20,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &checkpoint,
         &model,
         args.corpus.as_deref(),
+        CorpusLocator::from_env(),
         batch_size,
         &device,
     )?;

@@ -16,6 +16,7 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Shape, TensorMetadata};
 
+pub use super::gradients::{Grads, Operand, ReadInputs, Wanted};
 use super::sequence::Dims;
 use super::tensors::{HostBackend, sequence_dims};
 
@@ -52,48 +53,40 @@ macro_rules! impl_fused_ops {
 }
 pub(crate) use impl_fused_ops;
 
-/// A recurrent cell whose whole layer runs as one operation over `N` tensors, in this order:
-/// the input sequence `X` `[T, B, I]`, `W_x` `[I, gates·H]`, `W_h` `[H, gates·H]`, then the
-/// cell's biases and initial states (its initial hidden state `[B, H]` at [`Self::HIDDEN`]).
+/// A recurrent cell whose whole layer runs as one operation over `N` tensors, in the order of
+/// [`Self::OPERANDS`]: the input sequence `X` `[T, B, I]`, `W_x` `[I, gates·H]`, `W_h`
+/// `[H, gates·H]`, then the cell's biases and initial states.
 pub trait FusedCell<const N: usize>: Debug + Default + Send + Sync + 'static {
     /// What the forward kernel records for the backward one.
     type Trace: Debug + Send + Sync + 'static;
     /// Gate blocks per unit (4 for the LSTM, 3 for the GRU, 1 for the plain RNN).
     const GATES: usize;
-    /// Where the initial hidden state is among the inputs.
-    const HIDDEN: usize;
+    /// What each of the operation's inputs is, in order.
+    const OPERANDS: [Operand; N];
 
     /// Runs the layer over the inputs' host copies: the operation's output (row-major values
     /// and their shape) and the trace.
     fn forward(dims: Dims, inputs: [&[f32]; N]) -> (Vec<f32>, [usize; 3], Self::Trace);
 
-    /// From the gradient of the output, the gradient of each input that `wanted` asks for
-    /// (`None` for the others). The backward pass reads only the input and the two weights
-    /// besides the trace.
+    /// From the gradient of the output, the gradient of each operand that `wanted` asks for.
+    /// The backward pass reads only the input and the two weights besides the trace.
     fn backward(
         trace: &Self::Trace,
         read: ReadInputs<'_>,
         grad_output: &[f32],
-        wanted: [bool; N],
-    ) -> [Option<Vec<f32>>; N];
-}
-
-/// What a backward kernel reads besides its trace: `X`, `W_x` and `W_h`.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadInputs<'a> {
-    /// `X`, `[T, B, I]`.
-    pub input: &'a [f32],
-    /// `W_x`, `[I, gates·H]`.
-    pub input_weight: &'a [f32],
-    /// `W_h`, `[H, gates·H]`.
-    pub recurrent_weight: &'a [f32],
+        wanted: Wanted,
+    ) -> Grads;
 }
 
 /// Runs cell `C` on a plain CPU backend: the output tensor and the trace.
 pub fn host_forward<B: HostBackend, C: FusedCell<N>, const N: usize>(
     inputs: &[FloatTensor<B>; N],
 ) -> (FloatTensor<B>, C::Trace) {
-    let dims = sequence_dims::<B>(&inputs[0], &inputs[C::HIDDEN], C::GATES);
+    let hidden = C::OPERANDS
+        .iter()
+        .position(|operand| *operand == Operand::Hidden)
+        .expect("a recurrent cell has an initial hidden state");
+    let dims = sequence_dims::<B>(&inputs[0], &inputs[hidden], C::GATES);
     let host = inputs.each_ref().map(|tensor| B::host_slice(tensor));
     let (values, shape, trace) = C::forward(dims, host.each_ref().map(|values| &values[..]));
     (B::from_host(values, shape, &inputs[0].device()), trace)
@@ -141,6 +134,7 @@ impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBa
         let device = grad_output.device();
         let read = [&saved.input, &saved.input_weight, &saved.recurrent_weight]
             .map(|tensor| B::host_slice(tensor));
+        let wanted = Wanted::of(&C::OPERANDS, parents.map(|parent| parent.is_some()));
         let result = C::backward(
             &saved.trace,
             ReadInputs {
@@ -149,8 +143,9 @@ impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBa
                 recurrent_weight: &read[2],
             },
             &B::host_slice(&grad_output),
-            parents.map(|parent| parent.is_some()),
-        );
+            wanted,
+        )
+        .into_operands(&C::OPERANDS);
         for ((node, grad), shape) in parents.into_iter().zip(result).zip(saved.shapes.iter()) {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<B>(node, B::from_host(grad, shape.clone(), &device));

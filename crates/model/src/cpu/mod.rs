@@ -7,9 +7,12 @@
 //! - `isa`: pointwise loops compiled for the machine's widest instruction set
 //! - `tensors`: tensors of the CPU backends to and from slices
 //! - `fused_op`: a fused layer as a Burn operation, forward and backward, for any cell
+//! - `gradients`: what every backward kernel is asked for, reads and returns
+//! - `sequence`: the sizes of a run and the products every kernel shares
 
 pub(crate) mod activation;
 pub(crate) mod fused_op;
+pub(crate) mod gradients;
 pub mod isa;
 pub(crate) mod matmul;
 #[cfg(test)]

@@ -1,9 +1,16 @@
-//! Test support: a fused layer against its step-by-step reference, on both CPU backends.
+//! Test support: a fused layer against its step-by-step reference, on both CPU backends, and
+//! the device unit tests run on.
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, Gradients};
 
 use crate::state::LayerState;
+
+/// The ndarray device, which most unit tests run on.
+pub fn ndarray_device() -> Device {
+    #[allow(deprecated)]
+    Device::ndarray()
+}
 
 /// One way of running a layer over a chunk from a state.
 pub type LayerRun<'a> = &'a dyn Fn(Tensor<3>, LayerState) -> (Tensor<3>, LayerState);

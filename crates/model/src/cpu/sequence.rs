@@ -2,7 +2,7 @@
 //! projection, the transposed recurrent weight, whole-sequence weight-gradient products and
 //! length checks.
 
-use super::matmul::{Matrix, Write, matmul};
+use super::matmul::{Matrix, Write, matmul, matmul_strided};
 use super::transpose_into;
 
 /// Sizes of one run of a layer.
@@ -118,6 +118,20 @@ impl<'a> RecurrentWeight<'a> {
             }
         }
     }
+}
+
+/// `out = bias + lhs · rhs` for one step, column-major `[units, B]`: each of `out`'s rows (a
+/// unit's `B` values) starts from its `bias`.
+pub fn affine_step(out: &mut [f32], bias: &[f32], batch: usize, lhs: Matrix<'_>, rhs: Matrix<'_>) {
+    for (row, &bias) in out.chunks_exact_mut(batch).zip(bias) {
+        row.fill(bias);
+    }
+    accumulate_step(out, batch, lhs, rhs);
+}
+
+/// `out += lhs · rhs` for one step, column-major `[units, B]`.
+pub fn accumulate_step(out: &mut [f32], batch: usize, lhs: Matrix<'_>, rhs: Matrix<'_>) {
+    matmul_strided(out, 1, batch, Write::Accumulate, lhs, rhs);
 }
 
 /// `lhs · rhs` into a new `len`-element vector, if `wanted`.

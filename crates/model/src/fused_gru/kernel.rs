@@ -29,16 +29,28 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
+use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
 use crate::cpu::sequence::{
-    RecurrentWeight, check_len, product, recurrent_weight_grad, row_major_steps, row_sums,
+    RecurrentWeight, affine_step, check_len, recurrent_weight_grad, row_major_steps, row_sums,
 };
 use crate::cpu::{min_rows_per_task, transpose, transpose_into};
 
 /// Gates of a GRU: r, z, n.
 pub const GATES: usize = 3;
+
+/// The layer's operands, in the order its operation takes them (`Bias` is `b_x`,
+/// `RecurrentBias` is `b_h`).
+pub const OPERANDS: [Operand; 6] = [
+    Operand::Input,
+    Operand::InputWeight,
+    Operand::RecurrentWeight,
+    Operand::Bias,
+    Operand::RecurrentBias,
+    Operand::Hidden,
+];
 
 /// The layer's parameters, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +95,25 @@ impl ForwardTrace {
     }
 }
 
+/// [`forward`] over the operation's operands, in [`OPERANDS`] order.
+pub fn forward_operands(dims: Dims, operands: [&[f32]; 6]) -> ForwardTrace {
+    let [
+        input,
+        input_weight,
+        recurrent_weight,
+        input_bias,
+        recurrent_bias,
+        hidden,
+    ] = operands;
+    let weights = Weights {
+        input_weight,
+        recurrent_weight,
+        input_bias,
+        recurrent_bias,
+    };
+    forward(dims, input, weights, hidden)
+}
+
 /// Runs the layer over `input` `[T, B, I]` from `hidden` `[B, H]`.
 ///
 /// # Panics
@@ -111,32 +142,23 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
     let recurrent =
         RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width, seq_len);
     let mut from_state = vec![0.0; gates_len];
-    let fill_rows = |matrix: &mut [f32], bias: &[f32]| {
-        for (row, &bias) in matrix.chunks_exact_mut(batch).zip(bias) {
-            row.fill(bias);
-        }
-    };
     for step in 0..seq_len {
         // P_t = X_t · W_x + b_x and U_t = h_{t-1} · W_h + b_h, column-major [3H, B].
         let gates = &mut gates[step * gates_len..][..gates_len];
-        fill_rows(gates, weights.input_bias);
         let input_step = &input[step * batch * input_size..][..batch * input_size];
-        matmul_strided(
+        affine_step(
             gates,
-            1,
+            weights.input_bias,
             batch,
-            Write::Accumulate,
             Matrix::row_major(input_step, batch, input_size),
             input_weight.matrix(),
         );
         let (hidden_before, hidden_after) = hidden_all.split_at_mut((step + 1) * state_len);
         let hidden_before = &hidden_before[step * state_len..];
-        fill_rows(&mut from_state, weights.recurrent_bias);
-        matmul_strided(
+        affine_step(
             &mut from_state,
-            1,
+            weights.recurrent_bias,
             batch,
-            Write::Accumulate,
             Matrix::col_major(hidden_before, batch, hidden_size, batch),
             recurrent.matrix(),
         );
@@ -234,69 +256,32 @@ best_isa! {
     }
 }
 
-/// Which gradients the caller wants; the others are not computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
-    /// `∂L/∂X`.
-    pub input: bool,
-    /// `∂L/∂W_x`.
-    pub input_weight: bool,
-    /// `∂L/∂W_h`.
-    pub recurrent_weight: bool,
-    /// `∂L/∂b_x`.
-    pub input_bias: bool,
-    /// `∂L/∂b_h`.
-    pub recurrent_bias: bool,
-    /// `∂L/∂h_0`.
-    pub hidden: bool,
-}
-
-/// Gradients of the loss with respect to the layer's inputs; `None` where not [`Wanted`].
-#[derive(Debug, Clone, Default)]
-pub struct GruGrads {
-    /// `∂L/∂X`, `[T, B, I]`.
-    pub input: Option<Vec<f32>>,
-    /// `∂L/∂W_x`, `[I, 3H]`.
-    pub input_weight: Option<Vec<f32>>,
-    /// `∂L/∂W_h`, `[H, 3H]`.
-    pub recurrent_weight: Option<Vec<f32>>,
-    /// `∂L/∂b_x`, `[3H]`.
-    pub input_bias: Option<Vec<f32>>,
-    /// `∂L/∂b_h`, `[3H]`.
-    pub recurrent_bias: Option<Vec<f32>>,
-    /// `∂L/∂h_0`, `[B, H]`.
-    pub hidden: Option<Vec<f32>>,
-}
-
-/// Backpropagation through time for the run recorded in `trace`, which read `input`
-/// `[T, B, I]` and `weights` (the biases are not needed), given `∂L/∂h_t` through every
-/// step's output, `grad_outputs` `[T, B, H]` (the final state is the last output).
+/// Backpropagation through time for the run recorded in `trace`, which read `read`, given
+/// `∂L/∂h_t` through every step's output, `grad_outputs` `[T, B, H]` (the final state is the
+/// last output): the gradients of `X`, `W_x`, `W_h`, `b_x` (as `bias`), `b_h` and `h_0` that
+/// `wanted` asks for.
 ///
 /// # Panics
 ///
 /// If a slice's length does not match `trace.dims`.
 pub fn backward(
     trace: &ForwardTrace,
-    input: &[f32],
-    weights: Weights<'_>,
+    read: ReadInputs<'_>,
     grad_outputs: &[f32],
     wanted: Wanted,
-) -> GruGrads {
+) -> Grads {
     let dims = trace.dims;
+    read.check(dims, grad_outputs);
     let (rows, gate_width, state_len) = (dims.rows(), dims.gate_width(), dims.state_len());
     let Dims {
         seq_len,
         batch,
-        input_size,
         hidden_size,
         ..
     } = dims;
-    dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
-    check_len("output gradient", grad_outputs, rows * hidden_size);
 
     // Column-major [H, B] like the trace; the gradients of P and U unit after unit, [3H, T·B].
-    let recurrent_weight_t =
-        Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width).t();
+    let recurrent_weight_t = Matrix::row_major(read.recurrent_weight, hidden_size, gate_width).t();
     let mut grad_from_input = vec![0.0; gate_width * rows];
     let mut grad_from_state = vec![0.0; gate_width * rows];
     let mut grad_h = vec![0.0; state_len];
@@ -327,25 +312,17 @@ pub fn backward(
 
     let grad_input_all = Matrix::col_major(&grad_from_input, rows, gate_width, rows);
     let grad_state_all = Matrix::col_major(&grad_from_state, rows, gate_width, rows);
-    GruGrads {
-        input: product(
-            wanted.input,
-            rows * input_size,
-            grad_input_all,
-            Matrix::row_major(weights.input_weight, input_size, gate_width).t(),
-        ),
-        input_weight: product(
-            wanted.input_weight,
-            input_size * gate_width,
-            Matrix::row_major(input, rows, input_size).t(),
-            grad_input_all,
-        ),
+    let (input, input_weight) = read.input_side_grads(dims, grad_input_all, wanted);
+    Grads {
+        input,
+        input_weight,
         recurrent_weight: wanted
             .recurrent_weight
             .then(|| recurrent_weight_grad(&trace.hidden, dims, grad_state_all)),
-        input_bias: row_sums(wanted.input_bias, &grad_from_input, rows),
+        bias: row_sums(wanted.bias, &grad_from_input, rows),
         recurrent_bias: row_sums(wanted.recurrent_bias, &grad_from_state, rows),
         hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
+        cell: None,
     }
 }
 
@@ -461,78 +438,25 @@ best_isa! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use crate::cpu::gradients::{LayerCase, random_values, weighted_sum};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn random(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
-        (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+    type Case = LayerCase<6>;
+
+    fn case(sizes: [usize; 4]) -> Case {
+        LayerCase::new(23, sizes, GATES, OPERANDS)
     }
 
-    /// A layer's parameters, input and initial state, drawn at random.
-    struct Case {
-        dims: Dims,
-        /// `X`, `W_x`, `W_h`, `b_x`, `b_h`, `h_0`, in that order.
-        tensors: [Vec<f32>; 6],
-    }
-
-    const NAMES: [&str; 6] = [
-        "input",
-        "input_weight",
-        "recurrent_weight",
-        "input_bias",
-        "recurrent_bias",
-        "hidden",
-    ];
-
-    impl Case {
-        fn new(seq_len: usize, batch: usize, input_size: usize, hidden_size: usize) -> Self {
-            let mut rng = ChaCha8Rng::seed_from_u64(23);
-            let dims = Dims {
-                seq_len,
-                batch,
-                input_size,
-                hidden_size,
-                gates: GATES,
-            };
-            let width = GATES * hidden_size;
-            let lengths = [
-                seq_len * batch * input_size,
-                input_size * width,
-                hidden_size * width,
-                width,
-                width,
-                batch * hidden_size,
-            ];
-            Self {
-                dims,
-                tensors: lengths.map(|len| random(&mut rng, len)),
-            }
-        }
-
-        fn weights(&self) -> Weights<'_> {
-            Weights {
-                input_weight: &self.tensors[1],
-                recurrent_weight: &self.tensors[2],
-                input_bias: &self.tensors[3],
-                recurrent_bias: &self.tensors[4],
-            }
-        }
-
-        fn forward(&self) -> ForwardTrace {
-            forward(
-                self.dims,
-                &self.tensors[0],
-                self.weights(),
-                &self.tensors[5],
-            )
-        }
+    fn run(case: &Case) -> ForwardTrace {
+        forward_operands(case.dims, case.values())
     }
 
     /// The equations in the module doc, one unit at a time with libm's functions.
     #[test]
     fn forward_matches_the_equations_unit_by_unit() {
-        let case = Case::new(3, 2, 3, 4);
-        let trace = case.forward();
+        let case = case([3, 2, 3, 4]);
+        let trace = run(&case);
         let Dims {
             seq_len,
             batch,
@@ -582,81 +506,31 @@ mod tests {
     /// Every gradient against central differences of `L = Σ_t Σ h_t ⊙ R_t`.
     #[test]
     fn backward_matches_finite_differences() {
-        let mut case = Case::new(4, 2, 3, 2);
+        let case = case([4, 2, 3, 2]);
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let weight = random(&mut rng, case.dims.rows() * case.dims.hidden_size);
-        let loss = |case: &Case| -> f64 {
-            let trace = case.forward();
-            trace
-                .outputs()
-                .iter()
-                .zip(&weight)
-                .map(|(h, w)| (*h * *w) as f64)
-                .sum()
-        };
-        let all = Wanted {
-            input: true,
-            input_weight: true,
-            recurrent_weight: true,
-            input_bias: true,
-            recurrent_bias: true,
-            hidden: true,
-        };
-        let grads = backward(
-            &case.forward(),
-            &case.tensors[0],
-            case.weights(),
-            &weight,
-            all,
-        );
-        let analytic = [
-            grads.input,
-            grads.input_weight,
-            grads.recurrent_weight,
-            grads.input_bias,
-            grads.recurrent_bias,
-            grads.hidden,
-        ];
-        let eps = 1e-2f32;
-        for (which, grad) in analytic.into_iter().enumerate() {
-            let name = NAMES[which];
-            let grad = grad.expect("every gradient was wanted");
-            assert_eq!(grad.len(), case.tensors[which].len(), "{name}");
-            for (index, &analytic) in grad.iter().enumerate() {
-                let original = case.tensors[which][index];
-                case.tensors[which][index] = original + eps;
-                let plus = loss(&case);
-                case.tensors[which][index] = original - eps;
-                let minus = loss(&case);
-                case.tensors[which][index] = original;
-                let numeric = ((plus - minus) / (2.0 * eps as f64)) as f32;
-                assert!(
-                    (numeric - analytic).abs() < 2e-3 * (1.0 + analytic.abs()),
-                    "{name}[{index}]: finite differences {numeric}, backward {analytic}"
-                );
-            }
-        }
+        let weight = random_values(&mut rng, case.dims.rows() * case.dims.hidden_size);
+        let grads = backward(&run(&case), case.read(), &weight, Wanted::ALL);
+        case.assert_matches_finite_differences(grads, |case| {
+            weighted_sum(run(case).outputs(), &weight)
+        });
     }
 
     #[test]
     fn unwanted_gradients_are_skipped() {
-        let case = Case::new(2, 1, 2, 3);
-        let trace = case.forward();
+        let case = case([2, 1, 2, 3]);
+        let trace = run(&case);
         let grads = backward(
             &trace,
-            &case.tensors[0],
-            case.weights(),
+            case.read(),
             &[1.0; 6],
             Wanted {
                 input: false,
-                input_weight: true,
-                recurrent_weight: true,
-                input_bias: false,
-                recurrent_bias: true,
+                bias: false,
                 hidden: false,
+                ..Wanted::ALL
             },
         );
-        assert!(grads.input.is_none() && grads.hidden.is_none() && grads.input_bias.is_none());
+        assert!(grads.input.is_none() && grads.hidden.is_none() && grads.bias.is_none());
         assert!(grads.input_weight.is_some() && grads.recurrent_weight.is_some());
         assert!(grads.recurrent_bias.is_some());
     }

@@ -34,16 +34,28 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
+use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
 use crate::cpu::sequence::{
-    RecurrentWeight, check_len, product, recurrent_weight_grad, row_major_steps, row_sums,
+    RecurrentWeight, accumulate_step, affine_step, check_len, recurrent_weight_grad,
+    row_major_steps, row_sums,
 };
 use crate::cpu::{min_rows_per_task, transpose, transpose_into};
 
 /// Gates of an LSTM: i, f, g, o.
 pub const GATES: usize = 4;
+
+/// The layer's operands, in the order its operation takes them.
+pub const OPERANDS: [Operand; 6] = [
+    Operand::Input,
+    Operand::InputWeight,
+    Operand::RecurrentWeight,
+    Operand::Bias,
+    Operand::Hidden,
+    Operand::Cell,
+];
 
 /// The layer's parameters, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +113,17 @@ impl ForwardTrace {
     }
 }
 
+/// [`forward`] over the operation's operands, in [`OPERANDS`] order.
+pub fn forward_operands(dims: Dims, operands: [&[f32]; 6]) -> ForwardTrace {
+    let [input, input_weight, recurrent_weight, bias, hidden, cell] = operands;
+    let weights = Weights {
+        input_weight,
+        recurrent_weight,
+        bias,
+    };
+    forward(dims, input, weights, hidden, cell)
+}
+
 /// Runs the layer over `input` `[T, B, I]` from `hidden` and `cell` `[B, H]`.
 ///
 /// # Panics
@@ -139,22 +162,19 @@ pub fn forward(
     for step in 0..seq_len {
         // G_t = b + X_t · W_x + h_{t-1} · W_h, column-major [4H, B].
         let gates = &mut gates[step * gates_len..][..gates_len];
-        for (row, &bias) in gates.chunks_exact_mut(batch).zip(weights.bias) {
-            row.fill(bias);
-        }
         let input_step = &input[step * batch * input_size..][..batch * input_size];
-        let product_into = |gates: &mut [f32], lhs, rhs| {
-            matmul_strided(gates, 1, batch, Write::Accumulate, lhs, rhs);
-        };
-        product_into(
+        affine_step(
             gates,
+            weights.bias,
+            batch,
             Matrix::row_major(input_step, batch, input_size),
             input_weight.matrix(),
         );
         let (hidden_before, hidden_after) = hidden_all.split_at_mut((step + 1) * state_len);
         let hidden_before = &hidden_before[step * state_len..];
-        product_into(
+        accumulate_step(
             gates,
+            batch,
             Matrix::col_major(hidden_before, batch, hidden_size, batch),
             recurrent.matrix(),
         );
@@ -255,53 +275,6 @@ best_isa! {
     }
 }
 
-/// Which gradients the caller wants; the others are not computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
-    /// `∂L/∂X`.
-    pub input: bool,
-    /// `∂L/∂W_x`.
-    pub input_weight: bool,
-    /// `∂L/∂W_h`.
-    pub recurrent_weight: bool,
-    /// `∂L/∂b`.
-    pub bias: bool,
-    /// `∂L/∂h_0`.
-    pub hidden: bool,
-    /// `∂L/∂c_0`.
-    pub cell: bool,
-}
-
-#[cfg(test)]
-impl Wanted {
-    /// Every gradient.
-    pub const ALL: Self = Self {
-        input: true,
-        input_weight: true,
-        recurrent_weight: true,
-        bias: true,
-        hidden: true,
-        cell: true,
-    };
-}
-
-/// Gradients of the loss with respect to the layer's inputs; `None` where not [`Wanted`].
-#[derive(Debug, Clone, Default)]
-pub struct LstmGrads {
-    /// `∂L/∂X`, `[T, B, I]`.
-    pub input: Option<Vec<f32>>,
-    /// `∂L/∂W_x`, `[I, 4H]`.
-    pub input_weight: Option<Vec<f32>>,
-    /// `∂L/∂W_h`, `[H, 4H]`.
-    pub recurrent_weight: Option<Vec<f32>>,
-    /// `∂L/∂b`, `[4H]`.
-    pub bias: Option<Vec<f32>>,
-    /// `∂L/∂h_0`, `[B, H]`.
-    pub hidden: Option<Vec<f32>>,
-    /// `∂L/∂c_0`, `[B, H]`.
-    pub cell: Option<Vec<f32>>,
-}
-
 /// Gradients flowing into the layer from above.
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamGrads<'a> {
@@ -313,30 +286,28 @@ pub struct UpstreamGrads<'a> {
     pub last_cell: &'a [f32],
 }
 
-/// Backpropagation through time for the run recorded in `trace`, which read `input`
-/// `[T, B, I]` and `weights` (the bias is not needed).
+/// Backpropagation through time for the run recorded in `trace`, which read `read`, given
+/// the gradients from above: the gradients of `X`, `W_x`, `W_h`, `b`, `h_0` and `c_0` that
+/// `wanted` asks for.
 ///
 /// # Panics
 ///
 /// If a slice's length does not match `trace.dims`.
 pub fn backward(
     trace: &ForwardTrace,
-    input: &[f32],
-    weights: Weights<'_>,
+    read: ReadInputs<'_>,
     upstream: UpstreamGrads<'_>,
     wanted: Wanted,
-) -> LstmGrads {
+) -> Grads {
     let dims = trace.dims;
+    read.check(dims, upstream.outputs);
     let (rows, gate_width, state_len) = (dims.rows(), dims.gate_width(), dims.state_len());
     let Dims {
         seq_len,
         batch,
-        input_size,
         hidden_size,
         ..
     } = dims;
-    dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
-    check_len("output gradient", upstream.outputs, rows * hidden_size);
     check_len("final hidden gradient", upstream.last_hidden, state_len);
     check_len("final cell gradient", upstream.last_cell, state_len);
 
@@ -344,8 +315,7 @@ pub fn backward(
     let mut grad_h = transpose(upstream.last_hidden, hidden_size);
     let mut grad_c = transpose(upstream.last_cell, hidden_size);
     let mut grad_gates = vec![0.0; gate_width * rows];
-    let recurrent_weight_t =
-        Matrix::row_major(weights.recurrent_weight, hidden_size, gate_width).t();
+    let recurrent_weight_t = Matrix::row_major(read.recurrent_weight, hidden_size, gate_width).t();
     let mut grad_output = vec![0.0; state_len];
     for step in (0..seq_len).rev() {
         let outputs_step = &upstream.outputs[step * state_len..][..state_len];
@@ -372,25 +342,17 @@ pub fn backward(
     }
 
     let grad_gates_all = Matrix::col_major(&grad_gates, rows, gate_width, rows);
-    LstmGrads {
-        input: product(
-            wanted.input,
-            rows * input_size,
-            grad_gates_all,
-            Matrix::row_major(weights.input_weight, input_size, gate_width).t(),
-        ),
-        input_weight: product(
-            wanted.input_weight,
-            input_size * gate_width,
-            Matrix::row_major(input, rows, input_size).t(),
-            grad_gates_all,
-        ),
+    let (input, input_weight) = read.input_side_grads(dims, grad_gates_all, wanted);
+    Grads {
+        input,
+        input_weight,
         recurrent_weight: wanted
             .recurrent_weight
             .then(|| recurrent_weight_grad(&trace.hidden, dims, grad_gates_all)),
         bias: row_sums(wanted.bias, &grad_gates, rows),
         hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
         cell: wanted.cell.then(|| transpose(&grad_c, batch)),
+        recurrent_bias: None,
     }
 }
 
@@ -505,76 +467,25 @@ best_isa! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use crate::cpu::gradients::{LayerCase, random_values, weighted_sum};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn random(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
-        (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+    type Case = LayerCase<6>;
+
+    fn case(sizes: [usize; 4]) -> Case {
+        LayerCase::new(17, sizes, GATES, OPERANDS)
     }
 
-    struct Case {
-        dims: Dims,
-        input: Vec<f32>,
-        input_weight: Vec<f32>,
-        recurrent_weight: Vec<f32>,
-        bias: Vec<f32>,
-        hidden: Vec<f32>,
-        cell: Vec<f32>,
-    }
-
-    impl Case {
-        fn new(seq_len: usize, batch: usize, input_size: usize, hidden_size: usize) -> Self {
-            let mut rng = ChaCha8Rng::seed_from_u64(17);
-            let dims = Dims {
-                seq_len,
-                batch,
-                input_size,
-                hidden_size,
-                gates: GATES,
-            };
-            Self {
-                dims,
-                input: random(&mut rng, seq_len * batch * input_size),
-                input_weight: random(&mut rng, input_size * 4 * hidden_size),
-                recurrent_weight: random(&mut rng, hidden_size * 4 * hidden_size),
-                bias: random(&mut rng, 4 * hidden_size),
-                hidden: random(&mut rng, batch * hidden_size),
-                cell: random(&mut rng, batch * hidden_size),
-            }
-        }
-
-        fn weights(&self) -> Weights<'_> {
-            Weights {
-                input_weight: &self.input_weight,
-                recurrent_weight: &self.recurrent_weight,
-                bias: &self.bias,
-            }
-        }
-
-        fn forward(&self) -> ForwardTrace {
-            forward(
-                self.dims,
-                &self.input,
-                self.weights(),
-                &self.hidden,
-                &self.cell,
-            )
-        }
-
-        /// L = Σ_t Σ h_t ⊙ R_h,t + Σ c_T ⊙ R_c, in f64 to keep finite differences clean.
-        fn loss(&self, outputs_weight: &[f32], cell_weight: &[f32]) -> f64 {
-            let trace = self.forward();
-            let dot =
-                |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (*x * *y) as f64).sum::<f64>();
-            dot(trace.outputs(), outputs_weight) + dot(trace.last_cell(), cell_weight)
-        }
+    fn run(case: &Case) -> ForwardTrace {
+        forward_operands(case.dims, case.values())
     }
 
     /// The equations in the module doc, one unit at a time with libm's functions.
     #[test]
     fn forward_matches_the_equations_unit_by_unit() {
-        let case = Case::new(3, 2, 3, 4);
-        let trace = case.forward();
+        let case = case([3, 2, 3, 4]);
+        let trace = run(&case);
         let Dims {
             seq_len,
             batch,
@@ -582,21 +493,20 @@ mod tests {
             hidden_size: h,
             ..
         } = case.dims;
+        let [x, w_x, w_h, bias, h0, c0] = &case.tensors;
         let sigma = |x: f32| 1.0 / (1.0 + (-x).exp());
-        let (mut hidden, mut cell) = (case.hidden.clone(), case.cell.clone());
+        let (mut hidden, mut cell) = (h0.clone(), c0.clone());
         for t in 0..seq_len {
             let (mut next_h, mut next_c) = (hidden.clone(), cell.clone());
             for b in 0..batch {
                 let pre = |gate: usize, j: usize| {
                     let col = gate * h + j;
-                    let x = &case.input[(t * batch + b) * input_size..][..input_size];
-                    let from_x: f32 = (0..input_size)
-                        .map(|k| x[k] * case.input_weight[k * 4 * h + col])
-                        .sum();
+                    let row = &x[(t * batch + b) * input_size..][..input_size];
+                    let from_x: f32 = (0..input_size).map(|k| row[k] * w_x[k * 4 * h + col]).sum();
                     let from_h: f32 = (0..h)
-                        .map(|k| hidden[b * h + k] * case.recurrent_weight[k * 4 * h + col])
+                        .map(|k| hidden[b * h + k] * w_h[k * 4 * h + col])
                         .sum();
-                    from_x + from_h + case.bias[col]
+                    from_x + from_h + bias[col]
                 };
                 for j in 0..h {
                     let (i, f, g, o) = (
@@ -624,71 +534,36 @@ mod tests {
         );
     }
 
-    /// Every gradient against central differences of the loss.
+    /// Every gradient against central differences of `L = Σ_t Σ h_t ⊙ R_h,t + Σ c_T ⊙ R_c`.
     #[test]
     fn backward_matches_finite_differences() {
-        let case = Case::new(4, 2, 3, 2);
+        let case = case([4, 2, 3, 2]);
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let state_len = case.dims.batch * case.dims.hidden_size;
-        let outputs_weight = random(&mut rng, case.dims.seq_len * state_len);
-        let cell_weight = random(&mut rng, state_len);
-        let trace = case.forward();
-        let grads = backward(
-            &trace,
-            &case.input,
-            case.weights(),
-            UpstreamGrads {
-                outputs: &outputs_weight,
-                last_hidden: &vec![0.0; state_len],
-                last_cell: &cell_weight,
-            },
-            Wanted::ALL,
-        );
-
-        type Field = fn(&mut Case) -> &mut Vec<f32>;
-        let fields: [(&str, Field, Option<Vec<f32>>); 6] = [
-            ("input", |c| &mut c.input, grads.input),
-            ("input_weight", |c| &mut c.input_weight, grads.input_weight),
-            (
-                "recurrent_weight",
-                |c| &mut c.recurrent_weight,
-                grads.recurrent_weight,
-            ),
-            ("bias", |c| &mut c.bias, grads.bias),
-            ("hidden", |c| &mut c.hidden, grads.hidden),
-            ("cell", |c| &mut c.cell, grads.cell),
-        ];
-        let mut case = case;
-        let eps = 1e-2f32;
-        for (name, field, grad) in fields {
-            let grad = grad.expect("every gradient was wanted");
-            assert_eq!(grad.len(), field(&mut case).len(), "{name}");
-            for (index, &analytic) in grad.iter().enumerate() {
-                let original = field(&mut case)[index];
-                field(&mut case)[index] = original + eps;
-                let plus = case.loss(&outputs_weight, &cell_weight);
-                field(&mut case)[index] = original - eps;
-                let minus = case.loss(&outputs_weight, &cell_weight);
-                field(&mut case)[index] = original;
-                let numeric = ((plus - minus) / (2.0 * eps as f64)) as f32;
-                assert!(
-                    (numeric - analytic).abs() < 2e-3 * (1.0 + analytic.abs()),
-                    "{name}[{index}]: finite differences {numeric}, backward {analytic}"
-                );
-            }
-        }
+        let state_len = case.dims.state_len();
+        let outputs_weight = random_values(&mut rng, case.dims.seq_len * state_len);
+        let cell_weight = random_values(&mut rng, state_len);
+        let upstream = UpstreamGrads {
+            outputs: &outputs_weight,
+            last_hidden: &vec![0.0; state_len],
+            last_cell: &cell_weight,
+        };
+        let grads = backward(&run(&case), case.read(), upstream, Wanted::ALL);
+        case.assert_matches_finite_differences(grads, |case| {
+            let trace = run(case);
+            weighted_sum(trace.outputs(), &outputs_weight)
+                + weighted_sum(trace.last_cell(), &cell_weight)
+        });
     }
 
     #[test]
     fn unwanted_gradients_are_skipped() {
-        let case = Case::new(2, 1, 2, 3);
-        let trace = case.forward();
+        let case = case([2, 1, 2, 3]);
+        let trace = run(&case);
         let zeros = vec![0.0; 3];
         let ones = vec![1.0; 2 * 3];
         let grads = backward(
             &trace,
-            &case.input,
-            case.weights(),
+            case.read(),
             UpstreamGrads {
                 outputs: &ones,
                 last_hidden: &zeros,

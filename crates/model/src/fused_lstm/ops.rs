@@ -14,8 +14,8 @@
 use burn::backend::backend_extension;
 use burn::backend::tensor::FloatTensor;
 
-use super::kernel::{self, ForwardTrace, UpstreamGrads, Wanted, Weights};
-use crate::cpu::fused_op::{FusedCell, ReadInputs, impl_fused_ops};
+use super::kernel::{self, ForwardTrace, UpstreamGrads};
+use crate::cpu::fused_op::{FusedCell, Grads, Operand, ReadInputs, Wanted, impl_fused_ops};
 use crate::cpu::sequence::Dims;
 
 /// Backends that run a whole LSTM layer as one operation.
@@ -53,16 +53,10 @@ struct LstmCell;
 impl FusedCell<6> for LstmCell {
     type Trace = ForwardTrace;
     const GATES: usize = kernel::GATES;
-    const HIDDEN: usize = 4;
+    const OPERANDS: [Operand; 6] = kernel::OPERANDS;
 
     fn forward(dims: Dims, inputs: [&[f32]; 6]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let [input, input_weight, recurrent_weight, bias, hidden, cell] = inputs;
-        let weights = Weights {
-            input_weight,
-            recurrent_weight,
-            bias,
-        };
-        let trace = kernel::forward(dims, input, weights, hidden, cell);
+        let trace = kernel::forward_operands(dims, inputs);
         let mut packed = Vec::with_capacity((dims.seq_len + 1) * dims.batch * dims.hidden_size);
         packed.extend_from_slice(trace.outputs());
         packed.extend_from_slice(trace.last_cell());
@@ -77,44 +71,17 @@ impl FusedCell<6> for LstmCell {
         trace: &ForwardTrace,
         read: ReadInputs<'_>,
         grad_packed: &[f32],
-        wanted: [bool; 6],
-    ) -> [Option<Vec<f32>>; 6] {
-        let [input, input_weight, recurrent_weight, bias, hidden, cell] = wanted;
-        let dims = trace.dims;
-        let state_len = dims.batch * dims.hidden_size;
+        wanted: Wanted,
+    ) -> Grads {
+        let state_len = trace.dims.state_len();
         // The final hidden state is a slice of the outputs, so its gradient is already in the
         // last output block.
-        let (grad_outputs, grad_last_cell) = grad_packed.split_at(dims.seq_len * state_len);
-        let no_grad = vec![0.0; state_len];
-        let grads = kernel::backward(
-            trace,
-            read.input,
-            Weights {
-                input_weight: read.input_weight,
-                recurrent_weight: read.recurrent_weight,
-                bias: &[],
-            },
-            UpstreamGrads {
-                outputs: grad_outputs,
-                last_hidden: &no_grad,
-                last_cell: grad_last_cell,
-            },
-            Wanted {
-                input,
-                input_weight,
-                recurrent_weight,
-                bias,
-                hidden,
-                cell,
-            },
-        );
-        [
-            grads.input,
-            grads.input_weight,
-            grads.recurrent_weight,
-            grads.bias,
-            grads.hidden,
-            grads.cell,
-        ]
+        let (grad_outputs, grad_last_cell) = grad_packed.split_at(trace.dims.seq_len * state_len);
+        let upstream = UpstreamGrads {
+            outputs: grad_outputs,
+            last_hidden: &vec![0.0; state_len],
+            last_cell: grad_last_cell,
+        };
+        kernel::backward(trace, read, upstream, wanted)
     }
 }

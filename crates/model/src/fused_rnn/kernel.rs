@@ -19,6 +19,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::tanh;
+use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::matmul::{Matrix, Write, matmul};
 use crate::cpu::min_rows_per_task;
 pub use crate::cpu::sequence::Dims;
@@ -28,6 +29,15 @@ use crate::cpu::sequence::{
 
 /// A plain RNN has one "gate", the pre-activation itself.
 pub const GATES: usize = 1;
+
+/// The layer's operands, in the order its operation takes them.
+pub const OPERANDS: [Operand; 5] = [
+    Operand::Input,
+    Operand::InputWeight,
+    Operand::RecurrentWeight,
+    Operand::Bias,
+    Operand::Hidden,
+];
 
 /// The layer's parameters, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +71,17 @@ impl ForwardTrace {
     pub fn outputs(&self) -> &[f32] {
         &self.hidden[self.dims.state_len()..]
     }
+}
+
+/// [`forward`] over the operation's operands, in [`OPERANDS`] order.
+pub fn forward_operands(dims: Dims, operands: [&[f32]; 5]) -> ForwardTrace {
+    let [input, input_weight, recurrent_weight, bias, hidden] = operands;
+    let weights = Weights {
+        input_weight,
+        recurrent_weight,
+        bias,
+    };
+    forward(dims, input, weights, hidden)
 }
 
 /// Runs the layer over `input` `[T, B, I]` from `hidden` `[B, H]`.
@@ -109,63 +130,30 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
     trace
 }
 
-/// Which gradients the caller wants; the others are not computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
-    /// `∂L/∂X`.
-    pub input: bool,
-    /// `∂L/∂W_x`.
-    pub input_weight: bool,
-    /// `∂L/∂W_h`.
-    pub recurrent_weight: bool,
-    /// `∂L/∂b`.
-    pub bias: bool,
-    /// `∂L/∂h_0`.
-    pub hidden: bool,
-}
-
-/// Gradients of the loss with respect to the layer's inputs; `None` where not [`Wanted`].
-#[derive(Debug, Clone, Default)]
-pub struct RnnGrads {
-    /// `∂L/∂X`, `[T, B, I]`.
-    pub input: Option<Vec<f32>>,
-    /// `∂L/∂W_x`, `[I, H]`.
-    pub input_weight: Option<Vec<f32>>,
-    /// `∂L/∂W_h`, `[H, H]`.
-    pub recurrent_weight: Option<Vec<f32>>,
-    /// `∂L/∂b`, `[H]`.
-    pub bias: Option<Vec<f32>>,
-    /// `∂L/∂h_0`, `[B, H]`.
-    pub hidden: Option<Vec<f32>>,
-}
-
-/// Backpropagation through time for the run recorded in `trace`, which read `input`
-/// `[T, B, I]` and `weights` (the bias is not needed), given `∂L/∂h_t` through every step's
-/// output, `grad_outputs` `[T, B, H]`.
+/// Backpropagation through time for the run recorded in `trace`, which read `read`, given
+/// `∂L/∂h_t` through every step's output, `grad_outputs` `[T, B, H]` (the final state is the
+/// last output): the gradients of `X`, `W_x`, `W_h`, `b` and `h_0` that `wanted` asks for.
 ///
 /// # Panics
 ///
 /// If a slice's length does not match `trace.dims`.
 pub fn backward(
     trace: &ForwardTrace,
-    input: &[f32],
-    weights: Weights<'_>,
+    read: ReadInputs<'_>,
     grad_outputs: &[f32],
     wanted: Wanted,
-) -> RnnGrads {
+) -> Grads {
     let dims = trace.dims;
+    read.check(dims, grad_outputs);
     let (rows, state_len) = (dims.rows(), dims.state_len());
     let Dims {
         seq_len,
         batch,
-        input_size,
         hidden_size,
         ..
     } = dims;
-    dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
-    check_len("output gradient", grad_outputs, rows * hidden_size);
 
-    let recurrent_weight = Matrix::row_major(weights.recurrent_weight, hidden_size, hidden_size);
+    let recurrent_weight = Matrix::row_major(read.recurrent_weight, hidden_size, hidden_size);
     let mut grad_pre = vec![0.0; rows * hidden_size];
     let mut grad_h = vec![0.0; state_len];
     for step in (0..seq_len).rev() {
@@ -192,19 +180,10 @@ pub fn backward(
     }
 
     let grad_pre_all = Matrix::row_major(&grad_pre, rows, hidden_size);
-    RnnGrads {
-        input: product(
-            wanted.input,
-            rows * input_size,
-            grad_pre_all,
-            Matrix::row_major(weights.input_weight, input_size, hidden_size).t(),
-        ),
-        input_weight: product(
-            wanted.input_weight,
-            input_size * hidden_size,
-            Matrix::row_major(input, rows, input_size).t(),
-            grad_pre_all,
-        ),
+    let (input, input_weight) = read.input_side_grads(dims, grad_pre_all, wanted);
+    Grads {
+        input,
+        input_weight,
         recurrent_weight: product(
             wanted.recurrent_weight,
             hidden_size * hidden_size,
@@ -213,31 +192,26 @@ pub fn backward(
         ),
         bias: column_sums(wanted.bias, &grad_pre, hidden_size),
         hidden: wanted.hidden.then_some(grad_h),
+        ..Grads::default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use crate::cpu::gradients::{LayerCase, random_values, weighted_sum};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    type Case = LayerCase<5>;
+
     /// `X`, `W_x`, `W_h`, `b`, `h_0` of a small layer, drawn at random.
-    fn case(dims: Dims) -> [Vec<f32>; 5] {
-        let mut rng = ChaCha8Rng::seed_from_u64(29);
-        let (h, i) = (dims.hidden_size, dims.input_size);
-        [dims.rows() * i, i * h, h * h, h, dims.batch * h]
-            .map(|len| (0..len).map(|_| rng.random_range(-1.0..1.0)).collect())
+    fn case(sizes: [usize; 4]) -> Case {
+        LayerCase::new(29, sizes, GATES, OPERANDS)
     }
 
-    fn run(dims: Dims, tensors: &[Vec<f32>; 5]) -> ForwardTrace {
-        let [x, w_x, w_h, b, h0] = tensors;
-        let weights = Weights {
-            input_weight: w_x,
-            recurrent_weight: w_h,
-            bias: b,
-        };
-        forward(dims, x, weights, h0)
+    fn run(case: &Case) -> ForwardTrace {
+        forward_operands(case.dims, case.values())
     }
 
     const DIMS: Dims = Dims {
@@ -251,10 +225,10 @@ mod tests {
     /// The equation, one unit at a time with libm's tanh.
     #[test]
     fn forward_matches_the_equation() {
-        let tensors = case(DIMS);
-        let [x, w_x, w_h, b, h0] = &tensors;
+        let case = case([DIMS.seq_len, DIMS.batch, DIMS.input_size, DIMS.hidden_size]);
+        let [x, w_x, w_h, b, h0] = &case.tensors;
         let (h, i) = (DIMS.hidden_size, DIMS.input_size);
-        let trace = run(DIMS, &tensors);
+        let trace = run(&case);
         let mut hidden = h0.clone();
         for t in 0..DIMS.seq_len {
             let mut next = hidden.clone();
@@ -281,54 +255,12 @@ mod tests {
     /// Every gradient against central differences of `L = Σ_t Σ h_t ⊙ R_t`.
     #[test]
     fn backward_matches_finite_differences() {
-        let mut tensors = case(DIMS);
+        let case = case([DIMS.seq_len, DIMS.batch, DIMS.input_size, DIMS.hidden_size]);
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let weight: Vec<f32> = (0..DIMS.rows() * DIMS.hidden_size)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let loss = |tensors: &[Vec<f32>; 5]| -> f64 {
-            let trace = run(DIMS, tensors);
-            let products = trace.outputs().iter().zip(&weight);
-            products.map(|(h, w)| (*h * *w) as f64).sum()
-        };
-        let [x, w_x, w_h, b, _] = &tensors;
-        let weights = Weights {
-            input_weight: w_x,
-            recurrent_weight: w_h,
-            bias: b,
-        };
-        let all = Wanted {
-            input: true,
-            input_weight: true,
-            recurrent_weight: true,
-            bias: true,
-            hidden: true,
-        };
-        let grads = backward(&run(DIMS, &tensors), x, weights, &weight, all);
-        let analytic = [
-            grads.input,
-            grads.input_weight,
-            grads.recurrent_weight,
-            grads.bias,
-            grads.hidden,
-        ];
-        let eps = 1e-2f32;
-        for (which, grad) in analytic.into_iter().enumerate() {
-            let grad = grad.expect("every gradient was wanted");
-            assert_eq!(grad.len(), tensors[which].len(), "tensor {which}");
-            for (index, &analytic) in grad.iter().enumerate() {
-                let original = tensors[which][index];
-                tensors[which][index] = original + eps;
-                let plus = loss(&tensors);
-                tensors[which][index] = original - eps;
-                let minus = loss(&tensors);
-                tensors[which][index] = original;
-                let numeric = ((plus - minus) / (2.0 * eps as f64)) as f32;
-                assert!(
-                    (numeric - analytic).abs() < 2e-3 * (1.0 + analytic.abs()),
-                    "tensor {which}[{index}]: finite differences {numeric}, backward {analytic}"
-                );
-            }
-        }
+        let weight = random_values(&mut rng, DIMS.rows() * DIMS.hidden_size);
+        let grads = backward(&run(&case), case.read(), &weight, Wanted::ALL);
+        case.assert_matches_finite_differences(grads, |case| {
+            weighted_sum(run(case).outputs(), &weight)
+        });
     }
 }

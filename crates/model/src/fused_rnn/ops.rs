@@ -10,8 +10,8 @@
 use burn::backend::backend_extension;
 use burn::backend::tensor::FloatTensor;
 
-use super::kernel::{self, ForwardTrace, Wanted, Weights};
-use crate::cpu::fused_op::{FusedCell, ReadInputs, impl_fused_ops};
+use super::kernel::{self, ForwardTrace};
+use crate::cpu::fused_op::{FusedCell, Grads, Operand, ReadInputs, Wanted, impl_fused_ops};
 use crate::cpu::sequence::Dims;
 
 /// Backends that run a whole plain RNN layer as one operation.
@@ -47,16 +47,10 @@ struct RnnCell;
 impl FusedCell<5> for RnnCell {
     type Trace = ForwardTrace;
     const GATES: usize = kernel::GATES;
-    const HIDDEN: usize = 4;
+    const OPERANDS: [Operand; 5] = kernel::OPERANDS;
 
     fn forward(dims: Dims, inputs: [&[f32]; 5]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let [input, input_weight, recurrent_weight, bias, hidden] = inputs;
-        let weights = Weights {
-            input_weight,
-            recurrent_weight,
-            bias,
-        };
-        let trace = kernel::forward(dims, input, weights, hidden);
+        let trace = kernel::forward_operands(dims, inputs);
         let shape = [dims.seq_len, dims.batch, dims.hidden_size];
         (trace.outputs().to_vec(), shape, trace)
     }
@@ -65,32 +59,8 @@ impl FusedCell<5> for RnnCell {
         trace: &ForwardTrace,
         read: ReadInputs<'_>,
         grad_outputs: &[f32],
-        wanted: [bool; 5],
-    ) -> [Option<Vec<f32>>; 5] {
-        let [input, input_weight, recurrent_weight, bias, hidden] = wanted;
-        let grads = kernel::backward(
-            trace,
-            read.input,
-            Weights {
-                input_weight: read.input_weight,
-                recurrent_weight: read.recurrent_weight,
-                bias: &[],
-            },
-            grad_outputs,
-            Wanted {
-                input,
-                input_weight,
-                recurrent_weight,
-                bias,
-                hidden,
-            },
-        );
-        [
-            grads.input,
-            grads.input_weight,
-            grads.recurrent_weight,
-            grads.bias,
-            grads.hidden,
-        ]
+        wanted: Wanted,
+    ) -> Grads {
+        kernel::backward(trace, read, grad_outputs, wanted)
     }
 }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::HostStepper;
 use super::dot::{BATCH_BLOCK_ROWS, RowDot};
-use super::{HostStepper, StepLayer, add};
+use super::layer::{StepLayer, add};
 use crate::cpu::transpose_into;
 use crate::recurrent::CellKind;
 

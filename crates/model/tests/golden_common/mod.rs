@@ -1,6 +1,8 @@
 //! What the PyTorch golden tests share: the fixtures' flat tensors, turning them into Burn
 //! tensors and back, the tolerance, and the wgpu device where one works.
 
+use std::collections::HashMap;
+
 use burn::prelude::*;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +34,30 @@ pub fn tensor<const D: usize>(flat: &Flat, device: &Device) -> Tensor<D> {
 pub fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
     let values: Vec<f32> = tensor.try_into_vec_as().unwrap();
     values.into_iter().map(f64::from).collect()
+}
+
+/// Checks that `got` holds exactly the results named in `expected`, each within
+/// [`TOLERANCE`] (relative above 1) of PyTorch's; `context` names the case and the run.
+pub fn assert_matches_pytorch(
+    got: &HashMap<String, Vec<f64>>,
+    expected: &[(&str, &Flat)],
+    context: &str,
+) {
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "{context}: every result is checked"
+    );
+    for (name, golden) in expected {
+        let ours = &got[*name];
+        assert_eq!(ours.len(), golden.values.len(), "{context}: {name}");
+        for (i, (o, g)) in ours.iter().zip(&golden.values).enumerate() {
+            assert!(
+                (o - g).abs() <= TOLERANCE * g.abs().max(1.0),
+                "{context}: {name}[{i}] = {o}, PyTorch {g}"
+            );
+        }
+    }
 }
 
 /// The wgpu device if it computes; without one the test is skipped, unless

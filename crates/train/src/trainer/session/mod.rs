@@ -2,6 +2,8 @@
 //! counters, and what the loop does with them: one step, a report of the training loss, a
 //! validation (with its sample and `best` checkpoint), and the `latest` checkpoint.
 
+mod validation;
+
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -9,19 +11,16 @@ use burn::nn::DropoutConfig;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
 use charlstm_data::Tokenizer;
-use charlstm_model::{CharModel, Direction, RecurrentState, SamplingOptions};
+use charlstm_model::{CharModel, RecurrentState};
 
 use super::TrainSummary;
 use super::data::TrainingData;
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
 use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::evaluate::evaluate_in;
-use crate::generate::{GenerateOptions, generate};
 use crate::metrics::{LossWindow, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::resume::{OnResume, ResumePlan, recut_streams};
-use crate::run_dir;
 use crate::setup::{SeededModel, seeded_model};
 use crate::step::{Chunk, adam, step_seed, train_step};
 use crate::tensors::batch_tensors;
@@ -85,8 +84,9 @@ impl<'r> Session<'r> {
     ) -> Result<(), TrainError> {
         let config = self.config;
         self.model = checkpoint.load_model(&self.device)?;
-        // Dropout is free on resume: the given rate, not the checkpoint's.
+        // Dropout is free on resume: the given rate and placement, not the checkpoint's.
         self.model.dropout = DropoutConfig::new(config.model.dropout).init();
+        self.model.output_dropout = config.model.output_dropout;
         self.optimizer = checkpoint.load_optimizer(adam(&config.train))?;
         (self.state, self.backward_state) = split_state(
             checkpoint.load_state(&self.device)?,
@@ -243,105 +243,6 @@ impl<'r> Session<'r> {
         });
     }
 
-    /// Measures the validation loss (both directions of a bidirectional model) into `row`,
-    /// writes a sample when `train.sample_chars` asks for one, and saves the model as `best`
-    /// when it is the best so far (or when there is no validation text to judge by).
-    pub fn validate(
-        &mut self,
-        data: &TrainingData<'_>,
-        row: &mut MetricsRow,
-        observer: &mut dyn TrainObserver,
-    ) -> Result<(), TrainError> {
-        let inference_model = self.model.valid();
-        let validate = |direction| -> Result<f32, TrainError> {
-            let recipe = &self.config.train;
-            let evaluation = evaluate_in(
-                direction,
-                &inference_model,
-                data.validation,
-                recipe.batch_size,
-                recipe.seq_len,
-                &self.inference_device,
-                "validation",
-            )?;
-            Ok(evaluation.nats_per_token as f32)
-        };
-        let validation_loss = if data.validation.len() >= 2 {
-            Some(validate(Direction::Forward)?)
-        } else {
-            None
-        };
-        let backward_validation_loss = match validation_loss {
-            Some(_) if self.model.is_bidirectional() => Some(validate(Direction::Backward)?),
-            _ => None,
-        };
-        let progress = &mut self.progress;
-        let is_best = improves(
-            (validation_loss, backward_validation_loss),
-            (
-                progress.best_validation_loss,
-                progress.best_backward_validation_loss,
-            ),
-        );
-        progress.validation_loss = validation_loss;
-        progress.backward_validation_loss = backward_validation_loss;
-        row.validation_loss = validation_loss;
-        row.backward_validation_loss = backward_validation_loss;
-        if is_best {
-            progress.best_validation_loss = validation_loss;
-            progress.best_backward_validation_loss = backward_validation_loss;
-        }
-        if let Some(loss) = validation_loss {
-            observer.on_event(&TrainEvent::Validation {
-                step: progress.step,
-                loss,
-                backward_loss: backward_validation_loss,
-                best: is_best,
-            });
-        }
-        if self.config.train.sample_chars > 0 {
-            let text = self.periodic_sample(&inference_model, data.first_token())?;
-            run_dir::append_sample(self.run_dir, self.progress.step, validation_loss, &text)?;
-            observer.on_event(&TrainEvent::Sample {
-                step: self.progress.step,
-                text: &text,
-            });
-        }
-        if is_best || validation_loss.is_none() {
-            let best = CheckpointContents {
-                config: self.config,
-                tokenizer: self.tokenizer,
-                model: &self.model,
-                optimizer: None,
-                state: None,
-                progress: &self.progress,
-            };
-            checkpoint::save(self.run_dir, "best", &best)?;
-        }
-        Ok(())
-    }
-
-    /// A sample of `train.sample_chars` tokens, primed with the token `first`, the same seed
-    /// every time, so successive samples show the model, not the dice, changing.
-    fn periodic_sample(&self, model: &CharModel, first: u32) -> Result<String, TrainError> {
-        let options = GenerateOptions {
-            prime: self.tokenizer.decode(&[first]),
-            length: self.config.train.sample_chars,
-            sampling: SamplingOptions {
-                temperature: 0.8,
-                ..Default::default()
-            },
-            seed: self.config.seed,
-        };
-        generate(
-            model,
-            self.tokenizer,
-            &options,
-            &self.inference_device,
-            |_| true,
-        )
-    }
-
     /// Saves everything a resume needs as the `latest` checkpoint, and restarts the
     /// throughput clock (saving does not count against it).
     pub fn save_latest(&mut self) -> Result<PathBuf, TrainError> {
@@ -389,19 +290,6 @@ impl<'r> Session<'r> {
             progress: &self.progress,
         };
         checkpoint::save(self.run_dir, "latest", &contents)
-    }
-}
-
-/// Whether validation losses `(forward, backward)` beat the best so far. A bidirectional
-/// model is as good as the sum of its two directions.
-fn improves(losses: (Option<f32>, Option<f32>), best: (Option<f32>, Option<f32>)) -> bool {
-    let objective = |(forward, backward): (Option<f32>, Option<f32>)| {
-        forward.map(|f| f + backward.unwrap_or(0.0))
-    };
-    match (objective(losses), objective(best)) {
-        (Some(loss), Some(best)) => loss < best,
-        (Some(_), None) => true,
-        _ => false,
     }
 }
 
