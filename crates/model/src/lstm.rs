@@ -31,7 +31,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 
-use crate::recurrent::{SequenceLayer, pytorch_uniform};
+use crate::recurrent::{SequenceLayer, pytorch_bound, pytorch_uniform};
 use crate::state::LayerState;
 use crate::{fused_lstm, gpu_lstm};
 
@@ -69,7 +69,7 @@ impl LstmLayerConfig {
     /// `U(-1/√H, 1/√H)`, plus `forget_bias` on the forget gate's input bias.
     pub fn init(&self, device: &Device) -> LstmLayer {
         let hidden = self.hidden_size;
-        let bound = 1.0 / (hidden as f64).sqrt();
+        let bound = pytorch_bound(hidden);
         let uniform = pytorch_uniform(hidden);
         // The forget-gate offset is added before the tensor becomes a parameter (not patched
         // in with slice_assign afterwards), so the bias stays one trainable leaf.

@@ -46,9 +46,14 @@ pub trait SequenceLayer {
     }
 }
 
+/// The bound of PyTorch's initialisation of a recurrent layer `hidden_size` wide, `1/√H`.
+pub(crate) fn pytorch_bound(hidden_size: usize) -> f64 {
+    1.0 / (hidden_size as f64).sqrt()
+}
+
 /// PyTorch's initialisation of a recurrent layer `hidden_size` wide: `U(-1/√H, 1/√H)`.
 pub(crate) fn pytorch_uniform(hidden_size: usize) -> Initializer {
-    let bound = 1.0 / (hidden_size as f64).sqrt();
+    let bound = pytorch_bound(hidden_size);
     Initializer::Uniform {
         min: -bound,
         max: bound,

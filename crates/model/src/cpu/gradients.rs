@@ -203,6 +203,7 @@ impl ReadInputs<'_> {
 
 /// A kernel's test case: a run's sizes and its operands, drawn uniformly from `[-1, 1)`.
 #[cfg(test)]
+#[derive(Clone)]
 pub struct LayerCase<const N: usize> {
     /// The run's sizes.
     pub dims: Dims,
@@ -225,26 +226,13 @@ impl<const N: usize> LayerCase<N> {
             hidden_size,
             gates,
         };
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let tensors = operands.map(|operand| {
-            (0..operand.len(dims))
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect()
-        });
+        let tensors = operands.map(|operand| random_values(&mut rng, operand.len(dims)));
         Self {
             dims,
             operands,
             tensors,
-        }
-    }
-
-    /// The same sizes and operands with other values.
-    pub fn with(&self, tensors: &[Vec<f32>; N]) -> Self {
-        Self {
-            dims: self.dims,
-            operands: self.operands,
-            tensors: tensors.clone(),
         }
     }
 
@@ -265,7 +253,7 @@ impl<const N: usize> LayerCase<N> {
     /// Checks every gradient in `grads` against central differences of `loss`.
     pub fn assert_matches_finite_differences(&self, grads: Grads, loss: impl Fn(&Self) -> f64) {
         let analytic = grads.into_operands(&self.operands);
-        let mut probe = self.with(&self.tensors);
+        let mut probe = self.clone();
         let eps = 1e-2f32;
         for (which, grad) in analytic.into_iter().enumerate() {
             let name = self.operands[which].name();
