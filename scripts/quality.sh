@@ -93,16 +93,21 @@ for pair in $SETS; do sets+=(--set "$pair"); done
 # and the validation losses measured on the way.
 summarize() {
   "$python" - "$1" <<'EOF'
-import csv, json, sys, tomllib
+import csv, json, sys
 run = sys.argv[1]
 rows = list(csv.DictReader(open(f"{run}/metrics.csv")))
-config = tomllib.load(open(f"{run}/config.toml", "rb"))
-chars_per_step = config["train"]["batch_size"] * config["train"]["seq_len"]
 last = rows[-1]
 validation = {r["step"]: float(r["validation_loss"]) for r in rows if r["validation_loss"]}
 steps, seconds = int(last["step"]), float(last["wall_seconds"])
+# Characters trained: each logged interval's throughput times its length (the early phase of
+# train.early_seq_len has shorter steps, so steps times batch_size * seq_len would overcount).
+chars, before = 0.0, 0.0
+for r in rows:
+    if r["chars_per_second"]:
+        chars += float(r["chars_per_second"]) * (float(r["wall_seconds"]) - before)
+        before = float(r["wall_seconds"])
 print(json.dumps({"steps": steps, "train_seconds": seconds,
-                  "chars_per_s": steps * chars_per_step / seconds,
+                  "chars_per_s": chars / seconds,
                   "validation_loss": float(last["validation_loss"]),
                   "validation_at": validation}))
 EOF

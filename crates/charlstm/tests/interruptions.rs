@@ -15,7 +15,8 @@ mod common;
 use common::{assert_ok, charlstm, stderr};
 
 /// A small two-layer model with dropout (so the random masks must line up too), on ndarray,
-/// logging every step and writing `latest` every `checkpoint_interval` steps.
+/// logging every step and writing `latest` every `checkpoint_interval` steps. Its first 30%
+/// of steps train on chunks half as long, so kills land on both sides of the switch.
 fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Command {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
     let mut command = charlstm();
@@ -33,6 +34,7 @@ fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Co
         "model.dropout=0.25",
         "train.batch_size=4",
         "train.seq_len=16",
+        "train.early_seq_len=8",
         "train.max_steps=160",
         "train.eval_interval=40",
         "train.log_interval=1",
@@ -226,6 +228,7 @@ fn a_second_sigint_exits_at_once() {
         "model.hidden_size=128",
         "train.batch_size=32",
         "train.seq_len=2000",
+        "train.early_seq_len=0",
         "train.epochs=1000",
         "train.max_steps=100000",
     ] {
@@ -343,8 +346,10 @@ fn a_resumed_bidirectional_run_continues_both_directions_exactly() {
             "model.residual=true",
             "train.eval_interval=20",
             // The halves stop at different max_steps: a constant rate keeps their schedules
-            // equal to the whole run's.
+            // equal to the whole run's, and no early phase its switch (which follows the share
+            // of max_steps) at the same step.
             "train.schedule=constant",
+            "train.early_seq_len=0",
             &format!("train.max_steps={max_steps}"),
         ] {
             command.args(["--set", set]);

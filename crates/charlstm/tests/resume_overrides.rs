@@ -48,6 +48,8 @@ fn new_value(key: &str, scratch: &Path) -> String {
         "model.residual" => "true".into(),
         "train.batch_size" => "8".into(),
         "train.seq_len" => "8".into(),
+        "train.early_seq_len" => "4".into(),
+        "train.early_share" => "0.5".into(),
         "train.learning_rate" => "1e-2".into(),
         "train.min_learning_rate" => "1e-4".into(),
         "train.schedule" => r#""constant""#.into(),
@@ -191,17 +193,17 @@ fn every_config_key_resumes_as_its_rule_says() {
     }
 }
 
+/// The `latest` checkpoint's `progress.json`.
+fn progress(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap())
+        .unwrap()
+}
+
 #[test]
 fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     train_tiny_20_steps(&run_dir);
-    let progress = |run_dir: &Path| -> serde_json::Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap(),
-        )
-        .unwrap()
-    };
     let before = progress(&run_dir);
     assert_eq!(before["batch_in_epoch"], 20);
     assert!(before["state_shape"].is_array(), "{before}");
@@ -219,6 +221,41 @@ fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
     assert_eq!(after["step"], 21);
     assert_eq!(after["batch_in_epoch"], 11);
     assert_eq!(after["state_shape"][1], 8, "{after}");
+}
+
+#[test]
+fn a_resume_that_drops_the_early_phase_moves_to_full_chunks_at_the_same_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    // Bidirectional, so the backward stack's streams switch too.
+    let sets = [
+        "train.max_steps=20",
+        "train.early_seq_len=8",
+        "train.early_share=0.99",
+        "model.bidirectional=true",
+    ];
+    let args: Vec<&str> = sets.iter().flat_map(|set| ["--set", set]).collect();
+    assert_ok(&train_tiny(&run_dir, &args));
+    // Every step so far was early: 20 chunks of 8, half of the seq_len of 16.
+    let before = progress(&run_dir);
+    assert_eq!(before["early_chunks"], true, "{before}");
+    assert_eq!(before["batch_in_epoch"], 20);
+
+    let output = resume(
+        &run_dir,
+        &[
+            "train.early_seq_len=0".into(),
+            "model.bidirectional=true".into(),
+            "train.max_steps=21".into(),
+        ],
+    );
+    assert_ok(&output);
+    let log = stderr(&output);
+    assert!(log.contains("continuing at batch 10 of"), "{log}");
+    let after = progress(&run_dir);
+    assert_eq!(after["step"], 21);
+    assert_eq!(after["batch_in_epoch"], 11);
+    assert!(after.get("early_chunks").is_none(), "{after}");
 }
 
 /// Damages a run as older versions did: `hidden_size` rewritten in every config, the

@@ -140,6 +140,9 @@ fn values_for(key: &str) -> Vec<String> {
         "model.residual" => &["false", "true"],
         "train.batch_size" => &["1", "3", "8"],
         "train.seq_len" => &["2", "5", "20"],
+        // 1 divides every seq_len the runs have.
+        "train.early_seq_len" => &["0", "1"],
+        "train.early_share" => &["0.3", "0.8"],
         "train.learning_rate" => &["1e-2", "3e-3"],
         "train.min_learning_rate" => &["1e-4", "1e-3"],
         "train.schedule" => &["constant", "cosine", "linear"],

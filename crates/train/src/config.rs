@@ -12,6 +12,7 @@ pub use charlstm_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::chunks::EarlyChunks;
 use crate::error::TrainError;
 use crate::schedule::{Schedule, ScheduleKind};
 
@@ -39,6 +40,14 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Steps of backpropagation through time per chunk.
     pub seq_len: usize,
+    /// Chunk length of the run's first `early_share` (0: `seq_len` throughout). Shorter
+    /// chunks early make cheaper steps, so more of them, while the model learns short-range
+    /// statistics; the batches, in characters, then grow to `seq_len` for the rest of the run.
+    /// Must divide `seq_len`. The streams and the carried state continue across the switch.
+    pub early_seq_len: usize,
+    /// Share of the run (steps, or the time budget) trained on `early_seq_len`-long chunks,
+    /// in (0, 1).
+    pub early_share: f64,
     /// Peak learning rate of Adam.
     pub learning_rate: f64,
     /// Learning rate at the end of the schedule (cosine and linear).
@@ -97,6 +106,8 @@ impl Default for TrainConfig {
         Self {
             batch_size: 64,
             seq_len: 100,
+            early_seq_len: 0,
+            early_share: 0.3,
             learning_rate: 2e-3,
             min_learning_rate: 2e-4,
             schedule: ScheduleKind::Cosine,
@@ -123,10 +134,25 @@ impl TrainConfig {
         self.batch_size * self.seq_len
     }
 
-    /// The learning-rate schedule of a run of `epochs` epochs of `steps_per_epoch` steps, cut
-    /// short by `max_steps` when that is set.
+    /// The early phase of shorter chunks, when `early_seq_len` asks for one.
+    pub fn early_chunks(&self) -> Option<EarlyChunks> {
+        (self.early_seq_len > 0).then(|| EarlyChunks {
+            seq_len: self.early_seq_len,
+            ratio: self.seq_len / self.early_seq_len,
+            share: self.early_share,
+        })
+    }
+
+    /// The learning-rate schedule of a run of `epochs` epochs of `steps_per_epoch` steps of
+    /// `seq_len`-long chunks, cut short by `max_steps` when that is set. With an early phase
+    /// of shorter chunks the run takes more steps for the same epochs: its first
+    /// `early_share` of the steps cover a `seq_len / early_seq_len`-th of the text each.
     pub fn schedule_for(&self, steps_per_epoch: usize) -> Schedule {
-        let mut total_steps = steps_per_epoch * self.epochs;
+        let late_steps = steps_per_epoch * self.epochs;
+        let mut total_steps = match self.early_chunks() {
+            Some(early) => early.steps_for(late_steps),
+            None => late_steps,
+        };
         if self.max_steps > 0 {
             total_steps = total_steps.min(self.max_steps);
         }
@@ -251,6 +277,26 @@ impl RunConfig {
                 "train.decay_fraction",
                 recipe.decay_fraction.to_string(),
                 "in (0, 1]",
+            );
+        }
+        if recipe.early_seq_len > 0
+            && (recipe.early_seq_len >= recipe.seq_len
+                || !recipe.seq_len.is_multiple_of(recipe.early_seq_len))
+        {
+            return bad(
+                "train.early_seq_len",
+                recipe.early_seq_len.to_string(),
+                &format!(
+                    "0 (off) or a divisor of train.seq_len = {} smaller than it",
+                    recipe.seq_len
+                ),
+            );
+        }
+        if !(recipe.early_share > 0.0 && recipe.early_share < 1.0) {
+            return bad(
+                "train.early_share",
+                recipe.early_share.to_string(),
+                "in (0, 1)",
             );
         }
         for (key, beta) in [
@@ -468,6 +514,44 @@ mod tests {
             assert!(err.contains("train.decay_fraction"), "{err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn an_early_phase_needs_chunks_that_divide_seq_len_and_a_share_below_one() {
+        let load = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            RunConfig::load(None, &sets)
+        };
+        for (sets, key) in [
+            (&["train.early_seq_len=30"][..], "train.early_seq_len"),
+            (&["train.early_seq_len=100"], "train.early_seq_len"),
+            (&["train.early_seq_len=200"], "train.early_seq_len"),
+            (&["train.early_share=1.0"], "train.early_share"),
+            (&["train.early_share=0"], "train.early_share"),
+            (&["train.early_share=nan"], "train.early_share"),
+        ] {
+            let err = load(sets).unwrap_err().to_string();
+            assert!(err.contains(key), "{sets:?}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        let recipe = load(&["train.early_seq_len=25", "train.early_share=0.5"])
+            .unwrap()
+            .train;
+        let early = recipe.early_chunks().unwrap();
+        assert_eq!((early.seq_len, early.ratio, early.share), (25, 4, 0.5));
+        assert_eq!(load(&[]).unwrap().train.early_chunks(), None);
+        // 100 full-length steps of text: half the steps at a quarter of the text each.
+        let schedule = recipe.schedule_for(10);
+        assert_eq!(schedule.total_steps, 160);
+        assert_eq!(
+            TrainConfig {
+                max_steps: 50,
+                ..recipe
+            }
+            .schedule_for(10)
+            .total_steps,
+            50
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod benchmark;
 pub mod checkpoint;
+pub mod chunks;
 pub mod clip;
 pub mod config;
 pub mod durable;

@@ -130,6 +130,7 @@ pub struct LossWindow {
     sum: f64,
     backward_sum: Option<f64>,
     steps: usize,
+    chars: usize,
     start: Instant,
 }
 
@@ -146,24 +147,27 @@ impl LossWindow {
             sum: 0.0,
             backward_sum: None,
             steps: 0,
+            chars: 0,
             start: Instant::now(),
         }
     }
 
-    /// Counts one applied step's forward (and backward) loss.
-    pub fn add(&mut self, loss: f32, backward_loss: Option<f32>) {
+    /// Counts one applied step's forward (and backward) loss over `chars` target characters.
+    pub fn add(&mut self, loss: f32, backward_loss: Option<f32>, chars: usize) {
         self.sum += f64::from(loss);
         if let Some(loss) = backward_loss {
             *self.backward_sum.get_or_insert(0.0) += f64::from(loss);
         }
         self.steps += 1;
+        self.chars += chars;
     }
 
     /// Mean forward and backward losses and throughput since the last call (`None` if no step
     /// counted: all skipped), and empties the window. With one step in the window the mean is
     /// that step's loss exactly.
-    pub fn take(&mut self, chars_per_step: usize) -> Option<(f32, Option<f32>, f64)> {
+    pub fn take(&mut self) -> Option<(f32, Option<f32>, f64)> {
         let steps = std::mem::take(&mut self.steps);
+        let chars = std::mem::take(&mut self.chars);
         let sum = std::mem::take(&mut self.sum);
         let backward_sum = self.backward_sum.take();
         let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
@@ -172,7 +176,7 @@ impl LossWindow {
             (
                 (sum / steps as f64) as f32,
                 backward_sum.map(|sum| (sum / steps as f64) as f32),
-                (steps * chars_per_step) as f64 / seconds,
+                chars as f64 / seconds,
             )
         })
     }
@@ -256,16 +260,16 @@ mod tests {
     #[test]
     fn the_window_averages_the_steps_since_the_last_report() {
         let mut window = LossWindow::new();
-        assert_eq!(window.take(10), None, "no step counted");
-        window.add(0.1, None);
-        let (loss, backward, chars_per_second) = window.take(10).unwrap();
+        assert_eq!(window.take(), None, "no step counted");
+        window.add(0.1, None, 10);
+        let (loss, backward, chars_per_second) = window.take().unwrap();
         assert_eq!(loss, 0.1, "one step's loss exactly");
         assert_eq!(backward, None);
         assert!(chars_per_second > 0.0);
-        window.add(1.0, Some(3.0));
-        window.add(2.0, Some(5.0));
-        let (loss, backward, _) = window.take(10).unwrap();
+        window.add(1.0, Some(3.0), 10);
+        window.add(2.0, Some(5.0), 10);
+        let (loss, backward, _) = window.take().unwrap();
         assert_eq!((loss, backward), (1.5, Some(4.0)));
-        assert_eq!(window.take(10), None, "taking empties the window");
+        assert_eq!(window.take(), None, "taking empties the window");
     }
 }

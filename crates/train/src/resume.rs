@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use charlstm_data::{StreamBatcher, TokenView};
+use charlstm_data::{Split, TokenView};
 
 use crate::checkpoint::Progress;
 use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::setup::split_and_batch;
+use crate::setup::training_streams;
 
 /// What a resumed run does with a new value of a config key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,8 @@ pub const RESUME_RULES: &[(&str, OnResume)] = &[
     ("model.residual", OnResume::Fixed),
     ("train.batch_size", OnResume::Recut),
     ("train.seq_len", OnResume::Recut),
+    ("train.early_seq_len", OnResume::Recut),
+    ("train.early_share", OnResume::Free),
     ("train.learning_rate", OnResume::Free),
     ("train.min_learning_rate", OnResume::Free),
     ("train.schedule", OnResume::Free),
@@ -182,40 +184,59 @@ pub fn recut_position(batch_in_epoch: usize, old_batches: usize, new_batches: us
     ((fraction * new_batches as f64).floor() as usize).min(new_batches)
 }
 
-/// When `plan` changes how the training text is cut and the new streams (`batcher`, from
-/// `given`) do differ from the checkpoint's (`saved`, over the same `tokens`): moves
-/// `progress` to the same fraction of its epoch in the new cut and returns the note to show.
-/// The caller restarts the carried state, which belongs to the old cut.
+/// When `plan` changes how the training text is cut and the new streams (from `given`) do
+/// differ from the checkpoint's (`saved`, over the same `tokens`): moves `progress` to the
+/// same fraction of its epoch in the new cut and returns the note to show. The caller restarts
+/// the carried state, which belongs to the old cut.
+///
+/// A checkpoint taken in the early phase of shorter chunks counts its position in them; it
+/// stays early when the new config has an early phase too, and moves to full-length chunks
+/// when not.
 pub fn recut_streams(
     plan: &ResumePlan,
     saved: &RunConfig,
     given: &RunConfig,
     tokens: TokenView<'_>,
-    batcher: &StreamBatcher<'_>,
     progress: &mut Progress,
 ) -> Option<String> {
     if !plan.recut() {
         return None;
     }
-    let old_batches = split_and_batch(saved, tokens)
-        .map(|(_, old)| old.num_batches())
-        .unwrap_or(0);
-    let new_batches = batcher.num_batches();
+    let stays_early = progress.early_chunks && given.train.early_chunks().is_some();
+    let old_len = chunk_len(saved, progress.early_chunks);
+    let new_len = chunk_len(given, stays_early);
+    let batches = |config: &RunConfig, seq_len: usize| {
+        let split = Split::new(tokens.len(), config.data.split_fractions());
+        training_streams(config, tokens, &split, seq_len)
+            .map(|streams| streams.num_batches())
+            .unwrap_or(0)
+    };
+    let old_batches = batches(saved, old_len);
+    let new_batches = batches(given, new_len);
     let same_cut = old_batches == new_batches
         && saved.train.batch_size == given.train.batch_size
-        && saved.train.seq_len == given.train.seq_len
+        && old_len == new_len
         && saved.data.split_fractions() == given.data.split_fractions();
     if same_cut {
         return None;
     }
     let before = progress.batch_in_epoch;
     progress.batch_in_epoch = recut_position(before, old_batches, new_batches);
+    progress.early_chunks = stays_early;
     Some(format!(
         "resuming with {}: the training text is cut into new streams; continuing at batch {} of {new_batches} in epoch {} (batch {before} of {old_batches} before), the carried state restarted from zeros",
         plan.keys(OnResume::Recut).join(", "),
         progress.batch_in_epoch,
         progress.epoch + 1,
     ))
+}
+
+/// The length of the chunks a run of `config` reads, in its early phase when `early`.
+fn chunk_len(config: &RunConfig, early: bool) -> usize {
+    match config.train.early_chunks() {
+        Some(chunks) if early => chunks.seq_len,
+        _ => config.train.seq_len,
+    }
 }
 
 /// The config as dotted keys and their values written as TOML.

@@ -43,6 +43,13 @@ impl Schedule {
         self.learning_rate_at(step, 0.0)
     }
 
+    /// The share of the run spent after step `step` (0-based) with `time_fraction` of a time
+    /// budget spent: whichever clock is further along, as the schedule itself follows.
+    pub fn run_fraction(&self, step: usize, time_fraction: f64) -> f64 {
+        let by_steps = step as f64 / self.total_steps.max(1) as f64;
+        by_steps.max(time_fraction).clamp(0.0, 1.0)
+    }
+
     /// The learning rate for step `step` (0-based) of a run that has spent `time_fraction`
     /// (0 to 1) of a time budget (`train.max_minutes`; 0 without one). Warm-up and decay
     /// follow whichever clock is further along, so a run stopped by its time budget has warmed

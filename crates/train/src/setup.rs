@@ -15,14 +15,24 @@ pub fn split_and_batch<'a>(
     tokens: TokenView<'a>,
 ) -> Result<(Split, StreamBatcher<'a>), TrainError> {
     let split = Split::new(tokens.len(), config.data.split_fractions());
-    let batcher = StreamBatcher::new(
+    let batcher = training_streams(config, tokens, &split, config.train.seq_len)?;
+    Ok((split, batcher))
+}
+
+/// The training part of `split` cut into `train.batch_size` streams of `seq_len`-long chunks.
+pub fn training_streams<'a>(
+    config: &RunConfig,
+    tokens: TokenView<'a>,
+    split: &Split,
+    seq_len: usize,
+) -> Result<StreamBatcher<'a>, TrainError> {
+    Ok(StreamBatcher::new(
         tokens.slice(split.train.clone()),
         config.train.batch_size,
-        config.train.seq_len,
+        seq_len,
         RemainderPolicy::Drop,
         "training",
-    )?;
-    Ok((split, batcher))
+    )?)
 }
 
 /// The devices of `config.backend` and a model initialised on the training one from

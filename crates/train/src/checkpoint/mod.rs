@@ -71,6 +71,10 @@ pub struct Progress {
     pub epoch: usize,
     /// Index within the epoch of the next batch.
     pub batch_in_epoch: usize,
+    /// Whether `batch_in_epoch` counts the early phase's shorter chunks
+    /// (`train.early_seq_len`) rather than `train.seq_len`-long ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_chunks: bool,
     /// Mean training loss over the last report interval, nats/char.
     pub train_loss: Option<f32>,
     /// Validation loss of this checkpoint's weights, nats/char.
@@ -107,6 +111,7 @@ impl Progress {
             step: 0,
             epoch: 0,
             batch_in_epoch: 0,
+            early_chunks: false,
             train_loss: None,
             validation_loss: None,
             best_validation_loss: None,

@@ -10,7 +10,7 @@ use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::observer::{TrainEvent, TrainObserver};
-use crate::setup::split_and_batch;
+use crate::setup::{split_and_batch, training_streams};
 
 /// Prepares the corpus `config` names (reporting progress and what was read to `observer`),
 /// with the tokenizer `resume_from` was trained with, or a new one.
@@ -47,15 +47,30 @@ pub(super) fn prepare(
     Ok(prepared)
 }
 
+/// The training split cut into `train.batch_size` streams, read in chunks of one length.
+pub(super) struct Streams<'a> {
+    /// The streams in reading order.
+    pub forward: StreamBatcher<'a>,
+    /// The same streams reversed, for a bidirectional model's backward stack: truncated BPTT
+    /// with carried state over the text read backwards.
+    pub backward: Option<StreamBatcher<'a>>,
+}
+
+impl<'a> Streams<'a> {
+    fn new(forward: StreamBatcher<'a>, bidirectional: bool) -> Self {
+        let backward = bidirectional.then(|| forward.clone().reversed());
+        Self { forward, backward }
+    }
+}
+
 /// The token streams of a run.
 pub(super) struct TrainingData<'a> {
     /// The whole corpus.
     pub tokens: TokenView<'a>,
-    /// The training split cut into `train.batch_size` streams.
-    pub batcher: StreamBatcher<'a>,
-    /// The same streams reversed, for a bidirectional model's backward stack: truncated BPTT
-    /// with carried state over the text read backwards.
-    pub backward_batcher: Option<StreamBatcher<'a>>,
+    /// The streams in `train.seq_len`-long chunks.
+    pub full: Streams<'a>,
+    /// The same streams in the early phase's shorter chunks (`train.early_seq_len`).
+    pub early: Option<Streams<'a>>,
     /// Tokens in the training split.
     pub train_chars: usize,
     /// The validation text (capped by `data.val_chars`).
@@ -67,19 +82,32 @@ impl<'a> TrainingData<'a> {
     pub fn new(config: &RunConfig, prepared: &'a PreparedCorpus) -> Result<Self, TrainError> {
         let tokens = prepared.tokens();
         let (split, batcher) = split_and_batch(config, tokens)?;
-        let backward_batcher = config
-            .model
-            .bidirectional
-            .then(|| batcher.clone().reversed());
+        let bidirectional = config.model.bidirectional;
+        let early = match config.train.early_chunks() {
+            Some(early) => {
+                let batcher = training_streams(config, tokens, &split, early.seq_len)?;
+                Some(Streams::new(batcher, bidirectional))
+            }
+            None => None,
+        };
         Ok(Self {
             tokens,
-            batcher,
-            backward_batcher,
+            full: Streams::new(batcher, bidirectional),
+            early,
             train_chars: split.train.len(),
             validation: config
                 .data
                 .validation_part(tokens.slice(split.validation.clone())),
         })
+    }
+
+    /// The streams in early chunks when `early` (and the run has an early phase), else in
+    /// full-length ones.
+    pub fn streams(&self, early: bool) -> &Streams<'a> {
+        match &self.early {
+            Some(streams) if early => streams,
+            _ => &self.full,
+        }
     }
 
     /// The token a periodic sample starts from: the first of the validation text.

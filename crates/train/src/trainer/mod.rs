@@ -90,17 +90,20 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     run_dir::write_config_files(&run_dir, config, tokenizer)?;
     let mut metrics = MetricsLog::open(&run_dir, session.progress.step)?;
     let recipe = &config.train;
-    let schedule = recipe.schedule_for(data.batcher.num_batches());
+    let schedule = recipe.schedule_for(data.full.forward.num_batches());
+    let early_chunks = recipe.early_chunks();
     let resumed_at = resume_from.as_ref().map(|c| c.progress.step);
     session.announce(&data, schedule.total_steps, resumed_at, observer);
 
     let clock = BudgetClock::start(recipe.max_minutes, session.progress.elapsed_seconds);
-    let steps_at_start = session.progress.step;
     let mut picture = LossPicture::default();
     let mut interrupted = false;
     while session.progress.step < schedule.total_steps {
-        let learning_rate = schedule.learning_rate_at(session.progress.step, clock.fraction());
-        session = session.step(&data, learning_rate, observer)?;
+        let (step, time_fraction) = (session.progress.step, clock.fraction());
+        let learning_rate = schedule.learning_rate_at(step, time_fraction);
+        let run_fraction = schedule.run_fraction(step, time_fraction);
+        let stay_early = early_chunks.is_some_and(|early| early.is_early(run_fraction));
+        session = session.step(&data, learning_rate, stay_early, observer)?;
         let progress = &mut session.progress;
         progress.elapsed_seconds = clock.elapsed();
         let (step, epoch) = (progress.step, progress.epoch + 1);
@@ -135,7 +138,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         }
     }
     let session_seconds = clock.session_seconds();
-    Ok(session.summary(steps_at_start, session_seconds, interrupted))
+    Ok(session.summary(session_seconds, interrupted))
 }
 
 /// The clock of `train.max_minutes`, counting the time of earlier sessions of a resumed run.

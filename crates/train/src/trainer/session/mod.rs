@@ -16,6 +16,7 @@ use charlstm_model::{CharModel, RecurrentState};
 use super::TrainSummary;
 use super::data::TrainingData;
 use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
+use crate::chunks::next_chunk;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::metrics::{LossWindow, MetricsRow};
@@ -43,6 +44,8 @@ pub(super) struct Session<'r> {
     /// Steps, epoch, position in the epoch, losses so far: what a checkpoint records.
     pub progress: Progress,
     window: LossWindow,
+    /// Target characters of the steps this session took (the early phase's are shorter).
+    session_chars: usize,
 }
 
 impl<'r> Session<'r> {
@@ -67,8 +70,12 @@ impl<'r> Session<'r> {
             optimizer: adam(&config.train),
             state: None,
             backward_state: None,
-            progress: Progress::start(config.backend.name()),
+            progress: Progress {
+                early_chunks: config.train.early_chunks().is_some(),
+                ..Progress::start(config.backend.name())
+            },
             window: LossWindow::new(),
+            session_chars: 0,
         })
     }
 
@@ -99,7 +106,6 @@ impl<'r> Session<'r> {
             &checkpoint.config,
             config,
             data.tokens,
-            &data.batcher,
             &mut self.progress,
         );
         if let Some(message) = recut {
@@ -131,7 +137,7 @@ impl<'r> Session<'r> {
             unit: self.tokenizer.unit(),
             train_chars: data.train_chars,
             validation_chars: data.validation.len(),
-            steps_per_epoch: data.batcher.num_batches(),
+            steps_per_epoch: data.full.forward.num_batches(),
             total_steps,
             resumed_at,
             time_budget: (recipe.max_minutes > 0.0)
@@ -140,7 +146,8 @@ impl<'r> Session<'r> {
     }
 
     /// One step at `learning_rate`: batch → forward → loss → backward → clip → Adam, starting
-    /// a new epoch (and fresh state) after the last batch of the previous one.
+    /// a new epoch (and fresh state) after the last batch of the previous one. The chunk is
+    /// an early, shorter one while the run has an early phase and `stay_early` holds.
     ///
     /// A step whose loss or gradient norm is not finite is skipped with `train.skip_nonfinite`;
     /// otherwise the weights before it are saved as `latest` and the run ends with an error.
@@ -149,17 +156,21 @@ impl<'r> Session<'r> {
         mut self,
         data: &TrainingData<'_>,
         learning_rate: f64,
+        stay_early: bool,
         observer: &mut dyn TrainObserver,
     ) -> Result<Self, TrainError> {
         let config = self.config;
-        if self.progress.batch_in_epoch >= data.batcher.num_batches() {
-            self.progress.epoch += 1;
-            self.progress.batch_in_epoch = 0;
+        let ratio = config.train.early_chunks().map_or(1, |early| early.ratio);
+        let batches = |early: bool| data.streams(early).forward.num_batches();
+        if next_chunk(&mut self.progress, stay_early, ratio, batches) {
             (self.state, self.backward_state) = (None, None);
         }
+        let streams = data.streams(self.progress.early_chunks);
         let position = self.progress.batch_in_epoch;
-        let (inputs, targets) = batch_tensors(&data.batcher.batch(position), &self.device);
-        let backward_chunk = data.backward_batcher.as_ref().map(|batcher| {
+        let forward_batch = streams.forward.batch(position);
+        let chars = forward_batch.batch_size * forward_batch.seq_len;
+        let (inputs, targets) = batch_tensors(&forward_batch, &self.device);
+        let backward_chunk = streams.backward.as_ref().map(|batcher| {
             let (inputs, targets) = batch_tensors(&batcher.batch(position), &self.device);
             Chunk {
                 inputs,
@@ -185,7 +196,7 @@ impl<'r> Session<'r> {
         );
         self.model = outcome.model;
         if outcome.applied {
-            self.window.add(outcome.loss, outcome.backward_loss);
+            self.window.add(outcome.loss, outcome.backward_loss, chars);
             self.state = Some(outcome.state);
             self.backward_state = outcome.backward_state;
         } else if config.train.skip_nonfinite {
@@ -210,6 +221,7 @@ impl<'r> Session<'r> {
         }
         self.progress.step += 1;
         self.progress.batch_in_epoch += 1;
+        self.session_chars += chars;
         Ok(self)
     }
 
@@ -221,10 +233,7 @@ impl<'r> Session<'r> {
         total_steps: usize,
         observer: &mut dyn TrainObserver,
     ) {
-        let chars_per_step = self.config.train.chars_per_step();
-        let Some((train_loss, backward_train_loss, chars_per_second)) =
-            self.window.take(chars_per_step)
-        else {
+        let Some((train_loss, backward_train_loss, chars_per_second)) = self.window.take() else {
             return;
         };
         self.progress.train_loss = Some(train_loss);
@@ -253,14 +262,8 @@ impl<'r> Session<'r> {
 
     /// How the run ended, after `session_seconds` in this session that began at step
     /// `steps_at_start`.
-    pub fn summary(
-        self,
-        steps_at_start: usize,
-        session_seconds: f64,
-        interrupted: bool,
-    ) -> TrainSummary {
+    pub fn summary(self, session_seconds: f64, interrupted: bool) -> TrainSummary {
         let progress = self.progress;
-        let chars_per_step = self.config.train.chars_per_step();
         TrainSummary {
             steps: progress.step,
             unit: self.tokenizer.unit(),
@@ -268,8 +271,7 @@ impl<'r> Session<'r> {
             final_validation_loss: progress.validation_loss,
             best_validation_loss: progress.best_validation_loss,
             elapsed_seconds: progress.elapsed_seconds,
-            chars_per_second: ((progress.step - steps_at_start) * chars_per_step) as f64
-                / session_seconds.max(1e-9),
+            chars_per_second: self.session_chars as f64 / session_seconds.max(1e-9),
             run_dir: self.run_dir.to_path_buf(),
             interrupted,
         }
