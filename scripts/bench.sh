@@ -48,7 +48,9 @@ for backend in $BACKENDS; do
   steps=$STEPS warmup=2
   if [ "$backend" = wgpu ]; then steps=$WGPU_STEPS warmup=1; fi
   echo "measuring charlstm on $backend..." >&2
-  if line=$("$charlstm" bench --config "$CONFIG" --backend "$backend" --set "model.cell=$CELL" --json \
+  # The standard shape (sequence 100, as the PyTorch script's), whatever the config trains with.
+  if line=$("$charlstm" bench --config "$CONFIG" --backend "$backend" --set "model.cell=$CELL" \
+      --set train.seq_len=100 --set train.early_seq_len=0 --json \
       --warmup-steps "$warmup" --steps "$steps" --sample-length "$SAMPLE_LENGTH" \
       --num-samples "$NUM_SAMPLES"); then
     echo "charlstm $backend|$line" >>"$results"

@@ -80,7 +80,8 @@ start_run() {
   local started
   started=$(date +%s.%N)
   /usr/bin/time -f "%e %M" -o "$OUT/time-$1.txt" "$charlstm" train --quiet --config $config --backend "$BACKEND" \
-    "${data_sets[@]}" --set data.max_vocab=256 "${train_sets[@]}" --set "train.max_steps=$2" --out "$run" \
+    "${data_sets[@]}" --set data.max_vocab=256 --set train.seq_len=100 --set train.early_seq_len=0 \
+    "${train_sets[@]}" --set "train.max_steps=$2" --out "$run" \
     2>"$OUT/run-$1.err" &
   local pid=$!
   while [ ! -s "$run/metrics.csv" ] || [ "$(wc -l <"$run/metrics.csv")" -lt 2 ]; do

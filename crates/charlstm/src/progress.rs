@@ -134,6 +134,7 @@ impl TrainObserver for ConsoleObserver {
                 train_chars,
                 validation_chars,
                 steps_per_epoch,
+                early_chunks,
                 total_steps,
                 resumed_at,
                 time_budget,
@@ -146,6 +147,12 @@ impl TrainObserver for ConsoleObserver {
                      {train_chars} training / {validation_chars} validation {unit}s, \
                      {steps_per_epoch} steps per epoch, {total_steps} steps"
                 );
+                if let Some((seq_len, steps, share)) = early_chunks {
+                    info!(
+                        "the first {:.0}% of the run trains on {seq_len}-long chunks, {steps} steps per epoch",
+                        share * 100.0
+                    );
+                }
                 if let Some(step) = resumed_at {
                     info!("resuming at step {step}");
                 }

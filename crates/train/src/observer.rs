@@ -21,6 +21,9 @@ pub enum TrainEvent<'a> {
         validation_chars: usize,
         /// Optimizer steps in one epoch.
         steps_per_epoch: usize,
+        /// With an early phase of shorter chunks: their length, the steps an epoch of them
+        /// takes, and the share of the run they train.
+        early_chunks: Option<(usize, usize, f64)>,
         /// Optimizer steps the run will take (unless stopped by time).
         total_steps: usize,
         /// The step a resumed run continues from.

@@ -138,6 +138,12 @@ impl<'r> Session<'r> {
             train_chars: data.train_chars,
             validation_chars: data.validation.len(),
             steps_per_epoch: data.full.forward.num_batches(),
+            early_chunks: recipe
+                .early_chunks()
+                .zip(data.early.as_ref())
+                .map(|(early, streams)| {
+                    (early.seq_len, streams.forward.num_batches(), early.share)
+                }),
             total_steps,
             resumed_at,
             time_budget: (recipe.max_minutes > 0.0)
