@@ -199,6 +199,21 @@ fn progress(run_dir: &Path) -> serde_json::Value {
         .unwrap()
 }
 
+/// Resumes the run at step 20 with `sets` for one step, checks that the streams were cut anew
+/// with the run continuing at batch 10 of the epoch, and returns the new `progress.json`.
+fn resume_one_step_at_batch_10(run_dir: &Path, sets: &[&str]) -> serde_json::Value {
+    let mut sets: Vec<String> = sets.iter().map(|set| set.to_string()).collect();
+    sets.push("train.max_steps=21".into());
+    let output = resume(run_dir, &sets);
+    assert_ok(&output);
+    let log = stderr(&output);
+    assert!(log.contains("continuing at batch 10 of"), "{log}");
+    let after = progress(run_dir);
+    assert_eq!(after["step"], 21);
+    assert_eq!(after["batch_in_epoch"], 11);
+    after
+}
+
 #[test]
 fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
     let dir = tempfile::tempdir().unwrap();
@@ -210,16 +225,7 @@ fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
 
     // Twice the streams, each half as long: the same fraction of the epoch is half the
     // batches. Stop at once (max_steps is the step already reached) to see the position.
-    let output = resume(
-        &run_dir,
-        &["train.batch_size=8".into(), "train.max_steps=21".into()],
-    );
-    assert_ok(&output);
-    let log = stderr(&output);
-    assert!(log.contains("continuing at batch 10 of"), "{log}");
-    let after = progress(&run_dir);
-    assert_eq!(after["step"], 21);
-    assert_eq!(after["batch_in_epoch"], 11);
+    let after = resume_one_step_at_batch_10(&run_dir, &["train.batch_size=8"]);
     assert_eq!(after["state_shape"][1], 8, "{after}");
 }
 
@@ -241,20 +247,10 @@ fn a_resume_that_drops_the_early_phase_moves_to_full_chunks_at_the_same_place() 
     assert_eq!(before["early_chunks"], true, "{before}");
     assert_eq!(before["batch_in_epoch"], 20);
 
-    let output = resume(
+    let after = resume_one_step_at_batch_10(
         &run_dir,
-        &[
-            "train.early_seq_len=0".into(),
-            "model.bidirectional=true".into(),
-            "train.max_steps=21".into(),
-        ],
+        &["train.early_seq_len=0", "model.bidirectional=true"],
     );
-    assert_ok(&output);
-    let log = stderr(&output);
-    assert!(log.contains("continuing at batch 10 of"), "{log}");
-    let after = progress(&run_dir);
-    assert_eq!(after["step"], 21);
-    assert_eq!(after["batch_in_epoch"], 11);
     assert!(after.get("early_chunks").is_none(), "{after}");
 }
 
