@@ -266,8 +266,8 @@ impl<'r> Session<'r> {
         Ok(path)
     }
 
-    /// How the run ended, after `session_seconds` in this session that began at step
-    /// `steps_at_start`.
+    /// How the run ended, after `session_seconds` in this session (its throughput: the
+    /// characters of this session's steps over that time).
     pub fn summary(self, session_seconds: f64, interrupted: bool) -> TrainSummary {
         let progress = self.progress;
         TrainSummary {
