@@ -9,7 +9,7 @@ of
 
 with respect to the input, h0, c0 and every weight, for fixed random r_*. GRU (gates r, z, n:
 weights [3H, ·]) and tanh RNN (weights [H, ·]) cases have the same fields but no c0, cn or
-r_cell, and name their "cell". Every tensor is stored flat (row-major) beside its shape.
+r_cell. Every case names its "cell", and its name begins with it. Every tensor is stored flat (row-major) beside its shape.
 
 Usage: golden_fixtures.py OUT.json               (LSTM cases)
        golden_fixtures.py --gru-rnn OUT.json     (GRU and RNN cases)
@@ -44,69 +44,39 @@ def flat(tensor):
     return {"shape": list(tensor.shape), "values": [float(v) for v in tensor.detach().reshape(-1)]}
 
 
-def case(name, seq_len, batch, input_size, hidden, layers, generator):
+MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+
+
+def case(cell, name, seq_len, batch, input_size, hidden, layers, generator):
+    """One case of `cell`; the LSTM's also has c0, cn and r_cell."""
+
     def uniform(*shape, scale=1.0):
         return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
 
-    lstm = torch.nn.LSTM(input_size, hidden, num_layers=layers).double()
-    with torch.no_grad():
-        for parameter in lstm.parameters():
-            parameter.copy_(uniform(*parameter.shape, scale=0.8))
-    x = uniform(seq_len, batch, input_size, scale=1.5).requires_grad_()
-    h0 = uniform(layers, batch, hidden, scale=0.9).requires_grad_()
-    c0 = uniform(layers, batch, hidden, scale=2.0).requires_grad_()
-    output, (hn, cn) = lstm(x, (h0, c0))
-    r_output = uniform(seq_len, batch, hidden)
-    r_hidden = uniform(layers, batch, hidden)
-    r_cell = uniform(layers, batch, hidden)
-    loss = (output * r_output).sum() + (hn * r_hidden).sum() + (cn * r_cell).sum()
-    loss.backward()
-
-    weights = {}
-    gradients = {"input": flat(x.grad), "h0": flat(h0.grad), "c0": flat(c0.grad)}
-    for parameter_name, parameter in lstm.named_parameters():
-        weights[parameter_name] = flat(parameter)
-        gradients[parameter_name] = flat(parameter.grad)
-    return {
-        "name": name,
-        "seq_len": seq_len,
-        "batch": batch,
-        "input_size": input_size,
-        "hidden_size": hidden,
-        "layers": layers,
-        "weights": weights,
-        "input": flat(x),
-        "h0": flat(h0),
-        "c0": flat(c0),
-        "output": flat(output),
-        "hn": flat(hn),
-        "cn": flat(cn),
-        "r_output": flat(r_output),
-        "r_hidden": flat(r_hidden),
-        "r_cell": flat(r_cell),
-        "gradients": gradients,
-    }
-
-
-def gru_rnn_case(cell, name, seq_len, batch, input_size, hidden, layers, generator):
-    def uniform(*shape, scale=1.0):
-        return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
-
-    module = {"gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
-    recurrent = module(input_size, hidden, num_layers=layers).double()
+    lstm = cell == "lstm"
+    recurrent = MODULES[cell](input_size, hidden, num_layers=layers).double()
     with torch.no_grad():
         for parameter in recurrent.parameters():
             parameter.copy_(uniform(*parameter.shape, scale=0.8))
     x = uniform(seq_len, batch, input_size, scale=1.5).requires_grad_()
-    h0 = uniform(layers, batch, hidden, scale=0.9).requires_grad_()
-    output, hn = recurrent(x, h0)
-    r_output = uniform(seq_len, batch, hidden)
-    r_hidden = uniform(layers, batch, hidden)
-    loss = (output * r_output).sum() + (hn * r_hidden).sum()
+    initial = {"h0": uniform(layers, batch, hidden, scale=0.9).requires_grad_()}
+    if lstm:
+        initial["c0"] = uniform(layers, batch, hidden, scale=2.0).requires_grad_()
+        output, (hn, cn) = recurrent(x, (initial["h0"], initial["c0"]))
+        finals = {"hn": hn, "cn": cn}
+    else:
+        output, hn = recurrent(x, initial["h0"])
+        finals = {"hn": hn}
+    weighting = {"r_output": uniform(seq_len, batch, hidden), "r_hidden": uniform(layers, batch, hidden)}
+    if lstm:
+        weighting["r_cell"] = uniform(layers, batch, hidden)
+    loss = (output * weighting["r_output"]).sum() + (hn * weighting["r_hidden"]).sum()
+    if lstm:
+        loss = loss + (cn * weighting["r_cell"]).sum()
     loss.backward()
 
     weights = {}
-    gradients = {"input": flat(x.grad), "h0": flat(h0.grad)}
+    gradients = {"input": flat(x.grad)} | {k: flat(v.grad) for k, v in initial.items()}
     for parameter_name, parameter in recurrent.named_parameters():
         weights[parameter_name] = flat(parameter)
         gradients[parameter_name] = flat(parameter.grad)
@@ -120,11 +90,10 @@ def gru_rnn_case(cell, name, seq_len, batch, input_size, hidden, layers, generat
         "layers": layers,
         "weights": weights,
         "input": flat(x),
-        "h0": flat(h0),
+        **{k: flat(v) for k, v in initial.items()},
         "output": flat(output),
-        "hn": flat(hn),
-        "r_output": flat(r_output),
-        "r_hidden": flat(r_hidden),
+        **{k: flat(v) for k, v in finals.items()},
+        **{k: flat(v) for k, v in weighting.items()},
         "gradients": gradients,
     }
 
@@ -134,12 +103,10 @@ def main():
     out = sys.argv[-1]
     if gru_rnn:
         generator = torch.Generator().manual_seed(20261126)
-        cases = [
-            gru_rnn_case(cell, *spec, generator) for cell in ("gru", "rnn") for spec in GRU_RNN_CASES
-        ]
+        cases = [case(cell, *spec, generator) for cell in ("gru", "rnn") for spec in GRU_RNN_CASES]
     else:
         generator = torch.Generator().manual_seed(20261125)
-        cases = [case(*spec, generator) for spec in CASES]
+        cases = [case("lstm", *spec, generator) for spec in CASES]
     fixtures = {
         "generator": f"scripts/golden_fixtures.py, PyTorch {torch.__version__}, float64",
         "cases": cases,

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::{assert_ok, charlstm, stderr};
+use common::{assert_ok, charlstm, sets, stderr};
 
 /// A small two-layer model with dropout (so the random masks must line up too), on ndarray,
 /// logging every step and writing `latest` every `checkpoint_interval` steps. Its first 30%
@@ -25,7 +25,7 @@ fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Co
     if resume {
         command.arg("--resume");
     }
-    for set in [
+    command.args(sets(&[
         "backend=ndarray",
         "data.corpus=brackets",
         "model.num_layers=2",
@@ -39,9 +39,7 @@ fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Co
         "train.eval_interval=40",
         "train.log_interval=1",
         &format!("train.checkpoint_interval={checkpoint_interval}"),
-    ] {
-        command.args(["--set", set]);
-    }
+    ]));
     command
 }
 
@@ -223,7 +221,7 @@ fn a_second_sigint_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let mut command = train_command(&run_dir, 0, false);
-    for set in [
+    command.args(sets(&[
         "model.num_layers=1",
         "model.hidden_size=128",
         "train.batch_size=32",
@@ -231,9 +229,7 @@ fn a_second_sigint_exits_at_once() {
         "train.early_seq_len=0",
         "train.epochs=1000",
         "train.max_steps=100000",
-    ] {
-        command.args(["--set", set]);
-    }
+    ]));
     // Just after the second step is logged, the third has begun.
     let child = spawn_until_logged(command, &run_dir, 2);
     send("-INT", &child);
@@ -341,7 +337,7 @@ fn a_resumed_bidirectional_run_continues_both_directions_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let train = |run_dir: &Path, max_steps: usize, resume: bool| {
         let mut command = train_command(run_dir, 0, resume);
-        for set in [
+        command.args(sets(&[
             "model.bidirectional=true",
             "model.residual=true",
             "train.eval_interval=20",
@@ -351,9 +347,7 @@ fn a_resumed_bidirectional_run_continues_both_directions_exactly() {
             "train.schedule=constant",
             "train.early_seq_len=0",
             &format!("train.max_steps={max_steps}"),
-        ] {
-            command.args(["--set", set]);
-        }
+        ]));
         assert_ok(&command.output().unwrap());
     };
     let whole = dir.path().join("whole");

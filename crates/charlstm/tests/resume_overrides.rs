@@ -70,25 +70,10 @@ fn new_value(key: &str, scratch: &Path) -> String {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-fn resume(run_dir: &Path, sets: &[String]) -> std::process::Output {
+fn resume(run_dir: &Path, assignments: &[String]) -> std::process::Output {
     let mut command = charlstm();
     command.args(["train", "--resume", "--out"]).arg(run_dir);
-    for set in sets {
-        command.args(["--set", set]);
-    }
+    command.args(sets(assignments));
     run(&mut command)
 }
 
@@ -240,8 +225,7 @@ fn a_resume_that_drops_the_early_phase_moves_to_full_chunks_at_the_same_place() 
         "train.early_share=0.99",
         "model.bidirectional=true",
     ];
-    let args: Vec<&str> = sets.iter().flat_map(|set| ["--set", set]).collect();
-    assert_ok(&train_tiny(&run_dir, &args));
+    assert_ok(&train_tiny(&run_dir, &common::sets(&sets)));
     // Every step so far was early: 20 chunks of 8, half of the seq_len of 16.
     let before = progress(&run_dir);
     assert_eq!(before["early_chunks"], true, "{before}");

@@ -179,9 +179,7 @@ fn train(run_dir: &Path, run: &SmallRun, resume: bool, extra: &[String]) -> Comm
     if resume {
         command.arg("--resume");
     }
-    for set in run.sets().iter().chain(extra) {
-        command.args(["--set", set]);
-    }
+    command.args(sets(&run.sets())).args(sets(extra));
     command
 }
 

@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::{assert_clean_error, assert_ok, charlstm, repo_file, run, stderr, stdout, train_tiny};
+use common::{
+    assert_clean_error, assert_ok, charlstm, repo_file, run, sets, stderr, stdout, train_tiny,
+};
 
 const SHORT_RUN: [&str; 6] = [
     "--set",
@@ -141,17 +143,11 @@ fn the_run_directory_has_a_tokenizer_json_giving_the_vocabularys_ids() {
     let corpus = dir.path().join("sentences.txt");
     write_sentences(&corpus, 400);
     let run_dir = dir.path().join("run");
-    let args = [
-        "--quiet".to_string(),
-        "--set".into(),
-        format!("data.corpus={}", corpus.display()),
-        "--set".into(),
-        "train.max_steps=2".into(),
-    ];
-    assert_ok(&train_tiny(
-        &run_dir,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    let corpus_set = format!("data.corpus={}", corpus.display());
+    let assignments = [corpus_set.as_str(), "train.max_steps=2"];
+    let mut args = sets(&assignments);
+    args.push("--quiet");
+    assert_ok(&train_tiny(&run_dir, &args));
 
     let vocab: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("vocab.json")).unwrap())
@@ -229,18 +225,13 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
     let tokenizer_arg = format!("data.tokenizer={}", tokenizer_file.display());
     let output = train_tiny(
         &run_dir,
-        &[
-            "--set",
-            &corpus_arg,
-            "--set",
+        &sets(&[
+            corpus_arg.as_str(),
             &tokenizer_arg,
-            "--set",
             "model.hidden_size=32",
-            "--set",
             "train.max_steps=60",
-            "--set",
             "train.eval_interval=30",
-        ],
+        ]),
     );
     assert_ok(&output);
     let log = stderr(&output);
@@ -349,20 +340,14 @@ fn a_code_base_directory_trains_with_globs_and_a_vocabulary_limit() {
     let corpus = format!("data.corpus=[\"{}\"]", project.display());
     let output = train_tiny(
         &run_dir,
-        &[
-            "--set",
-            &corpus,
-            "--set",
+        &sets(&[
+            corpus.as_str(),
             "data.include=[\"*.rs\"]",
-            "--set",
             "data.exclude=[\"target\"]",
-            "--set",
             "data.max_vocab=12",
-            "--set",
             "data.val_chars=300",
-            "--set",
             "train.max_steps=20",
-        ],
+        ]),
     );
     assert_ok(&output);
     let log = stderr(&output);

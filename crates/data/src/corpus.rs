@@ -356,13 +356,11 @@ mod tests {
     use super::*;
     use std::fs::File;
 
+    /// Looks in `data_dir` and never downloads.
     fn offline_locator(data_dir: &Path) -> CorpusLocator {
         CorpusLocator {
             data_dirs: vec![data_dir.to_path_buf()],
-            cache_dir: None,
-            prepared_dir: None,
-            show_progress: false,
-            invalid_utf8: InvalidUtf8::Error,
+            ..CorpusLocator::default()
         }
     }
 

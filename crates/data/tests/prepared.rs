@@ -13,19 +13,10 @@ use charlstm_data::{
     Vocabulary, prepare,
 };
 
-fn locator() -> CorpusLocator {
-    CorpusLocator {
-        data_dirs: vec![],
-        cache_dir: None,
-        prepared_dir: None,
-        show_progress: false,
-        invalid_utf8: InvalidUtf8::Error,
-    }
-}
-
+/// Resolves the given files and directories (nothing downloads).
 fn resolve(specs: &[&Path]) -> ResolvedCorpus {
     let specs: Vec<String> = specs.iter().map(|p| p.display().to_string()).collect();
-    locator()
+    CorpusLocator::default()
         .resolve_all(&specs, &FileSelection::default())
         .unwrap()
 }

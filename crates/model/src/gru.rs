@@ -18,7 +18,7 @@
 //! On the CPU backends (flex, ndarray) the layer runs as one fused operation with a
 //! hand-written backward pass ([`crate::fused_gru`]); elsewhere (wgpu) step by step in Burn
 //! tensor operations, with autodiff deriving the backward pass
-//! ([`GruLayer::forward_reference`], which the fused path is tested against). A GRU has no cell
+//! ([`SequenceLayer::forward_stepwise`], which the fused path is tested against). A GRU has no cell
 //! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
 use burn::module::Param;
@@ -68,14 +68,27 @@ impl GruLayerConfig {
     }
 }
 
-impl GruLayer {
-    /// [`SequenceLayer::forward`] step by step in Burn tensor operations, on any backend;
-    /// autodiff derives the backward pass.
-    pub fn forward_reference(
-        &self,
-        input: Tensor<3>,
-        state: LayerState,
-    ) -> (Tensor<3>, LayerState) {
+impl SequenceLayer for GruLayer {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
+        let (outputs, hidden) = fused_gru::gru_sequence(
+            input,
+            self.input_weight.val(),
+            self.recurrent_weight.val(),
+            self.input_bias.val(),
+            self.recurrent_bias.val(),
+            state.hidden,
+        );
+        let cell = state.cell;
+        (outputs, LayerState { hidden, cell })
+    }
+
+    /// Step by step in Burn tensor operations, on any backend; autodiff derives the backward
+    /// pass.
+    fn forward_stepwise(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
         let hidden_size = self.hidden_size;
         let recurrent_weight = self.recurrent_weight.val();
         let recurrent_bias = self.recurrent_bias.val().unsqueeze_dim(0);
@@ -103,33 +116,10 @@ impl GruLayer {
     }
 }
 
-impl SequenceLayer for GruLayer {
-    fn hidden_size(&self) -> usize {
-        self.hidden_size
-    }
-
-    fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let (outputs, hidden) = fused_gru::gru_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.input_bias.val(),
-            self.recurrent_bias.val(),
-            state.hidden,
-        );
-        let cell = state.cell;
-        (outputs, LayerState { hidden, cell })
-    }
-
-    fn forward_stepwise(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        self.forward_reference(input, state)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::parity::{assert_fused_matches_reference, grad_of, ndarray_device as device};
+    use crate::cpu::parity::ndarray_device as device;
 
     /// One step by hand for a 1-unit GRU whose weights are all 0.5 and biases 0.25:
     /// with x = 1, h = 0.4: a = 0.75, u = 0.45 for every gate; r = z = σ(1.2);
@@ -157,56 +147,5 @@ mod tests {
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
         let cell: f32 = state.cell.into_scalar();
         assert_eq!(cell, 0.0, "the cell is carried through unchanged");
-    }
-
-    /// The fused layer and the step-by-step reference agree in outputs, final state and every
-    /// gradient, over two chunks with the state carried between them, on both CPU backends.
-    #[test]
-    fn fused_and_reference_paths_agree() {
-        assert_fused_matches_reference(
-            3,
-            5,
-            |device| GruLayerConfig::new(3, 5).init(device),
-            GruLayer::forward_fused,
-            GruLayer::forward_reference,
-            |layer, grads| {
-                vec![
-                    grad_of(&layer.input_weight, grads),
-                    grad_of(&layer.recurrent_weight, grads),
-                    grad_of(&layer.input_bias, grads),
-                    grad_of(&layer.recurrent_bias, grads),
-                ]
-            },
-        );
-    }
-
-    #[test]
-    fn every_parameter_is_trainable() {
-        let device = device().autodiff();
-        let layer = GruLayerConfig::new(3, 4).init(&device);
-        let input = Tensor::<3>::ones([2, 1, 3], &device);
-        let (output, state) = layer.forward(input, LayerState::zeros(1, 4, &device));
-        assert_eq!(output.dims(), [2, 1, 4]);
-        assert_eq!(state.hidden.dims(), [1, 4]);
-        let grads = output.sum().backward();
-        assert!(layer.input_weight.val().grad(&grads).is_some());
-        assert!(layer.recurrent_weight.val().grad(&grads).is_some());
-        assert!(layer.input_bias.val().grad(&grads).is_some());
-        assert!(layer.recurrent_bias.val().grad(&grads).is_some());
-    }
-
-    #[test]
-    fn initialisation_is_within_pytorchs_bound() {
-        let layer = GruLayerConfig::new(5, 4).init(&device());
-        let bound = 1.0 / 2.0;
-        for values in [
-            layer.input_weight.val().try_into_vec_as::<f32>().unwrap(),
-            layer.recurrent_weight.val().try_into_vec_as().unwrap(),
-            layer.input_bias.val().try_into_vec_as().unwrap(),
-            layer.recurrent_bias.val().try_into_vec_as().unwrap(),
-        ] {
-            assert!(values.iter().all(|v| v.abs() <= bound), "{values:?}");
-            assert!(values.iter().any(|&v| v != 0.0));
-        }
     }
 }

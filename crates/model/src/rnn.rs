@@ -10,7 +10,7 @@
 //! On the CPU backends (flex, ndarray) the layer runs as one fused operation with a
 //! hand-written backward pass ([`crate::fused_rnn`]); elsewhere (wgpu) step by step in Burn
 //! tensor operations, with autodiff deriving the backward pass
-//! ([`RnnLayer::forward_reference`], which the fused path is tested against). It has no cell
+//! ([`SequenceLayer::forward_stepwise`], which the fused path is tested against). It has no cell
 //! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
 use burn::module::Param;
@@ -55,27 +55,6 @@ impl RnnLayerConfig {
     }
 }
 
-impl RnnLayer {
-    /// [`SequenceLayer::forward`] step by step in Burn tensor operations, on any backend;
-    /// autodiff derives the backward pass.
-    pub fn forward_reference(
-        &self,
-        input: Tensor<3>,
-        state: LayerState,
-    ) -> (Tensor<3>, LayerState) {
-        let recurrent_weight = self.recurrent_weight.val();
-        let projections = project_steps(input, self.input_weight.val(), self.bias.val());
-
-        let LayerState { mut hidden, cell } = state;
-        let mut outputs = Vec::with_capacity(projections.len());
-        for from_input in projections {
-            hidden = (from_input + hidden.matmul(recurrent_weight.clone())).tanh();
-            outputs.push(hidden.clone());
-        }
-        (Tensor::stack(outputs, 0), LayerState { hidden, cell })
-    }
-}
-
 impl SequenceLayer for RnnLayer {
     fn hidden_size(&self) -> usize {
         self.hidden_size
@@ -93,15 +72,26 @@ impl SequenceLayer for RnnLayer {
         (outputs, LayerState { hidden, cell })
     }
 
+    /// Step by step in Burn tensor operations, on any backend; autodiff derives the backward
+    /// pass.
     fn forward_stepwise(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        self.forward_reference(input, state)
+        let recurrent_weight = self.recurrent_weight.val();
+        let projections = project_steps(input, self.input_weight.val(), self.bias.val());
+
+        let LayerState { mut hidden, cell } = state;
+        let mut outputs = Vec::with_capacity(projections.len());
+        for from_input in projections {
+            hidden = (from_input + hidden.matmul(recurrent_weight.clone())).tanh();
+            outputs.push(hidden.clone());
+        }
+        (Tensor::stack(outputs, 0), LayerState { hidden, cell })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::parity::{assert_fused_matches_reference, grad_of, ndarray_device as device};
+    use crate::cpu::parity::ndarray_device as device;
 
     /// Two steps by hand for a 1-unit RNN with W_x = 0.5, W_h = −0.75, b = 0.1 from h = 0.2:
     /// h_1 = tanh(0.5·1 − 0.75·0.2 + 0.1), h_2 = tanh(0.5·(−2) − 0.75·h_1 + 0.1).
@@ -126,39 +116,5 @@ mod tests {
         assert!((got[1] - second).abs() < 1e-6, "{} vs {second}", got[1]);
         let cell: f32 = state.cell.into_scalar();
         assert_eq!(cell, 0.0, "the cell is carried through unchanged");
-    }
-
-    /// The fused layer and the step-by-step reference agree in outputs, final state and every
-    /// gradient, over two chunks with the state carried between them, on both CPU backends.
-    #[test]
-    fn fused_and_reference_paths_agree() {
-        assert_fused_matches_reference(
-            3,
-            5,
-            |device| RnnLayerConfig::new(3, 5).init(device),
-            RnnLayer::forward_fused,
-            RnnLayer::forward_reference,
-            |layer, grads| {
-                vec![
-                    grad_of(&layer.input_weight, grads),
-                    grad_of(&layer.recurrent_weight, grads),
-                    grad_of(&layer.bias, grads),
-                ]
-            },
-        );
-    }
-
-    #[test]
-    fn every_parameter_is_trainable() {
-        let device = device().autodiff();
-        let layer = RnnLayerConfig::new(3, 4).init(&device);
-        let input = Tensor::<3>::ones([2, 1, 3], &device);
-        let (output, state) = layer.forward(input, LayerState::zeros(1, 4, &device));
-        assert_eq!(output.dims(), [2, 1, 4]);
-        assert_eq!(state.hidden.dims(), [1, 4]);
-        let grads = output.sum().backward();
-        assert!(layer.input_weight.val().grad(&grads).is_some());
-        assert!(layer.recurrent_weight.val().grad(&grads).is_some());
-        assert!(layer.bias.val().grad(&grads).is_some());
     }
 }

@@ -1,14 +1,16 @@
-//! Every LSTM implementation charlstm ships against PyTorch: `nn.LSTM` outputs, final states
-//! and gradients (of the input, the initial state and every weight) for the cases in
-//! `fixtures/lstm_golden.json`, written in float64 by `scripts/golden.sh`, must be matched
-//! within 1e-5 (relative above magnitude 1) in f32. Also a finite-difference check of the
-//! layer's gradients.
+//! Every recurrent layer charlstm ships against PyTorch: `nn.LSTM`, `nn.GRU` and `nn.RNN`
+//! (tanh) outputs, final states and gradients (of the input, the initial state and every
+//! weight and bias) for the cases in `fixtures/lstm_golden.json` and
+//! `fixtures/gru_rnn_golden.json`, written in float64 by `scripts/golden.sh`, must be matched
+//! within 1e-5 (relative above magnitude 1) in f32, by the fused layer, the step-by-step
+//! reference and what the model uses on the device. Also a finite-difference check of the
+//! LSTM's gradients.
 
 use std::collections::HashMap;
 
 use burn::module::Param;
 use burn::prelude::*;
-use charlstm_model::{LayerState, LstmLayer, LstmLayerConfig, SequenceLayer};
+use charlstm_model::{GruLayerConfig, LayerState, LstmLayerConfig, RecurrentLayer, RnnLayerConfig};
 use serde::Deserialize;
 
 mod golden_common;
@@ -20,35 +22,47 @@ struct Fixtures {
     cases: Vec<Case>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Case {
+    /// `lstm`, `gru` or `rnn`.
+    cell: String,
     name: String,
     seq_len: usize,
     batch: usize,
     input_size: usize,
     hidden_size: usize,
     layers: usize,
+    /// PyTorch's `named_parameters`: `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`,
+    /// `bias_hh_l{k}`.
     weights: HashMap<String, Flat>,
+    /// `[seq_len, batch, input_size]`
     input: Flat,
+    /// `[layers, batch, hidden_size]`, and the same for the LSTM's `c0`, `hn` and `cn`.
     h0: Flat,
-    c0: Flat,
+    c0: Option<Flat>,
+    /// `[seq_len, batch, hidden_size]`
     output: Flat,
     hn: Flat,
-    cn: Flat,
+    cn: Option<Flat>,
     r_output: Flat,
     r_hidden: Flat,
-    r_cell: Flat,
+    r_cell: Option<Flat>,
+    /// Of `Σ output ⊙ r_output + Σ hn ⊙ r_hidden (+ Σ cn ⊙ r_cell)`, by PyTorch's names and
+    /// `input`, `h0` (and `c0`).
     gradients: HashMap<String, Flat>,
 }
 
-fn fixtures() -> Fixtures {
-    load_fixtures("lstm_golden.json")
+/// The LSTM cases, then the GRU and RNN ones.
+fn cases() -> Vec<Case> {
+    let lstm: Fixtures = load_fixtures("lstm_golden.json");
+    let others: Fixtures = load_fixtures("gru_rnn_golden.json");
+    lstm.cases.into_iter().chain(others.cases).collect()
 }
 
 /// Which implementation of the layer runs.
 #[derive(Debug, Clone, Copy)]
 enum Implementation {
-    /// `LstmLayer::forward`: what the model uses on the device.
+    /// `SequenceLayer::forward`: what the model uses on the device.
     Default,
     /// The fused CPU operation with its hand-written backward pass.
     Fused,
@@ -56,9 +70,15 @@ enum Implementation {
     Reference,
 }
 
-/// The case's layers with PyTorch's weights: `W_x = weight_ihᵀ`, `W_h = weight_hhᵀ`,
-/// `b_x = bias_ih`, `b_h = bias_hh`.
-fn layers(case: &Case, device: &Device) -> Vec<LstmLayer> {
+const CPU_IMPLEMENTATIONS: [Implementation; 3] = [
+    Implementation::Default,
+    Implementation::Fused,
+    Implementation::Reference,
+];
+
+/// The case's layers with PyTorch's weights: `W_x = weight_ihᵀ`, `W_h = weight_hhᵀ`; the LSTM
+/// and GRU take both biases as they are, the RNN their sum.
+fn layers(case: &Case, device: &Device) -> Vec<RecurrentLayer> {
     (0..case.layers)
         .map(|l| {
             let input_size = if l == 0 {
@@ -66,25 +86,92 @@ fn layers(case: &Case, device: &Device) -> Vec<LstmLayer> {
             } else {
                 case.hidden_size
             };
-            let weight = |name: &str| &case.weights[&format!("{name}_l{l}")];
-            let mut layer = LstmLayerConfig::new(input_size, case.hidden_size).init(device);
-            layer.input_weight =
-                Param::from_tensor(tensor::<2>(weight("weight_ih"), device).transpose());
-            layer.recurrent_weight =
-                Param::from_tensor(tensor::<2>(weight("weight_hh"), device).transpose());
-            layer.bias = Param::from_tensor(tensor::<1>(weight("bias_ih"), device));
-            layer.recurrent_bias = Some(Param::from_tensor(tensor::<1>(weight("bias_hh"), device)));
-            layer
+            let flat = |name: &str| &case.weights[&format!("{name}_l{l}")];
+            let transposed = |name: &str| Param::from_tensor(tensor::<2>(flat(name), device).t());
+            let vector = |name: &str| tensor::<1>(flat(name), device);
+            let bias = |name: &str| Param::from_tensor(vector(name));
+            match case.cell.as_str() {
+                "lstm" => {
+                    let mut layer = LstmLayerConfig::new(input_size, case.hidden_size).init(device);
+                    layer.input_weight = transposed("weight_ih");
+                    layer.recurrent_weight = transposed("weight_hh");
+                    layer.bias = bias("bias_ih");
+                    layer.recurrent_bias = Some(bias("bias_hh"));
+                    RecurrentLayer::Lstm(layer)
+                }
+                "gru" => {
+                    let mut layer = GruLayerConfig::new(input_size, case.hidden_size).init(device);
+                    layer.input_weight = transposed("weight_ih");
+                    layer.recurrent_weight = transposed("weight_hh");
+                    layer.input_bias = bias("bias_ih");
+                    layer.recurrent_bias = bias("bias_hh");
+                    RecurrentLayer::Gru(layer)
+                }
+                "rnn" => {
+                    let mut layer = RnnLayerConfig::new(input_size, case.hidden_size).init(device);
+                    layer.input_weight = transposed("weight_ih");
+                    layer.recurrent_weight = transposed("weight_hh");
+                    layer.bias = Param::from_tensor(vector("bias_ih") + vector("bias_hh"));
+                    RecurrentLayer::Rnn(layer)
+                }
+                other => panic!("unknown cell {other}"),
+            }
         })
         .collect()
 }
 
-/// Runs `case` and returns, by PyTorch's names, the forward results and the gradients.
+/// One layer's run with `implementation`.
+fn forward(
+    layer: &RecurrentLayer,
+    implementation: Implementation,
+    input: Tensor<3>,
+    state: LayerState,
+) -> (Tensor<3>, LayerState) {
+    match implementation {
+        Implementation::Default => layer.forward(input, state),
+        Implementation::Fused => layer.as_layer().forward_fused(input, state),
+        Implementation::Reference => layer.forward_reference(input, state),
+    }
+}
+
+/// The case's inputs on `device`: the sequence, `h0` and `c0` (zeros for cells without one),
+/// tracked for gradients on autodiff devices.
+fn inputs(case: &Case, device: &Device) -> [Tensor<3>; 3] {
+    let [l, b, h] = [case.layers, case.batch, case.hidden_size];
+    let mut inputs = [
+        tensor::<3>(&case.input, device),
+        tensor::<3>(&case.h0, device),
+        case.c0
+            .as_ref()
+            .map_or_else(|| Tensor::zeros([l, b, h], device), |c0| tensor(c0, device)),
+    ];
+    if device.is_autodiff() {
+        inputs = inputs.map(|input| input.require_grad());
+    }
+    inputs
+}
+
+/// The loss the fixtures' gradients are of.
+fn loss(
+    case: &Case,
+    device: &Device,
+    output: Tensor<3>,
+    hn: Tensor<3>,
+    cn: Tensor<3>,
+) -> Tensor<1> {
+    let mut loss = (output * tensor::<3>(&case.r_output, device)).sum()
+        + (hn * tensor::<3>(&case.r_hidden, device)).sum();
+    if let Some(r_cell) = &case.r_cell {
+        loss = loss + (cn * tensor::<3>(r_cell, device)).sum();
+    }
+    loss
+}
+
+/// Runs `case` and returns, by PyTorch's names, the forward results and, on autodiff devices,
+/// the gradients.
 fn run(case: &Case, device: &Device, implementation: Implementation) -> HashMap<String, Vec<f64>> {
     let layers = layers(case, device);
-    let input = tensor::<3>(&case.input, device).require_grad();
-    let h0 = tensor::<3>(&case.h0, device).require_grad();
-    let c0 = tensor::<3>(&case.c0, device).require_grad();
+    let [input, h0, c0] = inputs(case, device);
     let (b, h) = (case.batch, case.hidden_size);
 
     let mut features = input.clone();
@@ -94,73 +181,104 @@ fn run(case: &Case, device: &Device, implementation: Implementation) -> HashMap<
             hidden: h0.clone().narrow(0, l, 1).reshape([b, h]),
             cell: c0.clone().narrow(0, l, 1).reshape([b, h]),
         };
-        let (output, last) = match implementation {
-            Implementation::Default => layer.forward(features, state),
-            Implementation::Fused => layer.forward_fused(features, state),
-            Implementation::Reference => layer.forward_reference(features, state),
-        };
+        let cell_before = read(state.cell.clone());
+        let (output, last) = forward(layer, implementation, features, state);
+        if case.c0.is_none() {
+            let context = format!("{}: the cell passes through", case.name);
+            assert_eq!(read(last.cell.clone()), cell_before, "{context}");
+        }
         features = output;
         finals.push(last);
     }
     let hn = Tensor::stack::<3>(finals.iter().map(|s| s.hidden.clone()).collect(), 0);
     let cn = Tensor::stack::<3>(finals.iter().map(|s| s.cell.clone()).collect(), 0);
-    let loss = (features.clone() * tensor::<3>(&case.r_output, device)).sum()
-        + (hn.clone() * tensor::<3>(&case.r_hidden, device)).sum()
-        + (cn.clone() * tensor::<3>(&case.r_cell, device)).sum();
-    let grads = loss.backward();
 
     let mut results = HashMap::new();
-    results.insert("output".to_string(), read(features));
-    results.insert("hn".to_string(), read(hn));
-    results.insert("cn".to_string(), read(cn));
+    results.insert("output".to_string(), read(features.clone()));
+    results.insert("hn".to_string(), read(hn.clone()));
+    if case.cn.is_some() {
+        results.insert("cn".to_string(), read(cn.clone()));
+    }
+    if !device.is_autodiff() {
+        return results;
+    }
+    let grads = loss(case, device, features, hn, cn).backward();
     results.insert("input".to_string(), read(input.grad(&grads).unwrap()));
     results.insert("h0".to_string(), read(h0.grad(&grads).unwrap()));
-    results.insert("c0".to_string(), read(c0.grad(&grads).unwrap()));
+    if case.c0.is_some() {
+        results.insert("c0".to_string(), read(c0.grad(&grads).unwrap()));
+    }
+    let matrix = |param: &Param<Tensor<2>>| read(param.val().grad(&grads).unwrap().transpose());
+    let vector = |param: &Param<Tensor<1>>| read(param.val().grad(&grads).unwrap());
     for (l, layer) in layers.iter().enumerate() {
-        let grad = |param: &Param<Tensor<2>>| param.val().grad(&grads).unwrap().transpose();
-        results.insert(format!("weight_ih_l{l}"), read(grad(&layer.input_weight)));
-        results.insert(
-            format!("weight_hh_l{l}"),
-            read(grad(&layer.recurrent_weight)),
-        );
-        let bias = |param: &Param<Tensor<1>>| read(param.val().grad(&grads).unwrap());
-        results.insert(format!("bias_ih_l{l}"), bias(&layer.bias));
-        let recurrent_bias = layer.recurrent_bias.as_ref().expect("set above");
-        results.insert(format!("bias_hh_l{l}"), bias(recurrent_bias));
+        let (weight_ih, weight_hh, bias_ih, bias_hh) = match layer {
+            RecurrentLayer::Lstm(lstm) => (
+                matrix(&lstm.input_weight),
+                matrix(&lstm.recurrent_weight),
+                vector(&lstm.bias),
+                vector(lstm.recurrent_bias.as_ref().expect("set above")),
+            ),
+            RecurrentLayer::Gru(gru) => (
+                matrix(&gru.input_weight),
+                matrix(&gru.recurrent_weight),
+                vector(&gru.input_bias),
+                vector(&gru.recurrent_bias),
+            ),
+            // PyTorch's two biases both receive the gradient of their sum.
+            RecurrentLayer::Rnn(rnn) => (
+                matrix(&rnn.input_weight),
+                matrix(&rnn.recurrent_weight),
+                vector(&rnn.bias),
+                vector(&rnn.bias),
+            ),
+        };
+        results.insert(format!("weight_ih_l{l}"), weight_ih);
+        results.insert(format!("weight_hh_l{l}"), weight_hh);
+        results.insert(format!("bias_ih_l{l}"), bias_ih);
+        results.insert(format!("bias_hh_l{l}"), bias_hh);
     }
     results
 }
 
 fn compare(case: &Case, device: &Device, implementation: Implementation) {
     let got = run(case, device, implementation);
-    let mut expected: Vec<(&str, &Flat)> =
-        vec![("output", &case.output), ("hn", &case.hn), ("cn", &case.cn)];
-    expected.extend(case.gradients.iter().map(|(k, v)| (k.as_str(), v)));
-    let context = format!("{} on {device:?} ({implementation:?})", case.name);
+    let mut expected: Vec<(&str, &Flat)> = vec![("output", &case.output), ("hn", &case.hn)];
+    expected.extend(case.cn.iter().map(|cn| ("cn", cn)));
+    if device.is_autodiff() {
+        expected.extend(case.gradients.iter().map(|(k, v)| (k.as_str(), v)));
+    }
+    let context = format!(
+        "{} {} on {device:?} ({implementation:?})",
+        case.cell, case.name
+    );
     assert_matches_pytorch(&got, &expected, &context);
 }
 
+/// Every case with each of `implementations` on `device`, after checking the fixtures cover
+/// what they should: every cell, one and two layers, batch 1 and more, input width ≠ hidden
+/// width, more than one step.
 fn check(device: &Device, implementations: &[Implementation]) {
-    let fixtures = fixtures();
-    assert!(fixtures.cases.len() >= 5);
-    assert!(
-        fixtures
-            .cases
-            .iter()
-            .any(|c| c.layers == 2 && c.seq_len > 1)
-    );
-    for case in &fixtures.cases {
+    let cases = cases();
+    for cell in ["lstm", "gru", "rnn"] {
+        let cases: Vec<&Case> = cases.iter().filter(|c| c.cell == cell).collect();
+        assert!(cases.iter().any(|c| c.layers == 1), "{cell}");
+        assert!(
+            cases.iter().any(|c| c.layers == 2 && c.seq_len > 1),
+            "{cell}"
+        );
+        assert!(cases.iter().any(|c| c.batch == 1), "{cell}");
+        assert!(cases.iter().any(|c| c.batch > 1), "{cell}");
+        assert!(
+            cases.iter().any(|c| c.input_size != c.hidden_size),
+            "{cell}"
+        );
+    }
+    for case in &cases {
         for &implementation in implementations {
             compare(case, device, implementation);
         }
     }
 }
-
-const CPU_IMPLEMENTATIONS: [Implementation; 3] = [
-    Implementation::Default,
-    Implementation::Fused,
-    Implementation::Reference,
-];
 
 #[test]
 fn flex_matches_pytorch() {
@@ -173,80 +291,63 @@ fn ndarray_matches_pytorch() {
     check(&Device::ndarray().autodiff(), &CPU_IMPLEMENTATIONS);
 }
 
-/// A wgpu device, or `None` (test skipped) where there is none, unless CI demands one.
+#[test]
+fn flex_without_autodiff_matches_pytorch() {
+    // The inference path projects the input of all steps in one product.
+    check(&Device::flex(), &[Implementation::Default]);
+}
+
+/// A wgpu device, or `None` (test skipped) where there is none, unless CI demands one. Every
+/// LSTM case with gradients (the GPU cell and the reference); the outputs and final states of
+/// the two-layer GRU and RNN cases (lavapipe compiles every kernel on first use, slowly).
 #[test]
 fn wgpu_matches_pytorch() {
-    if let Some(device) = wgpu() {
-        check(
-            &device.autodiff(),
-            &[Implementation::Default, Implementation::Reference],
-        );
+    let Some(device) = wgpu() else { return };
+    for case in cases() {
+        if case.cell == "lstm" {
+            compare(&case, &device.clone().autodiff(), Implementation::Default);
+            compare(&case, &device.clone().autodiff(), Implementation::Reference);
+        } else if case.name.ends_with("_two_layers") {
+            compare(&case, &device, Implementation::Default);
+        }
     }
+}
+
+/// The case with `delta` added to value `index` of the input or weight `name`.
+fn nudged(case: &Case, name: &str, index: usize, delta: f64) -> Case {
+    let mut moved = case.clone();
+    let flat = match name {
+        "input" => &mut moved.input,
+        "h0" => &mut moved.h0,
+        "c0" => moved.c0.as_mut().expect("an LSTM case"),
+        weight => moved.weights.get_mut(weight).expect("a weight"),
+    };
+    flat.values[index] += delta;
+    moved
 }
 
 /// Central differences of the loss against the gradients of the fused layer and the reference,
 /// for a few entries of every input (f32, so a coarse step and tolerance).
 #[test]
 fn gradients_match_finite_differences() {
-    let fixtures = fixtures();
-    let case = fixtures
-        .cases
+    let cases = cases();
+    let case = cases
         .iter()
-        .find(|c| c.name == "input_wider_than_hidden")
+        .find(|c| c.name == "lstm_input_wider_than_hidden")
         .unwrap();
     let device = Device::flex();
     let loss_with = |name: &str, index: usize, delta: f64| -> f64 {
-        // Rebuild the case with one value moved, and evaluate the loss without gradients.
-        let mut weights: HashMap<String, Flat> = HashMap::new();
-        for (k, v) in &case.weights {
-            let mut values = v.values.clone();
-            if k == name {
-                values[index] += delta;
-            }
-            weights.insert(
-                k.clone(),
-                Flat {
-                    shape: v.shape.clone(),
-                    values,
-                },
-            );
-        }
-        let nudge = |flat: &Flat, which: &str| {
-            let mut values = flat.values.clone();
-            if which == name {
-                values[index] += delta;
-            }
-            Flat {
-                shape: flat.shape.clone(),
-                values,
-            }
-        };
-        let moved = Case {
-            name: case.name.clone(),
-            weights,
-            input: nudge(&case.input, "input"),
-            h0: nudge(&case.h0, "h0"),
-            c0: nudge(&case.c0, "c0"),
-            output: nudge(&case.output, ""),
-            hn: nudge(&case.hn, ""),
-            cn: nudge(&case.cn, ""),
-            r_output: nudge(&case.r_output, ""),
-            r_hidden: nudge(&case.r_hidden, ""),
-            r_cell: nudge(&case.r_cell, ""),
-            gradients: HashMap::new(),
-            ..*case
-        };
+        let moved = nudged(case, name, index, delta);
         let layer = &layers(&moved, &device)[0];
+        let [input, h0, c0] = inputs(&moved, &device);
         let (b, h) = (case.batch, case.hidden_size);
         let state = LayerState {
-            hidden: tensor::<3>(&moved.h0, &device).reshape([b, h]),
-            cell: tensor::<3>(&moved.c0, &device).reshape([b, h]),
+            hidden: h0.reshape([b, h]),
+            cell: c0.reshape([b, h]),
         };
-        let (output, last) = layer.forward_reference(tensor::<3>(&moved.input, &device), state);
-        let loss = (output * tensor::<3>(&case.r_output, &device)).sum()
-            + (last.hidden.unsqueeze::<3>() * tensor::<3>(&case.r_hidden, &device)).sum()
-            + (last.cell.unsqueeze::<3>() * tensor::<3>(&case.r_cell, &device)).sum();
-        f64::from(loss.into_scalar::<f32>())
+        let (output, last) = forward(layer, Implementation::Reference, input, state);
+        let (hn, cn) = (last.hidden.unsqueeze(), last.cell.unsqueeze());
+        f64::from(loss(case, &device, output, hn, cn).into_scalar::<f32>())
     };
     let step = 1e-2;
     for implementation in [Implementation::Fused, Implementation::Reference] {

@@ -81,22 +81,33 @@ pub fn assert_clean_error(output: &Output, expected: &str) {
 pub fn train_tiny_20_steps(run_dir: &Path) {
     assert_ok(&train_tiny(
         run_dir,
-        &[
-            "--set",
-            "train.max_steps=20",
-            "--set",
-            "train.eval_interval=10",
-        ],
+        &sets(&["train.max_steps=20", "train.eval_interval=10"]),
     ));
 }
 
-pub fn train_tiny(run_dir: &Path, extra: &[&str]) -> Output {
-    run(charlstm()
+/// `charlstm train` on `configs/tiny.toml` into `run_dir`, with `extra` arguments.
+pub fn train_tiny_command(run_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = charlstm();
+    command
         .args(["train", "--config"])
         .arg(repo_file("configs/tiny.toml"))
         .arg("--out")
         .arg(run_dir)
-        .args(extra))
+        .args(extra);
+    command
+}
+
+/// Runs [`train_tiny_command`].
+pub fn train_tiny(run_dir: &Path, extra: &[&str]) -> Output {
+    run(&mut train_tiny_command(run_dir, extra))
+}
+
+/// `--set` before each assignment: `sets(&["a=1", "b=2"])` is `["--set", "a=1", "--set", "b=2"]`.
+pub fn sets<S: AsRef<str>>(assignments: &[S]) -> Vec<&str> {
+    assignments
+        .iter()
+        .flat_map(|assignment| ["--set", assignment.as_ref()])
+        .collect()
 }
 
 /// Every file under `dir` with its bytes, to tell whether a command wrote anything.
@@ -117,4 +128,18 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     files
+}
+
+/// Copies the directory `from` to `to`, subdirectories and all.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }

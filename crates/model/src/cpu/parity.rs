@@ -1,6 +1,7 @@
 //! Test support: a fused layer against its step-by-step reference, on both CPU backends, and
 //! the device unit tests run on.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Gradients};
 
@@ -17,15 +18,14 @@ pub type LayerRun<'a> = &'a dyn Fn(Tensor<3>, LayerState) -> (Tensor<3>, LayerSt
 
 /// Runs a layer (`input_size` → `hidden_size`, made on a device by `make`) both ways over
 /// two chunks with the state carried between them, and asserts that outputs, final state and
-/// the gradients of input, initial state and every parameter (`parameter_grads`) agree to
-/// 1e-5, on flex and ndarray with autodiff.
-pub fn assert_fused_matches_reference<L>(
+/// the gradients of input, initial state and every parameter agree to 1e-5, on flex and
+/// ndarray with autodiff.
+pub fn assert_fused_matches_reference<L: Module>(
     input_size: usize,
     hidden_size: usize,
     make: impl Fn(&Device) -> L,
     fused: impl Fn(&L, Tensor<3>, LayerState) -> (Tensor<3>, LayerState),
     reference: impl Fn(&L, Tensor<3>, LayerState) -> (Tensor<3>, LayerState),
-    parameter_grads: impl Fn(&L, &Gradients) -> Vec<Vec<f32>>,
 ) {
     #[allow(deprecated)]
     for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
@@ -52,7 +52,8 @@ pub fn assert_fused_matches_reference<L>(
                 input.grad(&grads).unwrap().try_into_vec_as().unwrap(),
                 hidden.grad(&grads).unwrap().try_into_vec_as().unwrap(),
             ];
-            values.extend(parameter_grads(&layer, &grads));
+            let parameters = parameter_grads(&layer, &grads);
+            values.extend(parameters.into_iter().map(|g| g.expect("a gradient")));
             values
         };
         let fused = run(&|input, state| fused(&layer, input, state));
@@ -67,15 +68,37 @@ pub fn assert_fused_matches_reference<L>(
     }
 }
 
-/// The gradient of a parameter's value, flattened.
-pub fn grad_of<const D: usize>(
-    param: &burn::module::Param<Tensor<D>>,
-    grads: &Gradients,
-) -> Vec<f32> {
-    param
-        .val()
-        .grad(grads)
-        .expect("every parameter has a gradient")
-        .try_into_vec_as()
-        .unwrap()
+/// The gradient of every float parameter of `module`, flattened, in the order the module
+/// visits them; `None` for a parameter the loss did not reach.
+pub fn parameter_grads(module: &impl Module, grads: &Gradients) -> Vec<Option<Vec<f32>>> {
+    struct Collect<'a> {
+        grads: &'a Gradients,
+        found: Vec<Option<Vec<f32>>>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let grad = param.val().grad(self.grads);
+            self.found
+                .push(grad.map(|grad| grad.try_into_vec_as().unwrap()));
+        }
+    }
+    let mut collect = Collect {
+        grads,
+        found: Vec::new(),
+    };
+    module.visit(&mut collect);
+    collect.found
+}
+
+/// The values of every float parameter of `module`, flattened, in the order it visits them.
+pub fn parameter_values(module: &impl Module) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().try_into_vec_as().unwrap());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
 }

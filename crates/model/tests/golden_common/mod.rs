@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 pub const TOLERANCE: f64 = 1e-5;
 
 /// A tensor as the fixtures store it: its shape and its values, row-major.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct Flat {
     pub shape: Vec<usize>,
     pub values: Vec<f64>,
