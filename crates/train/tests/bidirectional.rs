@@ -4,44 +4,19 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use charlstm_data::CorpusLocator;
 use charlstm_model::{CharModel, Direction, FillChoice};
 use charlstm_train::fill::{FillTest, fill_accuracy, fill_text};
-use charlstm_train::{
-    BackendKind, Checkpoint, RunConfig, TrainEvent, TrainObserver, TrainOptions, train,
-};
+use charlstm_train::{BackendKind, Checkpoint, RunConfig};
 
-/// Per-direction losses as the loop reports them.
-#[derive(Default)]
-struct Losses {
-    steps: Vec<(f32, Option<f32>)>,
-    validations: Vec<(f32, Option<f32>)>,
-}
+mod common;
 
-impl TrainObserver for Losses {
-    fn on_event(&mut self, event: &TrainEvent<'_>) {
-        match *event {
-            TrainEvent::Step {
-                train_loss,
-                backward_train_loss,
-                ..
-            } => self.steps.push((train_loss, backward_train_loss)),
-            TrainEvent::Validation {
-                loss,
-                backward_loss,
-                ..
-            } => self.validations.push((loss, backward_loss)),
-            _ => {}
-        }
-    }
-}
+use common::*;
 
 /// configs/tiny.toml (the alphabet corpus), bidirectional, with `overrides`.
 fn bidirectional_config(overrides: &[&str]) -> RunConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
-    let mut all = vec!["model.bidirectional=true".to_string()];
-    all.extend(overrides.iter().map(|s| s.to_string()));
-    RunConfig::load(Some(&path), &all).unwrap()
+    let mut all = vec!["model.bidirectional=true"];
+    all.extend(overrides);
+    tiny_config(&all)
 }
 
 fn run(run_dir: &Path, config: &RunConfig, resume: bool) -> Losses {
@@ -50,19 +25,7 @@ fn run(run_dir: &Path, config: &RunConfig, resume: bool) -> Losses {
     // each time.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut losses = Losses::default();
-    train(
-        config,
-        TrainOptions {
-            run_dir: run_dir.to_path_buf(),
-            resume,
-            locator: CorpusLocator::default(),
-            observer: &mut losses,
-            stop: None,
-        },
-    )
-    .unwrap();
-    losses
+    train_run(run_dir, config, resume).1
 }
 
 #[test]
@@ -153,13 +116,7 @@ fn assert_backends_agree_for(cell: &str, other: &Device) {
     let ids: Vec<i64> = (0..20).map(|i| (i * 7 % 27) as i64).collect();
     let on_cpu = both_directions_logits(&checkpoint.load_model(&cpu).unwrap(), &ids, &cpu);
     let on_other = both_directions_logits(&checkpoint.load_model(other).unwrap(), &ids, other);
-    assert_eq!(on_cpu.len(), on_other.len());
-    for (a, b) in on_cpu.iter().zip(&on_other) {
-        assert!(
-            (a - b).abs() <= 1e-4,
-            "{cell}: ndarray {a} vs other backend {b}"
-        );
-    }
+    assert_logits_agree(&cell, &on_cpu, &on_other);
 }
 
 #[test]
@@ -169,11 +126,7 @@ fn flex_agrees_with_ndarray_on_both_stacks() {
 
 #[test]
 fn wgpu_agrees_with_ndarray_on_both_stacks() {
-    match BackendKind::Wgpu.device() {
-        Ok(device) => assert_backends_agree(&device),
-        Err(e) if std::env::var_os("CHARLSTM_REQUIRE_WGPU").is_some() => {
-            panic!("CHARLSTM_REQUIRE_WGPU is set but wgpu is unusable: {e}")
-        }
-        Err(e) => eprintln!("skipping: {e}"),
+    if let Some(device) = wgpu_device() {
+        assert_backends_agree(&device);
     }
 }
