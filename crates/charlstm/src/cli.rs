@@ -140,6 +140,13 @@ pub struct SampleArgs {
     /// Text to start from; it is printed, then continued [default: a newline].
     #[arg(long, default_value = "\n")]
     pub prime: String,
+    /// Start from the text of this UTF-8 file instead of --prime.
+    #[arg(long, value_name = "FILE", conflicts_with = "prime")]
+    pub prime_file: Option<PathBuf>,
+    /// End the sample after the first occurrence of STRING in the generated text, which is
+    /// kept (repeatable: the first of any; e.g. --stop $'\n\n' for an empty line).
+    #[arg(long, value_name = "STRING")]
+    pub stop: Vec<String>,
     /// Characters to generate (tokens, for a model trained with a tokenizer.json).
     #[arg(long, default_value_t = 1000)]
     pub length: usize,

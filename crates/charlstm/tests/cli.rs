@@ -195,3 +195,82 @@ fn bench_reports_speed_as_json_and_writes_no_run() {
         "--steps and --sample-length must be at least 1",
     );
 }
+
+/// `--stop` ends a sample after the first stop string it generates, which is kept, alone and
+/// with many samples at once (sample k still being the text of seed + k); `--prime-file` reads
+/// the prime from a file, and a missing, empty or unknown one gets one clear line.
+#[test]
+fn sample_stops_at_a_stop_string_and_reads_its_prime_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    train_tiny_20_steps(&run_dir);
+    let sample = |args: &[&str]| {
+        let output = run(charlstm()
+            .args(["sample", "--length", "400", "--seed", "3", "--checkpoint"])
+            .arg(&run_dir)
+            .args(args));
+        assert_ok(&output);
+        output
+    };
+    let unstopped = sampled_text(&sample(&["--prime", "q"]));
+    let generated = &unstopped["q".len()..];
+    let first_a = generated
+        .find('a')
+        .expect("400 characters of a 27-letter text hold an a");
+    let first_m = generated.find('m').expect("and an m");
+    let stopped = sampled_text(&sample(&["--prime", "q", "--stop", "a", "--stop", "m"]));
+    let end = first_a.min(first_m) + 1;
+    assert_eq!(stopped, format!("q{}", &generated[..end]));
+
+    // Many at once: each ends at its own stop, and is the text its own seed gives alone.
+    let many = stdout(&sample(&[
+        "--prime",
+        "q",
+        "--stop",
+        "a",
+        "--num-samples",
+        "3",
+    ]));
+    for k in 0..3u64 {
+        let alone = sampled_text(&run(charlstm()
+            .args([
+                "sample", "--length", "400", "--prime", "q", "--stop", "a", "--seed",
+            ])
+            .arg((3 + k).to_string())
+            .arg("--checkpoint")
+            .arg(&run_dir)));
+        assert!(alone.ends_with('a'), "{alone:?}");
+        let header = format!("==> sample {} of 3 (--seed {}) <==\n", k + 1, 3 + k);
+        assert!(many.contains(&format!("{header}{alone}\n")), "{many}");
+    }
+
+    let prime_file = dir.path().join("prime.txt");
+    std::fs::write(&prime_file, "abc\nde").unwrap();
+    let from_file = sampled_text(&sample(&["--prime-file", prime_file.to_str().unwrap()]));
+    let given = sampled_text(&sample(&["--prime", "abc\nde"]));
+    assert_eq!(from_file, given);
+    assert!(from_file.starts_with("abc\nde"));
+
+    let refused = |args: &[&str], expected: &str| {
+        let output = run(charlstm()
+            .args(["sample", "--checkpoint"])
+            .arg(&run_dir)
+            .args(args));
+        assert_clean_error(&output, expected);
+    };
+    let missing = dir.path().join("missing.txt");
+    refused(
+        &["--prime-file", missing.to_str().unwrap()],
+        "cannot read --prime-file",
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    refused(&["--prime-file", empty.to_str().unwrap()], "is empty");
+    let unknown = dir.path().join("unknown.txt");
+    std::fs::write(&unknown, "xyZ!").unwrap();
+    refused(
+        &["--prime-file", unknown.to_str().unwrap()],
+        &format!("--prime-file {}: ", unknown.display()),
+    );
+    refused(&["--stop", ""], "--stop \"\" is invalid");
+}

@@ -122,6 +122,7 @@ pub fn run_benchmark(
             length,
             sampling: SamplingOptions::default(),
             seed,
+            stop: Default::default(),
         };
         match count {
             1 => generate(&model, vocab, &options, &inference_device, |_| true).map(drop),

@@ -10,10 +10,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::TrainError;
+use crate::stop::StopStrings;
 use crate::tensors::token_tensor;
 
 /// What to generate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GenerateOptions {
     /// Text the model reads before generating (not repeated in the output).
     pub prime: String,
@@ -23,6 +24,8 @@ pub struct GenerateOptions {
     pub sampling: SamplingOptions,
     /// Seed of the sampling RNG: the same seed, model and backend give the same text.
     pub seed: u64,
+    /// A sample ends after the first of these it generates (kept), before `length` if need be.
+    pub stop: StopStrings,
 }
 
 impl GenerateOptions {
@@ -53,18 +56,58 @@ impl GenerateOptions {
             ));
         }
         self.prime_tokens(tokenizer)?;
+        if self.stop.strings().iter().any(String::is_empty) {
+            return Err(TrainError::Sampling(
+                "--stop \"\" is invalid: give at least one character".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// Reads a prime from `path` (`--prime-file`): UTF-8 text of at least one character.
+    pub fn read_prime_file(path: &std::path::Path) -> Result<String, TrainError> {
+        let shown = path.display();
+        let bytes = std::fs::read(path).map_err(|e| {
+            TrainError::Sampling(format!(
+                "cannot read --prime-file {shown}: {e} (check the path)"
+            ))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            TrainError::Sampling(format!(
+                "--prime-file {shown} is not valid UTF-8 (at byte {}): give a text file",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        if text.is_empty() {
+            return Err(TrainError::Sampling(format!(
+                "--prime-file {shown} is empty: give a file with at least one character"
+            )));
+        }
+        Ok(text)
     }
 
     /// The prime as token ids.
     fn prime_tokens(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>, TrainError> {
+        self.prime_tokens_as(tokenizer, "--prime")
+    }
+
+    /// Checks that the prime encodes to at least one token of `tokenizer`, with errors that
+    /// name it `label` (e.g. `--prime-file notes.txt`).
+    pub fn check_prime(&self, tokenizer: &Tokenizer, label: &str) -> Result<(), TrainError> {
+        self.prime_tokens_as(tokenizer, label).map(drop)
+    }
+
+    fn prime_tokens_as(&self, tokenizer: &Tokenizer, label: &str) -> Result<Vec<u32>, TrainError> {
         let ids = tokenizer
             .encode(&self.prime)
-            .map_err(|e| TrainError::Sampling(format!("--prime: {e}")))?;
+            .map_err(|e| TrainError::Sampling(format!("{label}: {e}")))?;
         if ids.is_empty() {
+            let mut shown: String = self.prime.chars().take(40).collect();
+            if shown.len() < self.prime.len() {
+                shown.push('…');
+            }
             return Err(TrainError::Sampling(format!(
-                "--prime {:?} gives no tokens with this tokenizer: give other text",
-                self.prime
+                "{label} {shown:?} gives no tokens with this tokenizer: give other text"
             )));
         }
         Ok(ids)
@@ -73,7 +116,7 @@ impl GenerateOptions {
 
 /// Generates up to `options.length` tokens after `options.prime`, calling `emit` with the text
 /// of each as it is drawn (generation stops early when `emit` returns `false`, e.g. when the
-/// reader of stdout went away), and returns the text. `model` should be an inference model on
+/// reader of stdout went away, or after a stop string), and returns the text. `model` should be an inference model on
 /// `device`. On the CPU backends the steps run on a [`HostStepper`]; elsewhere (wgpu) they are
 /// the model's own Burn operations on `device`.
 pub fn generate(
@@ -96,7 +139,12 @@ pub fn generate(
         let index = sampler.sample(&last, &mut rng) as u32;
         let start = text.len();
         decoder.push(index, &mut text);
-        if text.len() > start && !emit(&text[start..]) {
+        let stop = options.stop.end_in(&text, start);
+        if let Some(end) = stop {
+            text.truncate(end);
+        }
+        let reader_left = text.len() > start && !emit(&text[start..]);
+        if reader_left || stop.is_some() {
             break;
         }
         if position + 1 < options.length {
@@ -111,7 +159,7 @@ pub fn generate(
 /// `options.seed + k`, so it is the text [`generate`] gives with that seed: on the CPU
 /// backends bit for bit (the batched steps compute what a lone stream computes, in the same
 /// order); on wgpu, whose products may sum in another order at another batch size, up to
-/// rounding. All samples are made together, one step of all of them at a time, so many samples
+/// rounding. Each sample ends at its own stop string. All samples are made together, one step of all of them at a time, so many samples
 /// cost little more time than one while the products are bound by memory traffic.
 pub fn generate_many(
     model: &CharModel,
@@ -137,6 +185,8 @@ pub fn generate_many(
     let mut texts = vec![String::with_capacity(options.length); count];
     let mut decoders: Vec<_> = (0..count).map(|_| tokenizer.stream_decoder()).collect();
     let mut tokens = vec![0u32; count];
+    // A stream that met a stop string draws no more; it steps on with its last token, unread.
+    let mut running = vec![true; count];
     for position in 0..options.length {
         for (k, ((rng, decoder), text)) in rngs
             .iter_mut()
@@ -144,9 +194,20 @@ pub fn generate_many(
             .zip(&mut texts)
             .enumerate()
         {
+            if !running[k] {
+                continue;
+            }
             let row = &logits[k * vocab_size..(k + 1) * vocab_size];
             tokens[k] = sampler.sample(row, rng) as u32;
+            let start = text.len();
             decoder.push(tokens[k], text);
+            if let Some(end) = options.stop.end_in(text, start) {
+                text.truncate(end);
+                running[k] = false;
+            }
+        }
+        if !running.contains(&true) {
+            break;
         }
         if position + 1 < options.length {
             source.step(&tokens, &mut logits)?;

@@ -24,6 +24,7 @@ pub mod run_dir;
 pub mod schedule;
 pub mod setup;
 pub mod step;
+pub mod stop;
 pub mod tensors;
 pub mod trainer;
 pub mod weights_shape;

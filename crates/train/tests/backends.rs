@@ -41,6 +41,7 @@ fn assert_cell_agrees_with_ndarray(cell: &str, other: &Device) {
         length: 40,
         sampling: SamplingOptions::default(),
         seed: 9,
+        stop: Default::default(),
     };
     let sample = |device: &Device| {
         let model = checkpoint.load_model(device).unwrap();

@@ -26,6 +26,7 @@ fn sampling_is_deterministic_under_a_seed() {
             length: 200,
             sampling: SamplingOptions::default(),
             seed,
+            stop: Default::default(),
         };
         generate(&model, &checkpoint.tokenizer, &options, &device, |_| true).unwrap()
     };
@@ -56,6 +57,7 @@ fn many_samples_at_once_are_the_samples_of_consecutive_seeds() {
                 length: 120,
                 sampling: SamplingOptions::default(),
                 seed,
+                stop: Default::default(),
             };
             let many =
                 generate_many(&model, &checkpoint.tokenizer, &options(40), 5, &device).unwrap();
@@ -84,6 +86,7 @@ fn many_samples_at_once_are_the_samples_of_consecutive_seeds() {
                 length: 12,
                 sampling: SamplingOptions::default(),
                 seed: 9,
+                stop: Default::default(),
             };
             let many = || generate_many(&model, &checkpoint.tokenizer, &options, 3, &device);
             let first = many().unwrap();
@@ -109,6 +112,7 @@ fn zero_samples_at_once_is_refused_in_one_line() {
         length: 5,
         sampling: SamplingOptions::default(),
         seed: 1,
+        stop: Default::default(),
     };
     let err = generate_many(&model, &checkpoint.tokenizer, &options, 0, &device)
         .unwrap_err()
@@ -171,6 +175,7 @@ fn tiny_models_of_every_cell_learn_a_repetitive_corpus_almost_perfectly() {
                 ..Default::default()
             },
             seed: 3,
+            stop: Default::default(),
         };
         let text = generate(&model, &checkpoint.tokenizer, &options, &device, |_| true).unwrap();
         assert_eq!(text, "defghijklmnopqrstuvwxyz\nabcdef", "{cell}");

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use charlstm_model::SamplingOptions;
 use charlstm_train::generate::{GenerateOptions, generate, generate_many};
+use charlstm_train::stop::StopStrings;
 use tracing::info;
 
 use super::open_checkpoint;
@@ -16,8 +17,12 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let (checkpoint, device) = open_checkpoint(&args.checkpoint, args.backend)?;
     let model = checkpoint.load_model(&device)?;
     let seed = args.seed.unwrap_or_else(rand::random);
+    let prime = match &args.prime_file {
+        Some(path) => GenerateOptions::read_prime_file(path)?,
+        None => args.prime.clone(),
+    };
     let options = GenerateOptions {
-        prime: args.prime.clone(),
+        prime,
         length: args.length,
         sampling: SamplingOptions {
             temperature: args.temperature,
@@ -25,7 +30,12 @@ pub fn run(args: SampleArgs) -> Result<()> {
             top_p: args.top_p,
         },
         seed,
+        stop: StopStrings::new(args.stop.clone()),
     };
+    if let Some(path) = &args.prime_file {
+        let label = format!("--prime-file {}", path.display());
+        options.check_prime(&checkpoint.tokenizer, &label)?;
+    }
     options.validate(&checkpoint.tokenizer)?;
     // Refused before the seed line, so the error is the only line printed.
     if args.num_samples == 0 {
@@ -52,7 +62,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
                 seed.wrapping_add(k as u64)
             );
             // A closed pipe ends the output quietly.
-            if writeln!(out, "{header}\n{}{text}\n", args.prime).is_err() {
+            if writeln!(out, "{header}\n{}{text}\n", options.prime).is_err() {
                 return Ok(());
             }
         }
@@ -62,7 +72,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     // A closed pipe (`charlstm sample | head`) ends the sample quietly.
-    if write!(out, "{}", args.prime)
+    if write!(out, "{}", options.prime)
         .and_then(|_| out.flush())
         .is_err()
     {

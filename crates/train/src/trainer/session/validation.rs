@@ -104,6 +104,7 @@ impl Session<'_> {
                 ..Default::default()
             },
             seed: self.config.seed,
+            stop: Default::default(),
         };
         generate(
             model,
