@@ -168,6 +168,15 @@ pub struct SampleArgs {
     /// separate runs.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub num_samples: usize,
+    /// The most likely continuation instead of a random one: beam search keeping the N best
+    /// hypotheses at each step (1: greedy), deterministic; prints its log probability to
+    /// stderr.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with_all = ["num_samples", "stop", "temperature", "top_k", "top_p", "seed"]
+    )]
+    pub beam: Option<usize>,
 }
 
 /// How `charlstm fill` chooses a blank's character.

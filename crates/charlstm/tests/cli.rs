@@ -274,3 +274,33 @@ fn sample_stops_at_a_stop_string_and_reads_its_prime_from_a_file() {
     );
     refused(&["--stop", ""], "--stop \"\" is invalid");
 }
+
+/// `--beam N` prints the prime and the likeliest continuation beam search finds, the same each
+/// time, with its log probability on stderr; it takes no sampling options.
+#[test]
+fn sample_with_a_beam_is_deterministic_and_reports_its_log_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    train_tiny_20_steps(&run_dir);
+    let beam = |args: &[&str]| {
+        run(charlstm()
+            .args(["sample", "--length", "50", "--prime", "ab", "--checkpoint"])
+            .arg(&run_dir)
+            .args(args))
+    };
+    let first = beam(&["--beam", "3"]);
+    assert_ok(&first);
+    let text = sampled_text(&first);
+    assert!(text.starts_with("ab"), "{text:?}");
+    assert_eq!(text.chars().count(), 52);
+    assert_eq!(sampled_text(&beam(&["--beam", "3"])), text);
+    let log = stderr(&first);
+    assert!(
+        log.contains("beam search (3 beams): log probability -"),
+        "{log}"
+    );
+
+    let conflict = beam(&["--beam", "3", "--temperature", "0.5"]);
+    assert_eq!(conflict.status.code(), Some(2), "{}", stderr(&conflict));
+    assert_clean_error(&beam(&["--beam", "0"]), "--beam 0 is invalid");
+}

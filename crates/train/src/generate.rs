@@ -87,7 +87,7 @@ impl GenerateOptions {
     }
 
     /// The prime as token ids.
-    fn prime_tokens(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>, TrainError> {
+    pub(crate) fn prime_tokens(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>, TrainError> {
         self.prime_tokens_as(tokenizer, "--prime")
     }
 

@@ -3,6 +3,7 @@
 //! schedule, periodic validation), evaluation, text generation and checkpoints.
 
 pub mod backend;
+pub mod beam;
 pub mod benchmark;
 pub mod checkpoint;
 pub mod chunks;

@@ -5,7 +5,9 @@
 use burn::prelude::*;
 use charlstm_data::CorpusLocator;
 use charlstm_model::SamplingOptions;
+use charlstm_train::beam::beam_search;
 use charlstm_train::generate::{GenerateOptions, generate, generate_many};
+use charlstm_train::stop::StopStrings;
 use charlstm_train::{Checkpoint, TrainOptions, train};
 
 mod common;
@@ -180,4 +182,69 @@ fn tiny_models_of_every_cell_learn_a_repetitive_corpus_almost_perfectly() {
         let text = generate(&model, &checkpoint.tokenizer, &options, &device, |_| true).unwrap();
         assert_eq!(text, "defghijklmnopqrstuvwxyz\nabcdef", "{cell}");
     }
+}
+
+/// Beam search with one beam is greedy decoding (the top-1 sample); twice the beams never find
+/// a less likely continuation; the log probability reported is the model's own for the text.
+#[test]
+fn beam_search_finds_the_likelier_continuation() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(&["data.corpus=brackets", "train.max_steps=20"]);
+    train_tiny(dir.path(), &config);
+    let checkpoint = Checkpoint::open(dir.path()).unwrap();
+    let device = ndarray();
+    let model = checkpoint.load_model(&device).unwrap();
+    let tokenizer = &checkpoint.tokenizer;
+    let options = GenerateOptions {
+        prime: "(".into(),
+        length: 60,
+        sampling: SamplingOptions {
+            top_k: Some(1),
+            ..SamplingOptions::default()
+        },
+        seed: 1,
+        stop: Default::default(),
+    };
+    let greedy = generate(&model, tokenizer, &options, &device, |_| true).unwrap();
+    let one = beam_search(&model, tokenizer, &options, 1).unwrap();
+    assert_eq!(one.text, greedy);
+    assert_eq!(one.tokens.len(), 60);
+
+    let mut previous = one.log_prob;
+    for beams in [2, 4, 8] {
+        let found = beam_search(&model, tokenizer, &options, beams).unwrap();
+        assert!(found.log_prob >= previous, "{beams} beams: {found:?}");
+        previous = found.log_prob;
+        // The model's log probability of the text, token after token.
+        let ids: Vec<i64> = std::iter::once(tokenizer.encode("(").unwrap()[0])
+            .chain(found.tokens.iter().copied())
+            .map(i64::from)
+            .collect();
+        let all = logits(&model, &ids[..ids.len() - 1], &device);
+        let vocab = all.len() / (ids.len() - 1);
+        let log_prob: f64 = all
+            .chunks(vocab)
+            .zip(&ids[1..])
+            .map(|(row, &next)| {
+                let max = row.iter().copied().fold(f32::MIN, f32::max) as f64;
+                let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+                row[next as usize] as f64 - max - sum.ln()
+            })
+            .sum();
+        assert!(
+            (log_prob - found.log_prob).abs() < 1e-3,
+            "{beams} beams: reported {}, the model's {log_prob}",
+            found.log_prob
+        );
+    }
+    let error = |options: &GenerateOptions, beams| {
+        let error = beam_search(&model, tokenizer, options, beams).unwrap_err();
+        error.to_string()
+    };
+    assert!(error(&options, 0).contains("--beam 0 is invalid"));
+    let stopping = GenerateOptions {
+        stop: StopStrings::new(vec![")".into()]),
+        ..options.clone()
+    };
+    assert!(error(&stopping, 2).contains("--stop does not work with --beam"));
 }

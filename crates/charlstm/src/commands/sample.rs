@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use charlstm_model::SamplingOptions;
+use charlstm_train::beam::beam_search;
 use charlstm_train::generate::{GenerateOptions, generate, generate_many};
 use charlstm_train::stop::StopStrings;
 use tracing::info;
@@ -40,6 +41,18 @@ pub fn run(args: SampleArgs) -> Result<()> {
     // Refused before the seed line, so the error is the only line printed.
     if args.num_samples == 0 {
         bail!("--num-samples 0 is invalid: it must be at least 1");
+    }
+    if let Some(beams) = args.beam {
+        let found = beam_search(&model, &checkpoint.tokenizer, &options, beams)?;
+        let per_token = -found.log_prob / found.tokens.len().max(1) as f64;
+        let noun = if beams == 1 { "beam" } else { "beams" };
+        info!(
+            "beam search ({beams} {noun}): log probability {:.3} nats ({:.4} bits per token)",
+            found.log_prob,
+            per_token / std::f64::consts::LN_2
+        );
+        let _ = writeln!(std::io::stdout().lock(), "{}{}", options.prime, found.text);
+        return Ok(());
     }
     if args.seed.is_none() {
         info!("seed: {seed} (pass --seed {seed} to repeat this sample)");

@@ -92,6 +92,27 @@ impl BatchStepper {
         self.vocab_size
     }
 
+    /// Gives stream `n` the state of stream `parents[n]` (for beam search: the beams kept
+    /// continue from the beams they extend).
+    ///
+    /// # Panics
+    ///
+    /// If `parents` does not hold one stream per stream, or names a stream that is not there.
+    pub fn reorder(&mut self, parents: &[usize]) {
+        assert_eq!(parents.len(), self.batch, "one parent per stream");
+        let batch = self.batch;
+        for layer in &mut self.layers {
+            for state in [&mut layer.input_and_hidden, &mut layer.cell_state] {
+                let width = state.len() / batch;
+                let old = state.clone();
+                for (n, &parent) in parents.iter().enumerate() {
+                    state[n * width..(n + 1) * width]
+                        .copy_from_slice(&old[parent * width..(parent + 1) * width]);
+                }
+            }
+        }
+    }
+
     /// Reads `tokens[n]` into stream `n` and returns the logits of every stream's next token,
     /// `[N, vocab_size]`, stream after stream.
     ///
@@ -289,6 +310,28 @@ mod tests {
             ..ModelConfig::default()
         }
         .init(11, device)
+    }
+
+    /// After a reorder, a stream continues from its parent's state: bit for bit what a lone
+    /// stepper that read the parent's tokens gives, for each cell.
+    #[test]
+    fn a_reordered_stream_continues_from_its_parent() {
+        let device = Device::flex();
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+            let model = model(cell, 2, true, &device);
+            let stepper = || HostStepper::new(&model).unwrap().with_dot(RowDot::new(), 1);
+            let mut batch = stepper().fork(3);
+            batch.step(&[1, 2, 3]);
+            batch.reorder(&[2, 0, 2]);
+            let after = batch.step(&[4, 4, 4]).to_vec();
+            let alone = |first: usize| {
+                let mut lone = stepper();
+                lone.step(first);
+                lone.step(4).to_vec()
+            };
+            let expected = [alone(3), alone(1), alone(3)].concat();
+            assert_eq!(after, expected, "{cell:?}");
+        }
     }
 
     /// Every stream of a batch gets bit for bit the logits a stepper of its own gets, token
