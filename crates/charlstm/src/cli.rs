@@ -168,13 +168,17 @@ pub struct SampleArgs {
     /// separate runs.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub num_samples: usize,
+    /// Print each sample as one line of JSON: its seed, prime, text, and every token drawn
+    /// with the model's log probability of it (nats, before temperature, top-k and top-p).
+    #[arg(long)]
+    pub json: bool,
     /// The most likely continuation instead of a random one: beam search keeping the N best
     /// hypotheses at each step (1: greedy), deterministic; prints its log probability to
     /// stderr.
     #[arg(
         long,
         value_name = "N",
-        conflicts_with_all = ["num_samples", "stop", "temperature", "top_k", "top_p", "seed"]
+        conflicts_with_all = ["num_samples", "stop", "temperature", "top_k", "top_p", "seed", "json"]
     )]
     pub beam: Option<usize>,
 }

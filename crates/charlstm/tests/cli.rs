@@ -304,3 +304,54 @@ fn sample_with_a_beam_is_deterministic_and_reports_its_log_probability() {
     assert_eq!(conflict.status.code(), Some(2), "{}", stderr(&conflict));
     assert_clean_error(&beam(&["--beam", "0"]), "--beam 0 is invalid");
 }
+
+/// `--json` prints one JSON line per sample: the text the same seed gives without it, and each
+/// token drawn with its log probability, which add up to the sample's.
+#[test]
+fn sample_as_json_gives_each_tokens_log_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    train_tiny_20_steps(&run_dir);
+    let sample = |args: &[&str]| {
+        let output = run(charlstm()
+            .args(["sample", "--length", "30", "--prime", "ab", "--seed", "5"])
+            .arg("--checkpoint")
+            .arg(&run_dir)
+            .args(args));
+        assert_ok(&output);
+        output
+    };
+    let plain = sampled_text(&sample(&["--temperature", "0.7"]));
+    let output = stdout(&sample(&[
+        "--temperature",
+        "0.7",
+        "--json",
+        "--num-samples",
+        "2",
+    ]));
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{output}");
+    assert_eq!(lines[0]["seed"], 5);
+    assert_eq!(lines[1]["seed"], 6);
+    assert_eq!(lines[0]["prime"], "ab");
+    assert_eq!(format!("ab{}", lines[0]["text"].as_str().unwrap()), plain);
+    for line in &lines {
+        let pieces = line["pieces"].as_array().unwrap();
+        assert_eq!(pieces.len(), 30);
+        let joined: String = pieces.iter().map(|p| p["text"].as_str().unwrap()).collect();
+        assert_eq!(joined, line["text"].as_str().unwrap());
+        let total: f64 = pieces.iter().map(|p| p["log_prob"].as_f64().unwrap()).sum();
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p["log_prob"].as_f64().unwrap() <= 0.0)
+        );
+        assert!(
+            (total - line["log_prob"].as_f64().unwrap()).abs() < 1e-9,
+            "{line}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use charlstm_data::Tokenizer;
 use charlstm_model::{CharModel, HostStepper};
 
 use crate::error::TrainError;
-use crate::generate::GenerateOptions;
+use crate::generate::{GenerateOptions, log_sum_exp};
 
 /// What a beam search found.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,9 +124,7 @@ fn search(
 
 /// `log softmax(row)` in f64.
 fn log_softmax(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
-    let log_sum = max + sum.ln();
+    let log_sum = log_sum_exp(row);
     row.iter().map(|&x| x as f64 - log_sum).collect()
 }
 

@@ -154,20 +154,61 @@ pub fn generate(
     Ok(text)
 }
 
+/// A generated sample: its text and, token by token, what the model thought of it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// The text after the prime (cut at the stop string, if one ended it).
+    pub text: String,
+    /// Each token drawn, in order; their texts make up `text`.
+    pub pieces: Vec<Piece>,
+}
+
+/// One token of a [`Sample`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Piece {
+    /// The token's id.
+    pub token: u32,
+    /// The text it added (a character, for a character model; may be empty for a token that
+    /// completes a character only with the next one).
+    pub text: String,
+    /// The model's log probability of the token in nats, before temperature, top-k and top-p.
+    pub log_prob: f64,
+}
+
+impl Sample {
+    /// The model's total log probability of the sample, in nats.
+    pub fn log_prob(&self) -> f64 {
+        self.pieces.iter().map(|piece| piece.log_prob).sum()
+    }
+}
+
+/// `log Σ exp(row)`, in f64: `row[i]` minus it is the log probability of `i`.
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// `log softmax(row)[index]`, in f64.
+fn log_prob_of(row: &[f32], index: usize) -> f64 {
+    row[index] as f64 - log_sum_exp(row)
+}
+
 /// Generates `count` independent samples at once, each `options.length` tokens after
-/// `options.prime`, and returns their texts. Sample `k` draws its tokens with the seed
-/// `options.seed + k`, so it is the text [`generate`] gives with that seed: on the CPU
-/// backends bit for bit (the batched steps compute what a lone stream computes, in the same
-/// order); on wgpu, whose products may sum in another order at another batch size, up to
-/// rounding. Each sample ends at its own stop string. All samples are made together, one step of all of them at a time, so many samples
-/// cost little more time than one while the products are bound by memory traffic.
+/// `options.prime`, and returns them with the model's log probability of every token. Sample
+/// `k` draws its tokens with the seed `options.seed + k`, so its text is the text [`generate`]
+/// gives with that seed: on the CPU backends bit for bit (the batched steps compute what a
+/// lone stream computes, in the same order); on wgpu, whose products may sum in another order
+/// at another batch size, up to rounding. Each sample ends at its own stop string. All samples
+/// are made together, one step of all of them at a time, so many samples cost little more
+/// time than one while the products are bound by memory traffic.
 pub fn generate_many(
     model: &CharModel,
     tokenizer: &Tokenizer,
     options: &GenerateOptions,
     count: usize,
     device: &Device,
-) -> Result<Vec<String>, TrainError> {
+) -> Result<Vec<Sample>, TrainError> {
     options.validate(tokenizer)?;
     if count == 0 {
         return Err(TrainError::Sampling(
@@ -182,29 +223,40 @@ pub fn generate_many(
     let mut source = LogitSource::new(model, device, count)?;
     let mut logits = source.read_prime(&prime)?;
     let vocab_size = logits.len() / count;
-    let mut texts = vec![String::with_capacity(options.length); count];
+    let empty = Sample {
+        text: String::with_capacity(options.length),
+        pieces: Vec::with_capacity(options.length),
+    };
+    let mut samples = vec![empty; count];
     let mut decoders: Vec<_> = (0..count).map(|_| tokenizer.stream_decoder()).collect();
     let mut tokens = vec![0u32; count];
     // A stream that met a stop string draws no more; it steps on with its last token, unread.
     let mut running = vec![true; count];
     for position in 0..options.length {
-        for (k, ((rng, decoder), text)) in rngs
+        for (k, ((rng, decoder), sample)) in rngs
             .iter_mut()
             .zip(&mut decoders)
-            .zip(&mut texts)
+            .zip(&mut samples)
             .enumerate()
         {
             if !running[k] {
                 continue;
             }
             let row = &logits[k * vocab_size..(k + 1) * vocab_size];
-            tokens[k] = sampler.sample(row, rng) as u32;
+            let token = sampler.sample(row, rng);
+            tokens[k] = token as u32;
+            let text = &mut sample.text;
             let start = text.len();
             decoder.push(tokens[k], text);
             if let Some(end) = options.stop.end_in(text, start) {
                 text.truncate(end);
                 running[k] = false;
             }
+            sample.pieces.push(Piece {
+                token: tokens[k],
+                text: text[start..].to_string(),
+                log_prob: log_prob_of(row, token),
+            });
         }
         if !running.contains(&true) {
             break;
@@ -213,7 +265,7 @@ pub fn generate_many(
             source.step(&tokens, &mut logits)?;
         }
     }
-    Ok(texts)
+    Ok(samples)
 }
 
 /// Where the logits of the streams' next tokens come from.

@@ -4,9 +4,9 @@
 
 use burn::prelude::*;
 use charlstm_data::CorpusLocator;
-use charlstm_model::SamplingOptions;
+use charlstm_model::{CharModel, SamplingOptions};
 use charlstm_train::beam::beam_search;
-use charlstm_train::generate::{GenerateOptions, generate, generate_many};
+use charlstm_train::generate::{GenerateOptions, Sample, generate, generate_many};
 use charlstm_train::stop::StopStrings;
 use charlstm_train::{Checkpoint, TrainOptions, train};
 
@@ -64,7 +64,7 @@ fn many_samples_at_once_are_the_samples_of_consecutive_seeds() {
             let many =
                 generate_many(&model, &checkpoint.tokenizer, &options(40), 5, &device).unwrap();
             assert_eq!(many.len(), 5);
-            for (k, text) in many.iter().enumerate() {
+            for (k, sample) in many.iter().enumerate() {
                 let alone = generate(
                     &model,
                     &checkpoint.tokenizer,
@@ -73,7 +73,8 @@ fn many_samples_at_once_are_the_samples_of_consecutive_seeds() {
                     |_| true,
                 )
                 .unwrap();
-                assert_eq!(text, &alone, "{cell}, sample {k}");
+                assert_eq!(sample.text, alone, "{cell}, sample {k}");
+                assert_log_probs_are_the_models(&model, &checkpoint, "((", sample, &device);
             }
             assert_ne!(many[0], many[1], "independent samples differ");
         }
@@ -94,11 +95,48 @@ fn many_samples_at_once_are_the_samples_of_consecutive_seeds() {
             let first = many().unwrap();
             assert_eq!(first.len(), 3);
             assert!(
-                first.iter().all(|text| text.chars().count() == 12),
+                first.iter().all(|sample| sample.text.chars().count() == 12),
                 "{first:?}"
             );
             assert_eq!(first, many().unwrap());
         }
+    }
+}
+
+/// A sample's pieces make up its text, and each carries the model's own log probability of its
+/// token after the prime and the pieces before it (to 1e-4).
+fn assert_log_probs_are_the_models(
+    model: &CharModel,
+    checkpoint: &Checkpoint,
+    prime: &str,
+    sample: &Sample,
+    device: &Device,
+) {
+    let joined: String = sample.pieces.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(joined, sample.text);
+    let prime_ids = checkpoint.tokenizer.encode(prime).unwrap();
+    let ids: Vec<i64> = prime_ids
+        .iter()
+        .chain(sample.pieces.iter().map(|p| &p.token))
+        .map(|&id| i64::from(id))
+        .collect();
+    let all = logits(model, &ids[..ids.len() - 1], device);
+    let vocab = all.len() / (ids.len() - 1);
+    for (index, piece) in sample.pieces.iter().enumerate() {
+        let row = &all[(prime_ids.len() - 1 + index) * vocab..][..vocab];
+        let max = row.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let log_sum = max
+            + row
+                .iter()
+                .map(|&x| (x as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        let expected = row[piece.token as usize] as f64 - log_sum;
+        assert!(
+            (expected - piece.log_prob).abs() < 1e-4,
+            "piece {index}: {} against the model's {expected}",
+            piece.log_prob
+        );
     }
 }
 

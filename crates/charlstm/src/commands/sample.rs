@@ -57,8 +57,8 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if args.seed.is_none() {
         info!("seed: {seed} (pass --seed {seed} to repeat this sample)");
     }
-    if args.num_samples > 1 {
-        let texts = generate_many(
+    if args.json {
+        let samples = generate_many(
             &model,
             &checkpoint.tokenizer,
             &options,
@@ -67,15 +67,39 @@ pub fn run(args: SampleArgs) -> Result<()> {
         )?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        for (k, text) in texts.iter().enumerate() {
+        for (k, sample) in samples.iter().enumerate() {
+            let line = serde_json::json!({
+                "seed": seed.wrapping_add(k as u64),
+                "prime": options.prime,
+                "text": sample.text,
+                "log_prob": sample.log_prob(),
+                "pieces": sample.pieces,
+            });
+            if writeln!(out, "{line}").is_err() {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
+    if args.num_samples > 1 {
+        let samples = generate_many(
+            &model,
+            &checkpoint.tokenizer,
+            &options,
+            args.num_samples,
+            &device,
+        )?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for (k, sample) in samples.iter().enumerate() {
             let header = format!(
                 "==> sample {} of {} (--seed {}) <==",
                 k + 1,
-                texts.len(),
+                samples.len(),
                 seed.wrapping_add(k as u64)
             );
             // A closed pipe ends the output quietly.
-            if writeln!(out, "{header}\n{}{text}\n", options.prime).is_err() {
+            if writeln!(out, "{header}\n{}{}\n", options.prime, sample.text).is_err() {
                 return Ok(());
             }
         }
