@@ -34,6 +34,10 @@ pub enum Command {
     /// Report a checkpoint's loss on a text, in nats and bits per character (per token too,
     /// for a model trained with a tokenizer.json).
     Eval(EvalArgs),
+    /// Score text files with a character model, one character after another with the state
+    /// carried through each file (any size, constant memory): each file's loss, or with
+    /// --per-char every character's log probability and rank as TSV.
+    Score(ScoreArgs),
     /// Prepare a config's corpus ahead of training: encode it into its cached token file (or
     /// find it there, unchanged) and say what it holds.
     Prepare(PrepareArgs),
@@ -181,6 +185,24 @@ pub struct SampleArgs {
         conflicts_with_all = ["num_samples", "stop", "temperature", "top_k", "top_p", "seed", "json"]
     )]
     pub beam: Option<usize>,
+}
+
+/// `charlstm score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// A run directory (its best checkpoint is used) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Backend [default: the one the checkpoint was trained on].
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
+    /// Print every character's log probability (nats) and rank as TSV on stdout (one file),
+    /// the summary on stderr.
+    #[arg(long)]
+    pub per_char: bool,
+    /// UTF-8 text files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// How `charlstm fill` chooses a blank's character.

@@ -206,3 +206,134 @@ fn fill_uses_both_directions_and_refuses_what_it_cannot_do() {
     );
     assert_ok(&fill(&one_way, &["--method", "forward", "ab_d"]));
 }
+
+/// `score` gives each file the loss `eval --batch-size 1` gives it, reading the file in blocks
+/// (a character cut by a block's end included); `--per-char` lists every character after the
+/// first with its log probability and rank, adding up to that loss; bad files get one line.
+#[test]
+fn score_gives_each_files_loss_and_every_characters_log_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, "abcé\tdef\n".repeat(300)).unwrap();
+    let run_dir = dir.path().join("run");
+    let corpus_set = format!("data.corpus={}", corpus.display());
+    let assignments = [corpus_set.as_str(), "train.max_steps=10"];
+    assert_ok(&train_tiny(&run_dir, &sets(&assignments)));
+
+    // 65,535 ASCII bytes, then é across the 64 KiB boundary of the first block.
+    let long = dir.path().join("long.txt");
+    let text = format!(
+        "{}é{}",
+        "abc\tdef\n".repeat(8192).split_at(65_535).0,
+        "fed\n"
+    );
+    std::fs::write(&long, &text).unwrap();
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "déf\tabc\n").unwrap();
+
+    let score = run(charlstm()
+        .args(["score", "--checkpoint"])
+        .arg(&run_dir)
+        .arg(&long)
+        .arg(&short));
+    assert_ok(&score);
+    let lines: Vec<String> = stdout(&score).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, file) in lines.iter().zip([&long, &short]) {
+        let eval = run(charlstm()
+            .args(["eval", "--batch-size", "1", "--checkpoint"])
+            .arg(&run_dir)
+            .arg("--corpus")
+            .arg(file));
+        assert_ok(&eval);
+        let eval_line = stdout(&eval);
+        // The same characters; eval sums its losses in f32, score in f64.
+        assert_eq!(
+            last_words(line, 3),
+            last_words(&eval_line, 3),
+            "{eval_line}"
+        );
+        let (ours, theirs) = (loss_of(line), loss_of(&eval_line));
+        assert!((ours - theirs).abs() < 1e-4, "{line}\n{eval_line}");
+    }
+    let characters = text.chars().count() - 1;
+    assert!(
+        lines[0].ends_with(&format!("over {characters} characters")),
+        "{}",
+        lines[0]
+    );
+
+    let per_char = run(charlstm()
+        .args(["score", "--per-char", "--checkpoint"])
+        .arg(&run_dir)
+        .arg(&short));
+    assert_ok(&per_char);
+    let rows: Vec<Vec<String>> = stdout(&per_char)
+        .lines()
+        .map(|line| line.split('\t').map(String::from).collect())
+        .collect();
+    assert_eq!(rows[0], ["char", "log_prob", "rank"]);
+    let chars: Vec<&str> = rows[1..].iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(chars, ["é", "f", "\\t", "a", "b", "c", "\\n"]);
+    let nats: f64 = rows[1..]
+        .iter()
+        .map(|row| -row[1].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|row| row[2].parse::<usize>().unwrap() >= 1)
+    );
+    let summary_loss = loss_of(&lines[1]);
+    assert!(
+        (summary_loss - nats / 7.0).abs() < 1e-4,
+        "{} vs {nats}",
+        lines[1]
+    );
+    assert!(
+        stderr(&per_char).contains("nats/char"),
+        "{}",
+        stderr(&per_char)
+    );
+
+    let refused = |file: &Path, expected: &str| {
+        let output = run(charlstm()
+            .args(["score", "--checkpoint"])
+            .arg(&run_dir)
+            .arg(file));
+        assert_clean_error(&output, expected);
+    };
+    refused(&dir.path().join("missing.txt"), "cannot read");
+    let unknown = dir.path().join("unknown.txt");
+    std::fs::write(&unknown, "abcZdef").unwrap();
+    refused(
+        &unknown,
+        "a character the model does not know: 'Z' (character 4)",
+    );
+    let binary = dir.path().join("binary.txt");
+    std::fs::write(&binary, b"abc\xffdef").unwrap();
+    refused(&binary, "is not valid UTF-8 (at byte 3)");
+    let one = dir.path().join("one.txt");
+    std::fs::write(&one, "a").unwrap();
+    refused(&one, "fewer than two characters");
+    assert_clean_error(
+        &run(charlstm()
+            .args(["score", "--per-char", "--checkpoint"])
+            .arg(&run_dir)
+            .arg(&short)
+            .arg(&long)),
+        "--per-char scores one file at a time",
+    );
+}
+
+/// The nats per character of a `FILE: X nats/char, …` line.
+fn loss_of(line: &str) -> f64 {
+    let after_name = line.rsplit(": ").next().unwrap();
+    after_name.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// The last `count` words of a line.
+fn last_words(line: &str, count: usize) -> Vec<&str> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words[words.len().saturating_sub(count)..].to_vec()
+}

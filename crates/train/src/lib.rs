@@ -23,6 +23,7 @@ pub mod repair;
 pub mod resume;
 pub mod run_dir;
 pub mod schedule;
+pub mod score;
 pub mod setup;
 pub mod step;
 pub mod stop;

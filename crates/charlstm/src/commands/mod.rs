@@ -11,6 +11,7 @@ mod plot;
 mod prepare;
 mod repair;
 mod sample;
+mod score;
 mod train;
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args, verbosity),
         Command::Sample(args) => sample::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Score(args) => score::run(args),
         Command::Fill(args) => fill::run(args),
         Command::Prepare(args) => prepare::run(args, verbosity),
         Command::Cache(args) => cache::run(args),
