@@ -80,13 +80,20 @@ pub fn score_file(
     // Bytes of a character cut by the end of the last block.
     let mut pending: Vec<u8> = Vec::with_capacity(BLOCK + 4);
     let mut offset: u64 = 0;
-    let mut logits: Option<Vec<f32>> = None;
+    // The logits for the next character, once one has been read.
+    let mut logits: Vec<f32> = Vec::new();
     // Characters read so far.
     let mut seen: u64 = 0;
     loop {
-        let read = file.read(&mut block).map_err(|e| {
-            TrainError::Sampling(format!("cannot read {shown}: {e} (check the path)"))
-        })?;
+        let read = match file.read(&mut block) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(TrainError::Sampling(format!(
+                    "cannot read {shown}: {e} (check the path)"
+                )));
+            }
+        };
         pending.extend_from_slice(&block[..read]);
         let valid = match std::str::from_utf8(&pending) {
             Ok(text) => text.len(),
@@ -103,7 +110,8 @@ pub fn score_file(
         for character in text.chars() {
             let token = token_of(vocab, character, &shown, seen)?;
             seen += 1;
-            if let Some(row) = &logits {
+            if !logits.is_empty() {
+                let row = &logits;
                 let log_prob = row[token] as f64 - log_sum_exp(row);
                 let rank = 1 + row.iter().filter(|&&x| x > row[token]).count();
                 score.characters += 1;
@@ -116,12 +124,13 @@ pub fn score_file(
                     return Ok(score);
                 }
             }
-            logits = Some(stepper.step(token).to_vec());
+            logits.clear();
+            logits.extend_from_slice(stepper.step(token));
         }
         offset += valid as u64;
         pending.drain(..valid);
         if read == 0 {
-            if logits.is_none() || score.characters == 0 {
+            if score.characters == 0 {
                 return Err(TrainError::Sampling(format!(
                     "{shown} has fewer than two characters: nothing to predict"
                 )));
