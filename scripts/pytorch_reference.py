@@ -23,38 +23,7 @@ import time
 import torch
 from torch import nn
 
-
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-
-class CharModel(nn.Module):
-    def __init__(self, cell, vocab_size, embedding_size, hidden_size, num_layers):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.recurrent = CELLS[cell](embedding_size, hidden_size, num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, tokens, state=None):
-        output, state = self.recurrent(self.embedding(tokens), state)
-        return self.head(output), state
-
-
-def detach(state):
-    """The LSTM's state is a pair of tensors, the GRU's and RNN's one tensor."""
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-
-
-def streams(ids, batch_size, seq_len):
-    """Inputs and targets cut the way charlstm's StreamBatcher cuts them."""
-    stream_len = (len(ids) - 1) // batch_size
-    chunks = stream_len // seq_len
-    data = torch.tensor(ids[: batch_size * stream_len + 1], dtype=torch.long)
-    inputs = torch.stack([data[b * stream_len : (b + 1) * stream_len] for b in range(batch_size)])
-    targets = torch.stack(
-        [data[b * stream_len + 1 : (b + 1) * stream_len + 1] for b in range(batch_size)]
-    )
-    for k in range(chunks):
-        yield inputs[:, k * seq_len : (k + 1) * seq_len], targets[:, k * seq_len : (k + 1) * seq_len]
+from reference_model import CELLS, CharModel, add_shape_arguments, detach, stream_chunks
 
 
 def measure_training(model, ids, args):
@@ -63,7 +32,8 @@ def measure_training(model, ids, args):
     state = None
     timed_steps = 0
     start = None
-    for step, (inputs, targets) in enumerate(streams(ids, args.batch_size, args.seq_len)):
+    data = torch.tensor(ids, dtype=torch.long)
+    for step, (inputs, targets) in enumerate(stream_chunks(data, args.batch_size, args.seq_len)):
         if step == args.warmup_steps:
             start = time.perf_counter()
         if step == args.warmup_steps + args.steps:
@@ -105,13 +75,7 @@ def main():
     parser.add_argument("--corpus", required=True, help="UTF-8 text file")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm")
-    parser.add_argument("--embedding-size", type=int, default=64)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seq-len", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--grad-clip", type=float, default=5.0)
+    add_shape_arguments(parser)
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--sample-length", type=int, default=2000)
@@ -127,7 +91,7 @@ def main():
     ids = [index[c] for c in text[: int(len(text) * 0.9)]]
 
     model = CharModel(
-        args.cell, len(vocab), args.embedding_size, args.hidden_size, args.num_layers
+        len(vocab), args.embedding_size, args.hidden_size, args.num_layers, cell=args.cell
     )
     train_rate, last_loss = measure_training(model, ids, args)
     sample_rate = measure_sampling(model, len(vocab), args.sample_length)

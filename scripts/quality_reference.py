@@ -18,41 +18,12 @@ Prints one JSON object on stdout.
 
 import argparse
 import json
-import math
 import time
 
 import torch
 from torch import nn
 
-
-class CharModel(nn.Module):
-    def __init__(self, vocab_size, embedding_size, hidden_size, num_layers):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.lstm = nn.LSTM(embedding_size, hidden_size, num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, tokens, state=None):
-        output, state = self.lstm(self.embedding(tokens), state)
-        return self.head(output), state
-
-
-def stream_chunks(ids, batch_size, seq_len, keep_remainder):
-    """(inputs, targets) chunks of `batch_size` contiguous streams, as charlstm's StreamBatcher."""
-    stream_len = (len(ids) - 1) // batch_size
-    inputs = ids[: batch_size * stream_len].view(batch_size, stream_len)
-    # Stream b reads ids[b·n .. (b+1)·n] and predicts the tokens one further on.
-    targets = ids[1 : batch_size * stream_len + 1].view(batch_size, stream_len)
-    if keep_remainder:
-        chunks = math.ceil(stream_len / seq_len)
-    else:
-        chunks = stream_len // seq_len
-    for k in range(chunks):
-        yield inputs[:, k * seq_len : (k + 1) * seq_len], targets[:, k * seq_len : (k + 1) * seq_len]
-
-
-def detach(state):
-    return tuple(s.detach() for s in state)
+from reference_model import CharModel, add_shape_arguments, detach, stream_chunks
 
 
 @torch.no_grad()
@@ -78,13 +49,7 @@ def main():
     parser.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget (0: none)")
     parser.add_argument("--steps", type=int, default=0, help="step budget (0: none)")
     parser.add_argument("--eval-at", default="", help="comma-separated steps to validate at")
-    parser.add_argument("--embedding-size", type=int, default=64)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seq-len", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--grad-clip", type=float, default=5.0)
+    add_shape_arguments(parser)
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
     if args.minutes <= 0 and args.steps <= 0:
