@@ -14,14 +14,20 @@ mod common;
 
 use common::*;
 
-#[test]
-fn sampling_is_deterministic_under_a_seed() {
+/// A tiny model trained 20 steps on the `brackets` corpus, loaded on ndarray.
+fn brackets_model() -> (tempfile::TempDir, Checkpoint, CharModel, Device) {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(&["data.corpus=brackets", "train.max_steps=20"]);
     train_tiny(dir.path(), &config);
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let device = ndarray();
     let model = checkpoint.load_model(&device).unwrap();
+    (dir, checkpoint, model, device)
+}
+
+#[test]
+fn sampling_is_deterministic_under_a_seed() {
+    let (_dir, checkpoint, model, device) = brackets_model();
     let sample = |seed| {
         let options = GenerateOptions {
             prime: "(".into(),
@@ -226,12 +232,7 @@ fn tiny_models_of_every_cell_learn_a_repetitive_corpus_almost_perfectly() {
 /// a less likely continuation; the log probability reported is the model's own for the text.
 #[test]
 fn beam_search_finds_the_likelier_continuation() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(&["data.corpus=brackets", "train.max_steps=20"]);
-    train_tiny(dir.path(), &config);
-    let checkpoint = Checkpoint::open(dir.path()).unwrap();
-    let device = ndarray();
-    let model = checkpoint.load_model(&device).unwrap();
+    let (_dir, checkpoint, model, device) = brackets_model();
     let tokenizer = &checkpoint.tokenizer;
     let options = GenerateOptions {
         prime: "(".into(),

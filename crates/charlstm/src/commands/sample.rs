@@ -57,7 +57,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if args.seed.is_none() {
         info!("seed: {seed} (pass --seed {seed} to repeat this sample)");
     }
-    if args.json {
+    if args.json || args.num_samples > 1 {
         let samples = generate_many(
             &model,
             &checkpoint.tokenizer,
@@ -68,38 +68,26 @@ pub fn run(args: SampleArgs) -> Result<()> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         for (k, sample) in samples.iter().enumerate() {
-            let line = serde_json::json!({
-                "seed": seed.wrapping_add(k as u64),
-                "prime": options.prime,
-                "text": sample.text,
-                "log_prob": sample.log_prob(),
-                "pieces": sample.pieces,
-            });
-            if writeln!(out, "{line}").is_err() {
-                return Ok(());
-            }
-        }
-        return Ok(());
-    }
-    if args.num_samples > 1 {
-        let samples = generate_many(
-            &model,
-            &checkpoint.tokenizer,
-            &options,
-            args.num_samples,
-            &device,
-        )?;
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        for (k, sample) in samples.iter().enumerate() {
-            let header = format!(
-                "==> sample {} of {} (--seed {}) <==",
-                k + 1,
-                samples.len(),
-                seed.wrapping_add(k as u64)
-            );
+            let seed = seed.wrapping_add(k as u64);
+            let written = if args.json {
+                let line = serde_json::json!({
+                    "seed": seed,
+                    "prime": options.prime,
+                    "text": sample.text,
+                    "log_prob": sample.log_prob(),
+                    "pieces": sample.pieces,
+                });
+                writeln!(out, "{line}")
+            } else {
+                let header = format!(
+                    "==> sample {} of {} (--seed {seed}) <==",
+                    k + 1,
+                    samples.len()
+                );
+                writeln!(out, "{header}\n{}{}\n", options.prime, sample.text)
+            };
             // A closed pipe ends the output quietly.
-            if writeln!(out, "{header}\n{}{}\n", options.prime, sample.text).is_err() {
+            if written.is_err() {
                 return Ok(());
             }
         }
