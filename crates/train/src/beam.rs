@@ -39,25 +39,6 @@ pub fn beam_search(
     options: &GenerateOptions,
     beams: usize,
 ) -> Result<BeamResult, TrainError> {
-    let mut best = search(model, tokenizer, options, beams)?;
-    let mut width = beams;
-    while width > 1 {
-        width = width.div_ceil(2);
-        let narrower = search(model, tokenizer, options, width)?;
-        if narrower.log_prob > best.log_prob {
-            best = narrower;
-        }
-    }
-    Ok(best)
-}
-
-/// One beam search of `beams` beams.
-fn search(
-    model: &CharModel,
-    tokenizer: &Tokenizer,
-    options: &GenerateOptions,
-    beams: usize,
-) -> Result<BeamResult, TrainError> {
     options.validate(tokenizer)?;
     if beams == 0 {
         return Err(TrainError::Sampling(
@@ -75,18 +56,39 @@ fn search(
                 .into(),
         ));
     }
-    let mut stepper = HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
+    // The prime is read once; every search forks from its state.
+    let mut primed = HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
     let mut logits = Vec::new();
     for &token in &options.prime_tokens(tokenizer)? {
-        logits = stepper.step(token as usize).to_vec();
+        logits = primed.step(token as usize).to_vec();
     }
-    let vocab_size = stepper.vocab_size();
-    let mut streams = stepper.fork(beams);
+    let mut best = search(&primed, &logits, options.length, beams);
+    let mut width = beams;
+    while width > 1 {
+        width = width.div_ceil(2);
+        let narrower = search(&primed, &logits, options.length, width);
+        if narrower.log_prob > best.log_prob {
+            best = narrower;
+        }
+    }
+    Ok(BeamResult {
+        text: tokenizer.decode(&best.tokens),
+        tokens: best.tokens,
+        log_prob: best.log_prob,
+    })
+}
+
+/// One beam search of `beams` beams for `length` tokens, from the state of `primed`, whose
+/// logits for the next token are `prime_logits`.
+fn search(primed: &HostStepper, prime_logits: &[f32], length: usize, beams: usize) -> Beam {
+    let vocab_size = primed.vocab_size();
+    let mut streams = primed.fork(beams);
+    let mut logits = prime_logits.to_vec();
     let mut kept = vec![Beam {
-        tokens: Vec::with_capacity(options.length),
+        tokens: Vec::with_capacity(length),
         log_prob: 0.0,
     }];
-    for position in 0..options.length {
+    for position in 0..length {
         let mut candidates: Vec<(f64, usize, usize)> = Vec::with_capacity(kept.len() * vocab_size);
         for (index, beam) in kept.iter().enumerate() {
             let row = &logits[index * vocab_size..(index + 1) * vocab_size];
@@ -105,7 +107,7 @@ fn search(
                 Beam { tokens, log_prob }
             })
             .collect();
-        if position + 1 < options.length {
+        if position + 1 < length {
             // Streams beyond the kept beams repeat the best one, unread.
             let pick = |n: usize| candidates[n.min(candidates.len() - 1)];
             let parents: Vec<usize> = (0..beams).map(|n| pick(n).1).collect();
@@ -114,12 +116,7 @@ fn search(
             logits = streams.step(&tokens).to_vec();
         }
     }
-    let best = kept.swap_remove(0);
-    Ok(BeamResult {
-        text: tokenizer.decode(&best.tokens),
-        tokens: best.tokens,
-        log_prob: best.log_prob,
-    })
+    kept.swap_remove(0)
 }
 
 /// `log softmax(row)` in f64.
