@@ -6,7 +6,7 @@ use burn::module::Module;
 use charlstm_data::CorpusLocator;
 use charlstm_train::evaluate::evaluate_checkpoint;
 
-use super::open_checkpoint;
+use super::{character_loss_line, open_checkpoint};
 use crate::cli::EvalArgs;
 
 /// `charlstm eval`.
@@ -28,10 +28,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let (name, loss) = (&result.name, &result.evaluation);
         match result.characters {
             None => println!(
-                "{name}: {:.4} nats/char, {:.4} bits/char over {} characters",
-                loss.nats_per_token,
-                loss.bits_per_token(),
-                loss.tokens
+                "{}",
+                character_loss_line(
+                    name,
+                    loss.nats_per_token,
+                    loss.bits_per_token(),
+                    loss.tokens
+                )
             ),
             // Per character too, so models with different tokenizers compare.
             Some(characters) => println!(

@@ -96,3 +96,16 @@ fn select_default_device(backend: BackendKind) {
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }
+
+/// `NAME: X nats/char, Y bits/char over N characters`: how `eval` and `score` report a
+/// character model's loss, so their lines compare.
+fn character_loss_line(
+    name: impl std::fmt::Display,
+    nats_per_char: f64,
+    bits_per_char: f64,
+    characters: impl std::fmt::Display,
+) -> String {
+    format!(
+        "{name}: {nats_per_char:.4} nats/char, {bits_per_char:.4} bits/char over {characters} characters"
+    )
+}

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use charlstm_train::score::{FileScore, score_file};
 use tracing::info;
 
-use super::open_checkpoint;
+use super::{character_loss_line, open_checkpoint};
 use crate::cli::ScoreArgs;
 
 /// `charlstm score`.
@@ -20,12 +20,11 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let summary = |score: &FileScore| {
-        format!(
-            "{}: {:.4} nats/char, {:.4} bits/char over {} characters",
+        character_loss_line(
             score.path.display(),
             score.nats_per_char(),
             score.bits_per_char(),
-            score.characters
+            score.characters,
         )
     };
     if args.per_char {
