@@ -77,12 +77,18 @@ pub struct TrainArgs {
     /// The run's configuration.
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Run directory [default: runs/<config name>].
+    /// Run directory [default: runs/<config name>, or runs/<run>-finetuned with --init-from].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in --out (or the default run directory) from its latest checkpoint.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
+    /// Fine-tune: start a new run from this checkpoint's weights (a run directory or
+    /// checkpoint), on any corpus. The optimizer, schedule and step count start afresh; the
+    /// model's shape must match; new characters extend the vocabulary. Without --config the
+    /// checkpoint's own config is the base (override e.g. --set data.corpus=new.txt).
+    #[arg(long, value_name = "RUN")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// `charlstm prepare`.

@@ -5,6 +5,9 @@
 //! With a size limit (`data.max_vocab`), the most frequent characters keep their own ids and
 //! the rest share one unknown token, the last id, so a corpus with stray symbols does not
 //! widen the softmax; the unknown token decodes to U+FFFD.
+//!
+//! A model fine-tuned on new text keeps its vocabulary's ids and appends the characters it
+//! lacks after them ([`Vocabulary::extended`]), so such a vocabulary is sorted in two runs.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -13,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DataError;
 
-/// A sorted set of characters and the id of each (its position).
+/// A set of characters and the id of each (its position).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vocabulary {
     chars: Vec<char>,
@@ -106,7 +109,7 @@ impl Vocabulary {
     /// The vocabulary of every character in `text`, sorted by code point.
     pub fn from_text(text: &str) -> Self {
         let set: BTreeSet<char> = text.chars().collect();
-        Self::from_sorted(set.into_iter().collect())
+        Self::from_ordered(set.into_iter().collect())
     }
 
     /// The vocabulary of `text` with at most `max_size` tokens (0: no limit): if the text has
@@ -126,7 +129,7 @@ impl Vocabulary {
         if max_size == 0 || by_count.len() <= max_size {
             let mut chars: Vec<char> = by_count.into_iter().map(|(c, _)| c).collect();
             chars.sort_unstable();
-            return (Self::from_sorted(chars), RareCharacters::default());
+            return (Self::from_ordered(chars), RareCharacters::default());
         }
         by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let keep = max_size.saturating_sub(1).max(1);
@@ -137,12 +140,51 @@ impl Vocabulary {
         };
         let mut chars: Vec<char> = by_count[..keep].iter().map(|(c, _)| *c).collect();
         chars.sort_unstable();
-        let mut vocab = Self::from_sorted(chars);
+        let mut vocab = Self::from_ordered(chars);
         vocab.has_unknown = true;
         (vocab, left_out)
     }
 
-    fn from_sorted(chars: Vec<char>) -> Self {
+    /// This vocabulary grown with the characters `counts` has seen that it lacks, for a model
+    /// fine-tuned on new text: every character keeps its id, and the new ones follow in
+    /// code-point order. With `max_size` (0: no limit) the vocabulary holds at most `max_size`
+    /// tokens, or one more than it has now if that is more: the most frequent new characters
+    /// (ties: lower code point first) get ids and the rest share an unknown token, last. A
+    /// vocabulary that has an unknown token already maps every new character to it. Also says
+    /// what was left out.
+    pub fn extended(&self, counts: &CharCounts, max_size: usize) -> (Self, RareCharacters) {
+        let mut new: Vec<(char, u64)> = counts
+            .to_vec()
+            .into_iter()
+            .filter(|(c, _)| !self.ids.contains_key(c))
+            .collect();
+        let room = if self.has_unknown {
+            0
+        } else if max_size == 0 {
+            usize::MAX
+        } else {
+            max_size.saturating_sub(self.chars.len())
+        };
+        let mut rare = Vec::new();
+        if new.len() > room {
+            new.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            // One place goes to the unknown token (a vocabulary that has one has no room).
+            rare = new.split_off(room.saturating_sub(1));
+        }
+        let mut added: Vec<char> = new.into_iter().map(|(c, _)| c).collect();
+        added.sort_unstable();
+        let mut chars = self.chars.clone();
+        chars.extend(added);
+        let mut vocab = Self::from_ordered(chars);
+        vocab.has_unknown = self.has_unknown || !rare.is_empty();
+        let left_out = RareCharacters {
+            distinct: rare.len(),
+            occurrences: rare.iter().map(|(_, n)| *n as usize).sum(),
+        };
+        (vocab, left_out)
+    }
+
+    fn from_ordered(chars: Vec<char>) -> Self {
         let ids = chars
             .iter()
             .enumerate()
@@ -253,8 +295,8 @@ impl Vocabulary {
         std::fs::write(path, self.to_json()).map_err(|e| DataError::io("write", path, e))
     }
 
-    /// Reads a vocabulary written by [`Vocabulary::save`], checking it is sorted and has one
-    /// character per entry.
+    /// Reads a vocabulary written by [`Vocabulary::save`], checking it has one character per
+    /// entry and no character twice.
     pub fn load(path: &Path) -> Result<Self, DataError> {
         let json = std::fs::read_to_string(path).map_err(|e| DataError::io("read", path, e))?;
         Self::from_json(&json, path)
@@ -279,103 +321,14 @@ impl Vocabulary {
         if chars.is_empty() {
             return Err(invalid("it has no characters".into()));
         }
-        if chars.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(invalid("characters are not sorted and distinct".into()));
+        let mut vocab = Self::from_ordered(chars);
+        if vocab.ids.len() != vocab.chars.len() {
+            return Err(invalid("a character appears twice".into()));
         }
-        let mut vocab = Self::from_sorted(chars);
         vocab.has_unknown = file.unknown;
         Ok(vocab)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_sorted_by_code_point_and_deterministic() {
-        let vocab = Vocabulary::from_text("banana");
-        assert_eq!(vocab.chars(), &['a', 'b', 'n']);
-        assert_eq!(vocab.encode("nab").unwrap(), vec![2, 0, 1]);
-        assert_eq!(Vocabulary::from_text("nnaabb"), vocab);
-    }
-
-    #[test]
-    fn multi_byte_characters_round_trip() {
-        let text = "héllo wörld — 日本語 🦀\n\tcafé";
-        let vocab = Vocabulary::from_text(text);
-        let ids = vocab.encode(text).unwrap();
-        assert_eq!(ids.len(), text.chars().count());
-        assert_eq!(vocab.decode(&ids), text);
-    }
-
-    #[test]
-    fn unknown_characters_are_named() {
-        let vocab = Vocabulary::from_text("abc");
-        let err = vocab.encode("abxcz🦀").unwrap_err().to_string();
-        assert!(
-            err.contains("'x'") && err.contains("'z'") && err.contains("'🦀'"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn save_and_load_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vocab.json");
-        let vocab = Vocabulary::from_text("Zürich 🦀 \"quoted\" \\ \n");
-        vocab.save(&path).unwrap();
-        assert_eq!(Vocabulary::load(&path).unwrap(), vocab);
-    }
-
-    #[test]
-    fn load_rejects_unsorted_or_multi_char_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vocab.json");
-        std::fs::write(&path, r#"{"chars": ["b", "a"]}"#).unwrap();
-        assert!(
-            Vocabulary::load(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("sorted")
-        );
-        std::fs::write(&path, r#"{"chars": ["ab"]}"#).unwrap();
-        assert!(
-            Vocabulary::load(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("one character")
-        );
-    }
-
-    #[test]
-    fn a_size_limit_maps_rare_characters_to_the_unknown_token() {
-        let text = "aaaa bbb cc d☃ é";
-        let (vocab, rare) = Vocabulary::from_text_limited(text, 4);
-        // The three most frequent (' ' 4, 'a' 4, 'b' 3) keep ids; the rest share id 3.
-        assert_eq!(vocab.chars(), &[' ', 'a', 'b']);
-        assert_eq!(vocab.len(), 4);
-        assert_eq!(vocab.unknown_id(), Some(3));
-        assert_eq!(
-            rare,
-            RareCharacters {
-                distinct: 4,
-                occurrences: 5
-            }
-        );
-        let ids = vocab.encode("ab cé").unwrap();
-        assert_eq!(ids, vec![1, 2, 0, 3, 3]);
-        assert_eq!(vocab.decode(&ids), "ab \u{fffd}\u{fffd}");
-
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vocab.json");
-        vocab.save(&path).unwrap();
-        assert_eq!(Vocabulary::load(&path).unwrap(), vocab);
-
-        // Under the limit nothing changes.
-        let (whole, rare) = Vocabulary::from_text_limited(text, 100);
-        assert_eq!(whole, Vocabulary::from_text(text));
-        assert_eq!(rare, RareCharacters::default());
-        assert_eq!(Vocabulary::from_text_limited(text, 0).0, whole);
-    }
-}
+mod tests;

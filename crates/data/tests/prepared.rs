@@ -190,3 +190,37 @@ fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
     assert_eq!(last_reading, Some(&(PreparePhase::Reading, 8, 8)));
     assert_eq!(seen.last(), Some(&(PreparePhase::Encoding, 8, 8)));
 }
+
+/// Extending a vocabulary (fine-tuning): the corpus is encoded with the base's ids plus the
+/// new characters after them; the extended vocabulary comes back from the cache as it went in,
+/// and a size limit sends what does not fit to the unknown token.
+#[test]
+fn an_extended_vocabulary_keeps_the_base_ids_and_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, "cab!\nzab\n").unwrap();
+    let base = Vocabulary::from_text("abc\n");
+    let extend = TokenizerChoice::ExtendCharacters {
+        base: base.clone(),
+        max_vocab: 0,
+    };
+    let cache = dir.path().join("cache");
+    let sources = resolve(&[&path]);
+    let prepared = prepare_in(&cache, &sources, &extend);
+    let vocab = prepared.tokenizer.characters().unwrap().clone();
+    assert_eq!(vocab.chars(), &['\n', 'a', 'b', 'c', '!', 'z']);
+    assert_eq!(&vocab.chars()[..4], base.chars());
+    assert_eq!(text_of(&prepared), "cab!\nzab\n");
+    assert!(!prepared.reused);
+    let again = prepare_in(&cache, &sources, &extend);
+    assert!(again.reused);
+    assert_eq!(again.tokenizer.characters(), Some(&vocab));
+
+    let limited = TokenizerChoice::ExtendCharacters { base, max_vocab: 5 };
+    let prepared = prepare_uncached(&sources, &limited, InvalidUtf8::Error).unwrap();
+    let vocab = prepared.tokenizer.characters().unwrap();
+    // Room for one more token: the unknown token, which both new characters share.
+    assert_eq!((vocab.chars().len(), vocab.unknown_id()), (4, Some(4)));
+    assert_eq!(prepared.rare_characters().distinct, 2);
+    assert_eq!(text_of(&prepared), "cab\u{fffd}\n\u{fffd}ab\n");
+}

@@ -212,5 +212,7 @@ fn zero_state(layers: &[RecurrentLayer], batch: usize, device: &Device) -> Recur
     }
 }
 
+mod vocabulary;
+
 #[cfg(test)]
 mod tests;

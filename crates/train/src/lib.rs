@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod export;
 pub mod fill;
 pub mod generate;
+pub mod init_from;
 pub mod loss;
 pub mod metrics;
 pub mod observer;

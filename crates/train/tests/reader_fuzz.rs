@@ -47,6 +47,7 @@ fn valid_checkpoint(dir: &Path) -> PathBuf {
         TrainOptions {
             run_dir: run_dir.clone(),
             resume: false,
+            init_from: None,
             locator: CorpusLocator::default(),
             observer: &mut Silent,
             stop: None,

@@ -178,6 +178,7 @@ fn an_existing_run_is_not_overwritten_without_resume() {
         TrainOptions {
             run_dir: dir.path().to_path_buf(),
             resume: false,
+            init_from: None,
             locator: CorpusLocator::default(),
             observer: &mut losses,
             stop: None,

@@ -47,6 +47,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             "backward_validation_loss": short(p.backward_validation_loss),
             "best_backward_validation_loss": short(p.best_backward_validation_loss),
             "resumable": checkpoint.dir.join("optimizer.bpk").is_file(),
+            "initialized_from": p.initialized_from,
             "config": toml::from_str::<serde_json::Value>(&config.to_toml()).ok(),
         });
         println!("{info}");
@@ -89,6 +90,15 @@ pub fn run(args: InfoArgs) -> Result<()> {
             String::new()
         }
     );
+    if let Some(init) = &p.initialized_from {
+        println!(
+            "initialised from:      {} (step {}, {} tokens; {} added)",
+            init.checkpoint.display(),
+            init.step,
+            init.vocab_size,
+            init.added_tokens
+        );
+    }
     println!("train loss:            {}", loss(p.train_loss));
     println!("validation loss:       {}", loss(p.validation_loss));
     println!("best validation loss:  {}", loss(p.best_validation_loss));

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use charlstm_data::CorpusLocator;
-use charlstm_train::{TrainOptions, train};
+use charlstm_train::{TrainOptions, checkpoint, train};
 use tracing::{info, warn};
 
 use super::load_config;
@@ -38,13 +38,21 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 
 /// `charlstm train`.
 pub fn run(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
-    let run_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_run_dir(args.config.config.as_deref()));
-    // A resumed run keeps its own config unless another is given.
-    let saved_config = run_dir.join("config.toml");
-    let fallback = (args.resume && saved_config.is_file()).then_some(saved_config);
+    let init_dir = args
+        .init_from
+        .as_deref()
+        .and_then(|path| checkpoint::resolve(path).ok());
+    let run_dir = args.out.clone().unwrap_or_else(|| {
+        default_run_dir(args.config.config.as_deref(), args.init_from.as_deref())
+    });
+    // A resumed run keeps its own config unless another is given; a fine-tuned one starts
+    // from its checkpoint's.
+    let saved_config = match &init_dir {
+        Some(dir) => dir.join("config.toml"),
+        None => run_dir.join("config.toml"),
+    };
+    let fallback =
+        ((args.resume || init_dir.is_some()) && saved_config.is_file()).then_some(saved_config);
     let config = load_config(&args.config, fallback)?;
 
     let stop = stop_on_signals()?;
@@ -56,6 +64,7 @@ pub fn run(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
         TrainOptions {
             run_dir: run_dir.clone(),
             resume: args.resume,
+            init_from: args.init_from.clone(),
             locator,
             observer: &mut observer,
             stop: Some(stop),
@@ -95,10 +104,22 @@ pub fn run(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
     Ok(())
 }
 
-/// `runs/<config file stem>`, or `runs/default` without a config.
-fn default_run_dir(config: Option<&Path>) -> PathBuf {
-    let name = config
-        .and_then(|p| p.file_stem())
-        .map_or("default".into(), |s| s.to_string_lossy().into_owned());
-    PathBuf::from("runs").join(name)
+/// `runs/<config file stem>`; without a config, `runs/<run>-finetuned` for a run fine-tuned
+/// from `runs/<run>` (or a checkpoint in it), else `runs/default`.
+fn default_run_dir(config: Option<&Path>, init_from: Option<&Path>) -> PathBuf {
+    let stem = |path: &Path| path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = match (config, init_from) {
+        (Some(config), _) => stem(config),
+        (None, Some(init)) => {
+            // A checkpoint directory (`best`, `latest`) is named after its run's.
+            let run = if checkpoint::resolve(init).is_ok_and(|dir| dir == init) {
+                init.parent().unwrap_or(init)
+            } else {
+                init
+            };
+            stem(run).map(|run| format!("{run}-finetuned"))
+        }
+        (None, None) => None,
+    };
+    PathBuf::from("runs").join(name.unwrap_or_else(|| "default".into()))
 }

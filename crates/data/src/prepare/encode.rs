@@ -95,7 +95,7 @@ pub(super) fn write_entry(
 ) -> Result<PreparedInfo, DataError> {
     let started = Instant::now();
     std::fs::create_dir_all(entry).map_err(|e| DataError::io("create", entry, e))?;
-    let build = matches!(choice, TokenizerChoice::BuildCharacters { .. });
+    let build = !matches!(choice, TokenizerChoice::Use(_));
     let pass = first_pass(sources, build, invalid_utf8, progress)?;
     let (tokenizer, rare) = match choice {
         TokenizerChoice::BuildCharacters { max_vocab } => {
@@ -103,6 +103,10 @@ pub(super) fn write_entry(
             (Tokenizer::Characters(vocab), rare)
         }
         TokenizerChoice::Use(tokenizer) => (tokenizer.clone(), RareCharacters::default()),
+        TokenizerChoice::ExtendCharacters { base, max_vocab } => {
+            let (vocab, rare) = base.extended(&pass.counts, *max_vocab);
+            (Tokenizer::Characters(vocab), rare)
+        }
     };
     let width = TokenWidth::for_vocab(tokenizer.len());
 

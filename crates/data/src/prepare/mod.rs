@@ -59,6 +59,14 @@ pub enum TokenizerChoice {
     },
     /// This tokenizer (a checkpoint's, or a `tokenizer.json`).
     Use(Tokenizer),
+    /// A checkpoint's character vocabulary grown with the corpus's new characters, for
+    /// fine-tuning (see [`Vocabulary::extended`]).
+    ExtendCharacters {
+        /// The vocabulary whose ids stay.
+        base: Vocabulary,
+        /// The size limit.
+        max_vocab: usize,
+    },
 }
 
 impl TokenizerChoice {
@@ -69,6 +77,10 @@ impl TokenizerChoice {
             Self::Use(tokenizer) => format!(
                 "tokenizer {}",
                 hex(&Sha256::digest(tokenizer.to_tokenizer_json()?))
+            ),
+            Self::ExtendCharacters { base, max_vocab } => format!(
+                "extend {} max_vocab={max_vocab}",
+                hex(&Sha256::digest(base.to_json()))
             ),
         })
     }

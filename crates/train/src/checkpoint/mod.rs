@@ -42,6 +42,7 @@ use sha2::{Digest, Sha256};
 use crate::config::RunConfig;
 pub use crate::durable::{write_atomically, write_synced};
 use crate::error::TrainError;
+use crate::init_from::InitializedFrom;
 use crate::weights_shape::{config_mismatch, describe_mismatch, weights_shape};
 
 mod save;
@@ -101,6 +102,9 @@ pub struct Progress {
     pub state_shape: Option<[usize; 3]>,
     /// sha256 (hex) of every other file of the checkpoint, by file name.
     pub checksums: BTreeMap<String, String>,
+    /// The checkpoint a fine-tuned run's weights started from (`train --init-from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialized_from: Option<InitializedFrom>,
 }
 
 impl Progress {
@@ -123,6 +127,7 @@ impl Progress {
             skipped_steps: 0,
             state_shape: None,
             checksums: BTreeMap::new(),
+            initialized_from: None,
         }
     }
 }

@@ -9,15 +9,18 @@ use charlstm_data::{
 use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::init_from;
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::setup::{split_and_batch, training_streams};
 
 /// Prepares the corpus `config` names (reporting progress and what was read to `observer`),
-/// with the tokenizer `resume_from` was trained with, or a new one.
+/// with the tokenizer `resume_from` was trained with, the vocabulary of `init_from` grown
+/// with the corpus's new characters, or a new one.
 pub(super) fn prepare(
     config: &RunConfig,
     locator: &CorpusLocator,
     resume_from: Option<&Checkpoint>,
+    init_from: Option<&Checkpoint>,
     observer: &mut dyn TrainObserver,
 ) -> Result<PreparedCorpus, TrainError> {
     let mut preparing = |phase: PreparePhase, done: u64, total: u64| {
@@ -39,7 +42,10 @@ pub(super) fn prepare(
                 e => e.into(),
             })?,
         None => {
-            let choice = config.data.tokenizer_choice()?;
+            let choice = match init_from {
+                Some(checkpoint) => init_from::tokenizer_choice(checkpoint, config)?,
+                None => config.data.tokenizer_choice()?,
+            };
             config.data.prepare(locator, &choice, &mut preparing)?
         }
     };

@@ -4,15 +4,17 @@
 mod data;
 mod session;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use charlstm_data::CorpusLocator;
 
+use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::init_from;
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::resume::check_resume;
@@ -26,6 +28,9 @@ pub struct TrainOptions<'a> {
     pub run_dir: PathBuf,
     /// Continue from the run directory's latest checkpoint instead of starting afresh.
     pub resume: bool,
+    /// Start a new run from this checkpoint's weights (a checkpoint or run directory):
+    /// fine-tuning. Not with `resume`.
+    pub init_from: Option<PathBuf>,
     /// Where named corpora are found.
     pub locator: CorpusLocator,
     /// Receives progress reports.
@@ -67,10 +72,14 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let TrainOptions {
         run_dir,
         resume,
+        init_from,
         locator,
         observer,
         stop,
     } = options;
+    let init_from = init_from
+        .map(|path| open_init_from(&path, resume, config))
+        .transpose()?;
     let resume_from = run_dir::open(&run_dir, resume)?;
     // A resumed run may not change what the checkpoint's weights fix: refused here, before
     // anything is written.
@@ -78,7 +87,13 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
         .as_ref()
         .map(|checkpoint| check_resume(&checkpoint.config, config))
         .transpose()?;
-    let prepared = data::prepare(config, &locator, resume_from.as_ref(), observer)?;
+    let prepared = data::prepare(
+        config,
+        &locator,
+        resume_from.as_ref(),
+        init_from.as_ref(),
+        observer,
+    )?;
     let data = TrainingData::new(config, &prepared)?;
     let tokenizer = resume_from
         .as_ref()
@@ -87,6 +102,9 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     if let (Some(checkpoint), Some(plan)) = (&resume_from, &resume_plan) {
         session.resume(checkpoint, plan, &data, observer)?;
     }
+    if let Some(checkpoint) = &init_from {
+        session.init_from(checkpoint, observer)?;
+    }
     run_dir::write_config_files(&run_dir, config, tokenizer)?;
     let mut metrics = MetricsLog::open(&run_dir, session.progress.step)?;
     let recipe = &config.train;
@@ -94,6 +112,14 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let early_chunks = recipe.early_chunks();
     let resumed_at = resume_from.as_ref().map(|c| c.progress.step);
     session.announce(&data, schedule.total_steps, resumed_at, observer);
+    if init_from.is_some() {
+        // Where fine-tuning starts: the loss on the new text before any step.
+        let mut row = MetricsRow::new(0, 1, 0.0, 0.0);
+        session.validate(&data, &mut row, observer)?;
+        if row.has_losses() {
+            metrics.append(&row)?;
+        }
+    }
 
     let clock = BudgetClock::start(recipe.max_minutes, session.progress.elapsed_seconds);
     let mut picture = LossPicture::default();
@@ -139,6 +165,19 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     }
     let session_seconds = clock.session_seconds();
     Ok(session.summary(session_seconds, interrupted))
+}
+
+/// The checkpoint at `path` that a new run starts from, once `config` is known to fit its
+/// weights.
+fn open_init_from(path: &Path, resume: bool, config: &RunConfig) -> Result<Checkpoint, TrainError> {
+    if resume {
+        return Err(TrainError::Config(
+            "--init-from starts a new run from a checkpoint and --resume continues a run: give one of them".into(),
+        ));
+    }
+    let checkpoint = Checkpoint::open(path)?;
+    init_from::check_shape(&checkpoint, config)?;
+    Ok(checkpoint)
 }
 
 /// The clock of `train.max_minutes`, counting the time of earlier sessions of a resumed run.

@@ -55,6 +55,7 @@ pub fn train_run(run_dir: &Path, config: &RunConfig, resume: bool) -> (TrainSumm
         TrainOptions {
             run_dir: run_dir.to_path_buf(),
             resume,
+            init_from: None,
             locator: CorpusLocator::default(),
             observer: &mut losses,
             stop: None,

@@ -19,6 +19,7 @@ use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
 use crate::chunks::next_chunk;
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::init_from;
 use crate::metrics::{LossWindow, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::resume::{OnResume, ResumePlan, recut_streams};
@@ -118,6 +119,28 @@ impl<'r> Session<'r> {
                 message: &format!("resuming with {}", free.join(", ")),
             });
         }
+        Ok(())
+    }
+
+    /// Starts from `checkpoint`'s weights instead of fresh ones (fine-tuning): its vocabulary
+    /// grown to the run's, the new tokens' rows from this session's fresh model. The optimizer
+    /// and the step count stay new.
+    pub fn init_from(
+        &mut self,
+        checkpoint: &Checkpoint,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<(), TrainError> {
+        self.model = init_from::initial_model(checkpoint, self.config, &self.model, &self.device)?;
+        let record = init_from::record(checkpoint, self.tokenizer);
+        let message = format!(
+            "initialised from {} (step {}): its {} tokens, {} new",
+            record.checkpoint.display(),
+            record.step,
+            record.vocab_size,
+            record.added_tokens,
+        );
+        observer.on_event(&TrainEvent::Notice { message: &message });
+        self.progress.initialized_from = Some(record);
         Ok(())
     }
 
