@@ -45,8 +45,7 @@ pub fn check_shape(checkpoint: &Checkpoint, given: &RunConfig) -> Result<(), Tra
         &checkpoint.dir,
         format!(
             "cannot initialise from it: the model's shape differs ({}); give the checkpoint's values, or leave out --config to train with the checkpoint's own config",
-            describe_mismatch(&mismatch, "the config")
-                .replace("in the weights", "in the checkpoint")
+            describe_mismatch(&mismatch, "the config", "the checkpoint")
         ),
     ))
 }
@@ -61,6 +60,7 @@ pub fn tokenizer_choice(
     let dir = &checkpoint.dir;
     let named = &given.data.tokenizer;
     let refuse = |reason: String| Err(TrainError::checkpoint(dir, reason));
+    let saved_json = dir.join(charlstm_data::TOKENIZER_FILE);
     match (&checkpoint.tokenizer, named.as_str() == CHARACTER_TOKENIZER) {
         (Tokenizer::Characters(base), true) => Ok(TokenizerChoice::ExtendCharacters {
             base: base.clone(),
@@ -71,14 +71,14 @@ pub fn tokenizer_choice(
         )),
         (Tokenizer::HuggingFace(_), true) => refuse(format!(
             "cannot initialise from it: its model reads the ids of a tokenizer.json; set data.tokenizer = \"{}\"",
-            dir.join(charlstm_data::TOKENIZER_FILE).display()
+            saved_json.display()
         )),
         (saved @ Tokenizer::HuggingFace(_), false) => {
             let given_tokenizer = Tokenizer::from_file(Path::new(named))?;
             if given_tokenizer.to_tokenizer_json()? != saved.to_tokenizer_json()? {
                 return refuse(format!(
                     "cannot initialise from it: data.tokenizer names {named}, a different tokenizer.json from the checkpoint's; set data.tokenizer = \"{}\"",
-                    dir.join(charlstm_data::TOKENIZER_FILE).display()
+                    saved_json.display()
                 ));
             }
             Ok(TokenizerChoice::Use(saved.clone()))

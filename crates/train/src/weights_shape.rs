@@ -81,12 +81,16 @@ pub fn config_mismatch(
 }
 
 /// `mismatch` in words: `model.hidden_size = 32 in config.toml, 16 in the weights, ...`, the
-/// config named `config_name`.
-pub fn describe_mismatch(mismatch: &[(String, String, String)], config_name: &str) -> String {
+/// config named `config_name` and the shape it is compared with `weights_name`.
+pub fn describe_mismatch(
+    mismatch: &[(String, String, String)],
+    config_name: &str,
+    weights_name: &str,
+) -> String {
     mismatch
         .iter()
         .map(|(key, config, weights)| {
-            format!("{key} = {config} in {config_name}, {weights} in the weights")
+            format!("{key} = {config} in {config_name}, {weights} in {weights_name}")
         })
         .collect::<Vec<_>>()
         .join(", ")

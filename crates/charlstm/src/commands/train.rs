@@ -43,7 +43,11 @@ pub fn run(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
         .as_deref()
         .and_then(|path| checkpoint::resolve(path).ok());
     let run_dir = args.out.clone().unwrap_or_else(|| {
-        default_run_dir(args.config.config.as_deref(), args.init_from.as_deref())
+        default_run_dir(
+            args.config.config.as_deref(),
+            args.init_from.as_deref(),
+            init_dir.as_deref(),
+        )
     });
     // A resumed run keeps its own config unless another is given; a fine-tuned one starts
     // from its checkpoint's.
@@ -105,14 +109,19 @@ pub fn run(args: TrainArgs, verbosity: Verbosity) -> Result<()> {
 }
 
 /// `runs/<config file stem>`; without a config, `runs/<run>-finetuned` for a run fine-tuned
-/// from `runs/<run>` (or a checkpoint in it), else `runs/default`.
-fn default_run_dir(config: Option<&Path>, init_from: Option<&Path>) -> PathBuf {
+/// from `runs/<run>` (or a checkpoint in it; `init_dir` is the checkpoint `init_from`
+/// resolved to), else `runs/default`.
+fn default_run_dir(
+    config: Option<&Path>,
+    init_from: Option<&Path>,
+    init_dir: Option<&Path>,
+) -> PathBuf {
     let stem = |path: &Path| path.file_stem().map(|s| s.to_string_lossy().into_owned());
     let name = match (config, init_from) {
         (Some(config), _) => stem(config),
         (None, Some(init)) => {
             // A checkpoint directory (`best`, `latest`) is named after its run's.
-            let run = if checkpoint::resolve(init).is_ok_and(|dir| dir == init) {
+            let run = if init_dir == Some(init) {
                 init.parent().unwrap_or(init)
             } else {
                 init

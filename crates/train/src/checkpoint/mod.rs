@@ -211,7 +211,7 @@ impl Checkpoint {
             &self.dir,
             format!(
                 "its config.toml does not describe its weights ({}), as a `train --resume` with a new model shape left runs before charlstm refused it; fix it with: charlstm repair {}",
-                describe_mismatch(&mismatch, "config.toml"),
+                describe_mismatch(&mismatch, "config.toml", "the weights"),
                 run.display()
             ),
         ))

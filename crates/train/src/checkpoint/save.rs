@@ -146,6 +146,6 @@ fn check_config_fits_weights(contents: &CheckpointContents<'_>) -> Result<(), Tr
     }
     Err(TrainError::Config(format!(
         "internal error: refusing to write a checkpoint whose config does not describe its weights ({}); please report this",
-        describe_mismatch(&mismatch, "the config")
+        describe_mismatch(&mismatch, "the config", "the weights")
     )))
 }
