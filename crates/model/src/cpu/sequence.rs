@@ -2,6 +2,9 @@
 //! projection, the transposed recurrent weight, whole-sequence weight-gradient products and
 //! length checks.
 
+use rayon::prelude::*;
+
+use super::buffers::{recycle, runs_of, scratch};
 use super::matmul::{Matrix, Write, matmul, matmul_strided};
 use super::transpose_into;
 
@@ -61,10 +64,10 @@ impl Dims {
 pub fn project_inputs(dims: Dims, input: &[f32], input_weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let gate_width = dims.gate_width();
     check_len("bias", bias, gate_width);
-    let mut projected = vec![0.0; dims.rows() * gate_width];
-    for row in projected.chunks_exact_mut(gate_width) {
-        row.copy_from_slice(bias);
-    }
+    let mut projected = scratch(dims.rows() * gate_width);
+    projected
+        .par_chunks_exact_mut(gate_width)
+        .for_each(|row| row.copy_from_slice(bias));
     matmul(
         &mut projected,
         Write::Accumulate,
@@ -89,6 +92,14 @@ pub struct RecurrentWeight<'a> {
 enum Layout<'a> {
     AsGiven(&'a [f32]),
     Transposed(Vec<f32>),
+}
+
+impl Drop for RecurrentWeight<'_> {
+    fn drop(&mut self) {
+        if let Layout::Transposed(transposed) = &mut self.layout {
+            recycle(std::mem::take(transposed));
+        }
+    }
 }
 
 /// Steps from which transposing `W_h` once pays for itself.
@@ -120,6 +131,16 @@ impl<'a> RecurrentWeight<'a> {
     }
 }
 
+/// Every step's gate pre-activations before the products, `[T, gates·H, B]` (each step
+/// column-major): unit `u`'s run of `B` values holds `bias[u]`. Written in parallel.
+pub fn biased_steps(bias: &[f32], dims: Dims) -> Vec<f32> {
+    let gate_width = dims.gate_width();
+    check_len("bias", bias, gate_width);
+    runs_of(dims.seq_len * gate_width, dims.batch, |run| {
+        bias[run % gate_width]
+    })
+}
+
 /// `out = bias + lhs · rhs` for one step, column-major `[units, B]`: each of `out`'s rows (a
 /// unit's `B` values) starts from its `bias`.
 pub fn affine_step(out: &mut [f32], bias: &[f32], batch: usize, lhs: Matrix<'_>, rhs: Matrix<'_>) {
@@ -137,7 +158,7 @@ pub fn accumulate_step(out: &mut [f32], batch: usize, lhs: Matrix<'_>, rhs: Matr
 /// `lhs · rhs` into a new `len`-element vector, if `wanted`.
 pub fn product(wanted: bool, len: usize, lhs: Matrix<'_>, rhs: Matrix<'_>) -> Option<Vec<f32>> {
     wanted.then(|| {
-        let mut out = vec![0.0; len];
+        let mut out = scratch(len);
         matmul(&mut out, Write::Overwrite, lhs, rhs);
         out
     })
@@ -157,18 +178,37 @@ pub fn column_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32
 }
 
 /// Step-major states `[T, H, B]` (each step column-major, as the fused LSTM and GRU keep
-/// them) as the layer's row-major outputs, `[T, B, H]`.
+/// them) as the layer's row-major outputs, `[T, B, H]`; the steps in parallel.
 pub fn row_major_steps(step_major: &[f32], dims: Dims) -> Vec<f32> {
-    let mut outputs = vec![0.0; step_major.len()];
-    let state_len = dims.state_len();
-    for (step, block) in step_major.chunks_exact(state_len).enumerate() {
-        transpose_into(
-            block,
-            dims.batch,
-            &mut outputs[step * state_len..][..state_len],
-        );
-    }
+    let mut outputs = scratch(step_major.len());
+    transpose_steps(step_major, dims.state_len(), dims.batch, &mut outputs);
     outputs
+}
+
+/// [`row_major_steps`] into the first `T` blocks of `outputs`.
+pub fn row_major_steps_into(step_major: &[f32], dims: Dims, outputs: &mut [f32]) {
+    transpose_steps(step_major, dims.state_len(), dims.batch, outputs);
+}
+
+/// Row-major steps `[T, B, H]` (the gradients arriving at a layer's outputs) step-major,
+/// `[T, H, B]`, as the fused LSTM and GRU's backward passes read them; the steps in parallel.
+pub fn step_major_steps(row_major: &[f32], dims: Dims) -> Vec<f32> {
+    let mut transposed = scratch(row_major.len());
+    transpose_steps(
+        row_major,
+        dims.state_len(),
+        dims.hidden_size,
+        &mut transposed,
+    );
+    transposed
+}
+
+/// Each block of `block_len` elements of `steps`, a matrix `columns` wide, transposed into the
+/// same block of `out`.
+fn transpose_steps(steps: &[f32], block_len: usize, columns: usize, out: &mut [f32]) {
+    out.par_chunks_exact_mut(block_len.max(1))
+        .zip(steps.par_chunks_exact(block_len.max(1)))
+        .for_each(|(out, block)| transpose_into(block, columns, out));
 }
 
 /// `∂L/∂W_h = H_prevᵀ · grad`, `[H, gate_width]`, with `H_prev = [h_0 … h_{T-1}]` read from
@@ -176,41 +216,73 @@ pub fn row_major_steps(step_major: &[f32], dims: Dims) -> Vec<f32> {
 /// gradient of the recurrent products.
 pub fn recurrent_weight_grad(hidden: &[f32], dims: Dims, grad: Matrix<'_>) -> Vec<f32> {
     let Dims {
-        seq_len,
-        batch,
-        hidden_size,
-        ..
+        batch, hidden_size, ..
     } = dims;
     let rows = dims.rows();
     // H_prev unit after unit, [H, T·B], so that the product reads all steps as one matrix.
-    let mut hidden_before = vec![0.0; rows * hidden_size];
-    for (step, block) in hidden[..rows * hidden_size]
-        .chunks_exact(dims.state_len())
-        .enumerate()
-    {
-        for (unit, values) in block.chunks_exact(batch).enumerate() {
-            hidden_before[(unit * seq_len + step) * batch..][..batch].copy_from_slice(values);
-        }
-    }
-    let mut out = vec![0.0; hidden_size * dims.gate_width()];
+    let hidden_before = unit_major(&hidden[..rows * hidden_size], hidden_size, batch);
+    let mut out = scratch(hidden_size * dims.gate_width());
     matmul(
         &mut out,
         Write::Overwrite,
         Matrix::row_major(&hidden_before, hidden_size, rows),
         grad,
     );
+    recycle(hidden_before);
     out
 }
 
-/// The sum of each row of a row-major matrix `width` wide, first to last (a bias gradient from
-/// unit-major gate gradients), if `wanted`.
+/// Step-major arrays `[T, units, B]` (each step column-major) unit after unit, `[units, T·B]`:
+/// unit `u`'s row holds its `B` values of step 0, then of step 1, and so on. The units in
+/// parallel.
+pub fn unit_major(step_major: &[f32], units: usize, batch: usize) -> Vec<f32> {
+    let step_len = units * batch;
+    let mut out = scratch(step_major.len());
+    if step_len == 0 || step_major.is_empty() {
+        return out;
+    }
+    let row_len = step_major.len() / units;
+    out.par_chunks_exact_mut(row_len)
+        .enumerate()
+        .for_each(|(unit, row)| {
+            for (step, values) in row.chunks_exact_mut(batch).enumerate() {
+                values.copy_from_slice(&step_major[step * step_len + unit * batch..][..batch]);
+            }
+        });
+    out
+}
+
+/// The sum of each row of a row-major matrix `width` wide (a bias gradient from unit-major gate
+/// gradients), if `wanted`: the rows in parallel, each summed in [`LANES`] interleaved partial
+/// sums, so that the result does not depend on the thread count.
 pub fn row_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32>> {
     wanted.then(|| {
         matrix
-            .chunks_exact(width)
-            .map(|row| row.iter().fold(0.0, |sum, value| sum + value))
+            .par_chunks_exact(width.max(1))
+            .with_min_len(ROWS_PER_TASK.div_ceil(width.max(1)))
+            .map(lane_sum)
             .collect()
     })
+}
+
+/// Partial sums a row is summed in: one vector register's worth, so the loop vectorises.
+const LANES: usize = 16;
+
+/// Elements a row-sum task covers at least.
+const ROWS_PER_TASK: usize = 1 << 15;
+
+/// The sum of `values`: element `k` goes to partial sum `k mod LANES` (the tail's to their
+/// own), and the partial sums are added in order at the end.
+fn lane_sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane += value;
+        }
+    }
+    lanes.iter().chain(tail).fold(0.0, |sum, value| sum + value)
 }
 
 /// Block `index` of `all` cut in blocks of `len`.

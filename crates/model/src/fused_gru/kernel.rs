@@ -29,14 +29,16 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
+use crate::cpu::buffers::{recycle, scratch, zeroed};
 use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
 use crate::cpu::sequence::{
-    RecurrentWeight, affine_step, check_len, recurrent_weight_grad, row_major_steps, row_sums,
+    RecurrentWeight, accumulate_step, affine_step, biased_steps, check_len, recurrent_weight_grad,
+    row_major_steps, row_sums, step_major_steps,
 };
-use crate::cpu::{min_rows_per_task, transpose, transpose_into};
+use crate::cpu::{min_rows_per_task, transpose};
 
 /// Gates of a GRU: r, z, n.
 pub const GATES: usize = 3;
@@ -76,8 +78,22 @@ pub struct ForwardTrace {
     recurrent_new: Vec<f32>,
     /// `h_0 … h_T`, `[T+1, H, B]`.
     hidden: Vec<f32>,
-    /// `h_1 … h_T` row-major, `[T, B, H]`: the layer's outputs.
-    outputs: Vec<f32>,
+    /// `h_1 … h_T` row-major, `[T, B, H]`: the layer's outputs, as its operation returns them
+    /// (which moves them out of the trace).
+    pub(super) outputs: Vec<f32>,
+}
+
+impl Drop for ForwardTrace {
+    fn drop(&mut self) {
+        for buffer in [
+            &mut self.gates,
+            &mut self.recurrent_new,
+            &mut self.hidden,
+            &mut self.outputs,
+        ] {
+            recycle(std::mem::take(buffer));
+        }
+    }
 }
 
 impl std::fmt::Debug for ForwardTrace {
@@ -90,6 +106,7 @@ impl std::fmt::Debug for ForwardTrace {
 
 impl ForwardTrace {
     /// Every step's output `h_1 … h_T`, `[T, B, H]`; the last block is the final state.
+    #[cfg(test)]
     pub fn outputs(&self) -> &[f32] {
         &self.outputs
     }
@@ -134,9 +151,9 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
     check_len("hidden state", hidden, state_len);
 
     let gates_len = gate_width * batch;
-    let mut gates = vec![0.0; seq_len * gates_len];
-    let mut recurrent_new = vec![0.0; seq_len * state_len];
-    let mut hidden_all = vec![0.0; (seq_len + 1) * state_len];
+    let mut gates = biased_steps(weights.input_bias, dims);
+    let mut recurrent_new = scratch(seq_len * state_len);
+    let mut hidden_all = scratch((seq_len + 1) * state_len);
     hidden_all[..state_len].copy_from_slice(&transpose(hidden, hidden_size));
     let input_weight = RecurrentWeight::new(weights.input_weight, input_size, gate_width, seq_len);
     let recurrent =
@@ -146,9 +163,8 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
         // P_t = X_t · W_x + b_x and U_t = h_{t-1} · W_h + b_h, column-major [3H, B].
         let gates = &mut gates[step * gates_len..][..gates_len];
         let input_step = &input[step * batch * input_size..][..batch * input_size];
-        affine_step(
+        accumulate_step(
             gates,
-            weights.input_bias,
             batch,
             Matrix::row_major(input_step, batch, input_size),
             input_weight.matrix(),
@@ -282,17 +298,15 @@ pub fn backward(
 
     // Column-major [H, B] like the trace; the gradients of P and U unit after unit, [3H, T·B].
     let recurrent_weight_t = Matrix::row_major(read.recurrent_weight, hidden_size, gate_width).t();
-    let mut grad_from_input = vec![0.0; gate_width * rows];
-    let mut grad_from_state = vec![0.0; gate_width * rows];
+    let mut grad_from_input = zeroed(gate_width * rows);
+    let mut grad_from_state = zeroed(gate_width * rows);
     let mut grad_h = vec![0.0; state_len];
-    let mut grad_output = vec![0.0; state_len];
+    let grad_outputs = step_major_steps(grad_outputs, dims);
     for step in (0..seq_len).rev() {
-        let outputs_step = &grad_outputs[step * state_len..][..state_len];
-        transpose_into(outputs_step, hidden_size, &mut grad_output);
         gate_grads_step(
             trace,
             step,
-            &grad_output,
+            &grad_outputs[step * state_len..][..state_len],
             &mut grad_h,
             &mut grad_from_input,
             &mut grad_from_state,
@@ -310,10 +324,11 @@ pub fn backward(
         }
     }
 
+    recycle(grad_outputs);
     let grad_input_all = Matrix::col_major(&grad_from_input, rows, gate_width, rows);
     let grad_state_all = Matrix::col_major(&grad_from_state, rows, gate_width, rows);
     let (input, input_weight) = read.input_side_grads(dims, grad_input_all, wanted);
-    Grads {
+    let grads = Grads {
         input,
         input_weight,
         recurrent_weight: wanted
@@ -323,7 +338,10 @@ pub fn backward(
         recurrent_bias: row_sums(wanted.recurrent_bias, &grad_from_state, rows),
         hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
         cell: None,
-    }
+    };
+    recycle(grad_from_input);
+    recycle(grad_from_state);
+    grads
 }
 
 /// The pointwise part of backward step `step`, unit by unit: from `∂L/∂h_t` (`grad_output`

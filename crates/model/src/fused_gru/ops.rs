@@ -59,9 +59,10 @@ impl FusedCell<6> for GruCell {
     const OPERANDS: [Operand; 6] = kernel::OPERANDS;
 
     fn forward(dims: Dims, inputs: [&[f32]; 6]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let trace = kernel::forward_operands(dims, inputs);
+        let mut trace = kernel::forward_operands(dims, inputs);
         let shape = [dims.seq_len, dims.batch, dims.hidden_size];
-        (trace.outputs().to_vec(), shape, trace)
+        // The backward pass reads the states it keeps column-major, not these.
+        (std::mem::take(&mut trace.outputs), shape, trace)
     }
 
     fn backward(

@@ -34,13 +34,14 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
+use crate::cpu::buffers::{recycle, scratch};
 use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
 pub use crate::cpu::sequence::Dims;
 use crate::cpu::sequence::{
-    RecurrentWeight, accumulate_step, affine_step, check_len, recurrent_weight_grad,
-    row_major_steps, row_sums,
+    RecurrentWeight, accumulate_step, biased_steps, check_len, recurrent_weight_grad,
+    row_major_steps_into, row_sums, step_major_steps,
 };
 use crate::cpu::{min_rows_per_task, transpose, transpose_into};
 
@@ -81,10 +82,23 @@ pub struct ForwardTrace {
     cell: Vec<f32>,
     /// `tanh(c_1) … tanh(c_T)`, `[T, H, B]`.
     cell_tanh: Vec<f32>,
-    /// `h_1 … h_T` row-major, `[T, B, H]`: the layer's outputs.
-    outputs: Vec<f32>,
-    /// `c_T` row-major, `[B, H]`.
-    last_cell: Vec<f32>,
+    /// `h_1 … h_T` then `c_T`, row-major, `[T+1, B, H]`: the layer's outputs and final cell
+    /// state, as its operation returns them (which moves them out of the trace).
+    pub(super) outputs: Vec<f32>,
+}
+
+impl Drop for ForwardTrace {
+    fn drop(&mut self) {
+        for buffer in [
+            &mut self.gates,
+            &mut self.hidden,
+            &mut self.cell,
+            &mut self.cell_tanh,
+            &mut self.outputs,
+        ] {
+            recycle(std::mem::take(buffer));
+        }
+    }
 }
 
 impl std::fmt::Debug for ForwardTrace {
@@ -97,19 +111,21 @@ impl std::fmt::Debug for ForwardTrace {
 
 impl ForwardTrace {
     /// Every step's output `h_1 … h_T`, `[T, B, H]`.
+    #[cfg(test)]
     pub fn outputs(&self) -> &[f32] {
-        &self.outputs
+        &self.outputs[..self.dims.seq_len * self.dims.state_len()]
     }
 
     /// The last hidden state `h_T`, `[B, H]`.
     #[cfg(test)]
     pub fn last_hidden(&self) -> &[f32] {
-        &self.outputs[(self.dims.seq_len - 1) * self.dims.state_len()..]
+        &self.outputs()[(self.dims.seq_len - 1) * self.dims.state_len()..]
     }
 
     /// The last cell state `c_T`, `[B, H]`.
+    #[cfg(test)]
     pub fn last_cell(&self) -> &[f32] {
-        &self.last_cell
+        &self.outputs[self.dims.seq_len * self.dims.state_len()..]
     }
 }
 
@@ -150,12 +166,12 @@ pub fn forward(
     check_len("cell state", cell, state_len);
 
     let gates_len = gate_width * batch;
-    let mut gates = vec![0.0; seq_len * gates_len];
-    let mut hidden_all = vec![0.0; (seq_len + 1) * state_len];
-    let mut cell_all = vec![0.0; (seq_len + 1) * state_len];
+    let mut gates = biased_steps(weights.bias, dims);
+    let mut hidden_all = scratch((seq_len + 1) * state_len);
+    let mut cell_all = scratch((seq_len + 1) * state_len);
     hidden_all[..state_len].copy_from_slice(&transpose(hidden, hidden_size));
     cell_all[..state_len].copy_from_slice(&transpose(cell, hidden_size));
-    let mut cell_tanh = vec![0.0; seq_len * state_len];
+    let mut cell_tanh = scratch(seq_len * state_len);
     let input_weight = RecurrentWeight::new(weights.input_weight, input_size, gate_width, seq_len);
     let recurrent =
         RecurrentWeight::new(weights.recurrent_weight, hidden_size, gate_width, seq_len);
@@ -163,9 +179,8 @@ pub fn forward(
         // G_t = b + X_t · W_x + h_{t-1} · W_h, column-major [4H, B].
         let gates = &mut gates[step * gates_len..][..gates_len];
         let input_step = &input[step * batch * input_size..][..batch * input_size];
-        affine_step(
+        accumulate_step(
             gates,
-            weights.bias,
             batch,
             Matrix::row_major(input_step, batch, input_size),
             input_weight.matrix(),
@@ -187,10 +202,12 @@ pub fn forward(
             &mut cell_tanh[step * state_len..][..state_len],
         );
     }
-    let outputs = row_major_steps(&hidden_all[state_len..], dims);
+    let mut outputs = scratch((seq_len + 1) * state_len);
+    let (steps, last_cell) = outputs.split_at_mut(seq_len * state_len);
+    row_major_steps_into(&hidden_all[state_len..], dims, steps);
+    transpose_into(&cell_all[seq_len * state_len..], batch, last_cell);
     ForwardTrace {
         dims,
-        last_cell: transpose(&cell_all[seq_len * state_len..], batch),
         gates,
         hidden: hidden_all,
         cell: cell_all,
@@ -314,16 +331,15 @@ pub fn backward(
     // Column-major [H, B] like the trace; the gate gradients unit after unit, [4H, T·B].
     let mut grad_h = transpose(upstream.last_hidden, hidden_size);
     let mut grad_c = transpose(upstream.last_cell, hidden_size);
-    let mut grad_gates = vec![0.0; gate_width * rows];
+    // Every step writes its columns of every unit.
+    let mut grad_gates = scratch(gate_width * rows);
     let recurrent_weight_t = Matrix::row_major(read.recurrent_weight, hidden_size, gate_width).t();
-    let mut grad_output = vec![0.0; state_len];
+    let grad_outputs = step_major_steps(upstream.outputs, dims);
     for step in (0..seq_len).rev() {
-        let outputs_step = &upstream.outputs[step * state_len..][..state_len];
-        transpose_into(outputs_step, hidden_size, &mut grad_output);
         gate_grads_step(
             trace,
             step,
-            &grad_output,
+            &grad_outputs[step * state_len..][..state_len],
             &grad_h,
             &mut grad_c,
             &mut grad_gates,
@@ -341,9 +357,10 @@ pub fn backward(
         }
     }
 
+    recycle(grad_outputs);
     let grad_gates_all = Matrix::col_major(&grad_gates, rows, gate_width, rows);
     let (input, input_weight) = read.input_side_grads(dims, grad_gates_all, wanted);
-    Grads {
+    let grads = Grads {
         input,
         input_weight,
         recurrent_weight: wanted
@@ -353,7 +370,9 @@ pub fn backward(
         hidden: wanted.hidden.then(|| transpose(&grad_h, batch)),
         cell: wanted.cell.then(|| transpose(&grad_c, batch)),
         recurrent_bias: None,
-    }
+    };
+    recycle(grad_gates);
+    grads
 }
 
 /// The pointwise part of backward step `step`, unit by unit: from `∂L/∂h_t` (`grad_output`

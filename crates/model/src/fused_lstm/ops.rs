@@ -56,10 +56,9 @@ impl FusedCell<6> for LstmCell {
     const OPERANDS: [Operand; 6] = kernel::OPERANDS;
 
     fn forward(dims: Dims, inputs: [&[f32]; 6]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let trace = kernel::forward_operands(dims, inputs);
-        let mut packed = Vec::with_capacity((dims.seq_len + 1) * dims.batch * dims.hidden_size);
-        packed.extend_from_slice(trace.outputs());
-        packed.extend_from_slice(trace.last_cell());
+        let mut trace = kernel::forward_operands(dims, inputs);
+        // The backward pass reads the states it keeps column-major, not these.
+        let packed = std::mem::take(&mut trace.outputs);
         (
             packed,
             [dims.seq_len + 1, dims.batch, dims.hidden_size],

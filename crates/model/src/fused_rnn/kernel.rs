@@ -19,6 +19,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::tanh;
+use crate::cpu::buffers::scratch;
 use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::matmul::{Matrix, Write, matmul};
 use crate::cpu::min_rows_per_task;
@@ -103,7 +104,7 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
     let mut pre = project_inputs(dims, input, weights.input_weight, weights.bias);
     let mut trace = ForwardTrace {
         dims,
-        hidden: vec![0.0; (seq_len + 1) * state_len],
+        hidden: scratch((seq_len + 1) * state_len),
     };
     trace.hidden[..state_len].copy_from_slice(hidden);
     let recurrent =
@@ -154,7 +155,7 @@ pub fn backward(
     } = dims;
 
     let recurrent_weight = Matrix::row_major(read.recurrent_weight, hidden_size, hidden_size);
-    let mut grad_pre = vec![0.0; rows * hidden_size];
+    let mut grad_pre = scratch(rows * hidden_size);
     let mut grad_h = vec![0.0; state_len];
     for step in (0..seq_len).rev() {
         let grad_pre_step = &mut grad_pre[step * state_len..][..state_len];
