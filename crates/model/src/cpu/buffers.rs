@@ -94,6 +94,13 @@ pub fn recycle(buffer: Vec<f32>) {
     }
 }
 
+/// [`recycle`]s each of `buffers`, leaving them empty: for a kernel's trace when it is dropped.
+pub fn recycle_all<const N: usize>(buffers: [&mut Vec<f32>; N]) {
+    for buffer in buffers {
+        recycle(std::mem::take(buffer));
+    }
+}
+
 /// The pool's smallest buffer of `len` to `2 · len` elements, cut to `len`.
 fn pooled(len: usize) -> Option<Vec<f32>> {
     if len < PARALLEL_FROM {

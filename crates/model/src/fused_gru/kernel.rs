@@ -29,7 +29,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
-use crate::cpu::buffers::{recycle, scratch, zeroed};
+use crate::cpu::buffers::{recycle, recycle_all, scratch, zeroed};
 use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
@@ -85,14 +85,12 @@ pub struct ForwardTrace {
 
 impl Drop for ForwardTrace {
     fn drop(&mut self) {
-        for buffer in [
+        recycle_all([
             &mut self.gates,
             &mut self.recurrent_new,
             &mut self.hidden,
             &mut self.outputs,
-        ] {
-            recycle(std::mem::take(buffer));
-        }
+        ]);
     }
 }
 

@@ -34,7 +34,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::{sigmoid, tanh};
-use crate::cpu::buffers::{recycle, scratch};
+use crate::cpu::buffers::{recycle, recycle_all, scratch};
 use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::isa::best_isa;
 use crate::cpu::matmul::{Matrix, Write, matmul_strided};
@@ -89,15 +89,13 @@ pub struct ForwardTrace {
 
 impl Drop for ForwardTrace {
     fn drop(&mut self) {
-        for buffer in [
+        recycle_all([
             &mut self.gates,
             &mut self.hidden,
             &mut self.cell,
             &mut self.cell_tanh,
             &mut self.outputs,
-        ] {
-            recycle(std::mem::take(buffer));
-        }
+        ]);
     }
 }
 
