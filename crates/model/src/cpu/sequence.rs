@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::buffers::{recycle, runs_of, scratch};
 use super::matmul::{Matrix, Write, matmul, matmul_strided};
-use super::transpose_into;
+use super::{min_rows_per_task, transpose_into};
 
 /// Sizes of one run of a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +235,7 @@ pub fn recurrent_weight_grad(hidden: &[f32], dims: Dims, grad: Matrix<'_>) -> Ve
 /// Step-major arrays `[T, units, B]` (each step column-major) unit after unit, `[units, T·B]`:
 /// unit `u`'s row holds its `B` values of step 0, then of step 1, and so on. The units in
 /// parallel.
-pub fn unit_major(step_major: &[f32], units: usize, batch: usize) -> Vec<f32> {
+fn unit_major(step_major: &[f32], units: usize, batch: usize) -> Vec<f32> {
     let step_len = units * batch;
     let mut out = scratch(step_major.len());
     if step_len == 0 || step_major.is_empty() {
@@ -259,7 +259,7 @@ pub fn row_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32>> 
     wanted.then(|| {
         matrix
             .par_chunks_exact(width.max(1))
-            .with_min_len(ROWS_PER_TASK.div_ceil(width.max(1)))
+            .with_min_len(min_rows_per_task(width))
             .map(lane_sum)
             .collect()
     })
@@ -267,9 +267,6 @@ pub fn row_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32>> 
 
 /// Partial sums a row is summed in: one vector register's worth, so the loop vectorises.
 const LANES: usize = 16;
-
-/// Elements a row-sum task covers at least.
-const ROWS_PER_TASK: usize = 1 << 15;
 
 /// The sum of `values`: element `k` goes to partial sum `k mod LANES` (the tail's to their
 /// own), and the partial sums are added in order at the end.

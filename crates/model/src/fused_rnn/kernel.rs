@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::activation::tanh;
-use crate::cpu::buffers::scratch;
+use crate::cpu::buffers::{recycle, recycle_all, scratch};
 use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
 use crate::cpu::matmul::{Matrix, Write, matmul};
 use crate::cpu::min_rows_per_task;
@@ -57,6 +57,12 @@ pub struct ForwardTrace {
     pub dims: Dims,
     /// `h_0 … h_T`.
     pub hidden: Vec<f32>,
+}
+
+impl Drop for ForwardTrace {
+    fn drop(&mut self) {
+        recycle_all([&mut self.hidden]);
+    }
 }
 
 impl std::fmt::Debug for ForwardTrace {
@@ -128,6 +134,7 @@ pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) 
                 }
             });
     }
+    recycle(pre);
     trace
 }
 
@@ -182,7 +189,7 @@ pub fn backward(
 
     let grad_pre_all = Matrix::row_major(&grad_pre, rows, hidden_size);
     let (input, input_weight) = read.input_side_grads(dims, grad_pre_all, wanted);
-    Grads {
+    let grads = Grads {
         input,
         input_weight,
         recurrent_weight: product(
@@ -194,7 +201,9 @@ pub fn backward(
         bias: column_sums(wanted.bias, &grad_pre, hidden_size),
         hidden: wanted.hidden.then_some(grad_h),
         ..Grads::default()
-    }
+    };
+    recycle(grad_pre);
+    grads
 }
 
 #[cfg(test)]
