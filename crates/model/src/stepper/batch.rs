@@ -1,9 +1,9 @@
 //! Stepping many independent streams at once on the host, for generating many samples.
 //!
 //! One stream at a time, a step streams every weight through the caches for two flops each
-//! ([`super::dot`]). With `N` streams, each block of weight rows is read once per step and
-//! multiplied with all `N` inputs while it sits in the core's caches
-//! ([`RowDot::apply_batch`]), so the throughput is bounded by the arithmetic instead of the
+//! ([`super::product`]). With `N` streams, each panel of weights is read once per step and
+//! multiplied with all `N` inputs, a tile of streams at a time, while it sits in the core's
+//! caches ([`Product::panels`]), so the throughput is bounded by the arithmetic instead of the
 //! memory traffic. Every number a stream gets is computed with the same operations in the same
 //! order as [`HostStepper`] computes it for that stream alone: a batch changes the speed, not
 //! the text.
@@ -13,17 +13,15 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::HostStepper;
-use super::dot::{BATCH_BLOCK_ROWS, RowDot};
 use super::layer::{StepLayer, add};
-use crate::cpu::transpose_into;
+use super::product::{PANEL, Panels, Product, scatter_stream};
 use crate::recurrent::CellKind;
 
 /// Buffers a step reuses.
 #[derive(Debug, Default, Clone)]
 struct Scratch {
-    /// `[N, R]`: the initial values of a product's outputs.
-    init: Vec<f32>,
-    /// `[R, N]`: a product's outputs, unit-major, before they are transposed.
+    /// `[panels, N, PANEL]`: a product's outputs, panel after panel, before they are
+    /// scattered into place.
     products: Vec<f32>,
     /// `[N, K]`: a product's inputs, gathered contiguous.
     inputs: Vec<f32>,
@@ -35,13 +33,13 @@ struct Scratch {
 #[derive(Debug, Clone)]
 pub struct BatchStepper {
     batch: usize,
-    dot: RowDot,
+    product: Product,
     vocab_size: usize,
     /// `[V, G·H]`, as in [`HostStepper`].
     input_table: Vec<f32>,
     /// The layers, each with `N` streams.
     layers: Vec<StepLayer>,
-    head_rows: Arc<[f32]>,
+    head: Arc<Panels>,
     head_bias: Vec<f32>,
     residual: bool,
     /// `[N, H]`: the output of the top layer (its input added, when `residual`).
@@ -63,7 +61,7 @@ impl HostStepper {
         let top = self.layers.last().map_or(0, |l| l.weights.hidden_size);
         BatchStepper {
             batch,
-            dot: self.team.dot(),
+            product: self.team.product(),
             vocab_size: self.vocab_size,
             input_table: self.input_table.clone(),
             layers: self
@@ -71,7 +69,7 @@ impl HostStepper {
                 .iter()
                 .map(|layer| layer.repeated(batch))
                 .collect(),
-            head_rows: Arc::clone(&self.head_rows),
+            head: Arc::clone(&self.head),
             head_bias: self.head_bias.clone(),
             residual: self.residual,
             top_output: vec![0.0; batch * top],
@@ -122,27 +120,34 @@ impl BatchStepper {
     /// [`Self::vocab_size`].
     pub fn step(&mut self, tokens: &[usize]) -> &[f32] {
         assert_eq!(tokens.len(), self.batch, "one token per stream");
+        // The whole step on one of Rayon's threads: called from any other thread, each of
+        // the step's parallel loops would hand its work to the pool and wait for it, a wake-up
+        // through the kernel every time; this way there is one hand-off per step.
+        rayon::scope(|_| self.step_all(tokens));
+        &self.logits
+    }
+
+    fn step_all(&mut self, tokens: &[usize]) {
         let batch = self.batch;
         let gate_width = self.input_table.len() / self.vocab_size;
+        // The bottom layer's input product and bias come from the table.
+        let table_rows: Vec<&[f32]> = tokens
+            .iter()
+            .map(|&token| {
+                assert!(
+                    token < self.vocab_size,
+                    "token {token} is outside the vocabulary of {}",
+                    self.vocab_size
+                );
+                &self.input_table[token * gate_width..(token + 1) * gate_width]
+            })
+            .collect();
         for index in 0..self.layers.len() {
             let (below, rest) = self.layers.split_at_mut(index);
             let layer = &mut rest[0];
             let scratch = &mut self.scratch;
             match below.last() {
-                None => {
-                    // The bottom layer's input product and bias come from the table.
-                    scratch.init.clear();
-                    for &token in tokens {
-                        assert!(
-                            token < self.vocab_size,
-                            "token {token} is outside the vocabulary of {}",
-                            self.vocab_size
-                        );
-                        scratch.init.extend_from_slice(
-                            &self.input_table[token * gate_width..(token + 1) * gate_width],
-                        );
-                    }
-                }
+                None => {}
                 Some(previous) => {
                     let (width, input_size) = (layer.weights.width(), layer.weights.input_size);
                     for n in 0..batch {
@@ -153,10 +158,10 @@ impl BatchStepper {
                             add(input, previous.input(n));
                         }
                     }
-                    repeat_into(&mut scratch.init, &layer.weights.bias, batch);
                 }
             }
-            step_layer(self.dot, layer, scratch, batch, index == 0);
+            let table_rows = (index == 0).then_some(&table_rows[..]);
+            step_layer(self.product, layer, scratch, table_rows, batch);
         }
         let top_layer = self.layers.last().expect("a model has at least one layer");
         let top = top_layer.weights.hidden_size;
@@ -167,66 +172,98 @@ impl BatchStepper {
                 add(out, top_layer.input(n));
             }
         }
-        repeat_into(&mut self.scratch.init, &self.head_bias, batch);
         product(
-            self.dot,
+            self.product,
             &mut self.logits,
             &mut self.scratch,
-            &self.head_rows,
+            &self.head,
+            &vec![&self.head_bias[..]; batch],
             InputsFrom::Given(&self.top_output),
-            batch,
         );
-        &self.logits
     }
 }
 
-/// One layer's step for every stream, with `scratch.init` holding the initial values of its
-/// (first) product.
+/// One layer's step for every stream: the bottom layer's first product starts from each
+/// stream's row of the input table (`table_rows`), the others' from the layer's bias.
 fn step_layer(
-    dot: RowDot,
+    product_of: Product,
     layer: &mut StepLayer,
     scratch: &mut Scratch,
+    table_rows: Option<&[&[f32]]>,
     batch: usize,
-    bottom: bool,
 ) {
     let w = &layer.weights;
+    let biases = vec![&w.bias[..]; batch];
+    let inits = table_rows.unwrap_or(&biases);
     let (width, input_size) = (w.width(), w.input_size);
+    if layer.updates_from_panels() {
+        // The update reads the products where they are: no copy into place, one parallel
+        // loop fewer.
+        panels_in_parallel(
+            product_of,
+            &mut scratch.products,
+            &w.panels,
+            inits,
+            &layer.input_and_hidden,
+        );
+        layer.update_all_from_panels(&scratch.products);
+        return;
+    }
     match w.cell {
         CellKind::Lstm | CellKind::Rnn => product(
-            dot,
+            product_of,
             &mut layer.gates,
             scratch,
-            &w.rows,
+            &w.panels,
+            inits,
             InputsFrom::Given(&layer.input_and_hidden),
-            batch,
         ),
         CellKind::Gru => {
-            if bottom {
-                layer.gates.copy_from_slice(&scratch.init);
+            if table_rows.is_some() {
+                for (gates, init) in layer.gates.chunks_exact_mut(w.bias.len()).zip(inits) {
+                    gates.copy_from_slice(init);
+                }
             } else {
                 product(
-                    dot,
+                    product_of,
                     &mut layer.gates,
                     scratch,
-                    &w.rows,
+                    &w.panels,
+                    inits,
                     InputsFrom::Part(&layer.input_and_hidden, width, 0..input_size),
-                    batch,
                 );
             }
-            repeat_into(&mut scratch.init, &w.recurrent_bias, batch);
+            let recurrent = w.recurrent_panels.as_ref().expect("a GRU has W_h");
             product(
-                dot,
+                product_of,
                 &mut layer.from_state,
                 scratch,
-                &w.recurrent_rows,
+                recurrent,
+                &vec![&w.recurrent_bias[..]; batch],
                 InputsFrom::Part(&layer.input_and_hidden, width, input_size..width),
-                batch,
             );
         }
     }
-    for n in 0..batch {
-        layer.update(n);
-    }
+    layer.update_all();
+}
+
+/// Every panel of the product for every stream into `products` (`[panels, N, PANEL]`), the
+/// panels shared out between Rayon's threads.
+fn panels_in_parallel(
+    product_of: Product,
+    products: &mut Vec<f32>,
+    weights: &Panels,
+    inits: &[&[f32]],
+    xs: &[f32],
+) {
+    let batch = inits.len();
+    products.resize(weights.count() * batch * PANEL, 0.0);
+    products
+        .par_chunks_mut(batch * PANEL)
+        .enumerate()
+        .for_each(|(panel, block)| {
+            product_of.panels(weights, panel..panel + 1, inits, xs, block);
+        });
 }
 
 /// Where a product's inputs are.
@@ -237,18 +274,18 @@ enum InputsFrom<'a> {
     Part(&'a [f32], usize, std::ops::Range<usize>),
 }
 
-/// `out[n] = scratch.init[n] + rows · x_n` for every stream (`out`, `init`: `[N, R]`), the
-/// rows shared out between Rayon's threads in blocks.
+/// `out[n] = inits[n] + W x_n` for every stream (`out`: `[N, R]`), the panels shared out
+/// between Rayon's threads, then the streams.
 fn product(
-    dot: RowDot,
+    product_of: Product,
     out: &mut [f32],
     scratch: &mut Scratch,
-    rows: &[f32],
+    weights: &Panels,
+    inits: &[&[f32]],
     inputs: InputsFrom<'_>,
-    batch: usize,
 ) {
+    let batch = inits.len();
     let Scratch {
-        init,
         products,
         inputs: gathered,
     } = scratch;
@@ -262,48 +299,37 @@ fn product(
             gathered
         }
     };
-    let outputs = out.len() / batch;
-    let k = xs.len() / batch;
-    products.resize(outputs * batch, 0.0);
-    products
-        .par_chunks_mut(BATCH_BLOCK_ROWS * batch)
+    panels_in_parallel(product_of, products, weights, inits, xs);
+    let products = &products[..];
+    out.par_chunks_mut(weights.outputs())
         .enumerate()
-        .for_each(|(block, chunk)| {
-            let first = block * BATCH_BLOCK_ROWS;
-            let count = chunk.len() / batch;
-            dot.apply_batch(
-                chunk,
-                first,
-                init,
-                &rows[first * k..(first + count) * k],
-                xs,
-                batch,
-            );
-        });
-    transpose_into(products, batch, out);
-}
-
-/// `out = values` repeated `times` times.
-fn repeat_into(out: &mut Vec<f32>, values: &[f32], times: usize) {
-    out.clear();
-    for _ in 0..times {
-        out.extend_from_slice(values);
-    }
+        .with_min_len(4)
+        .for_each(|(n, stream)| scatter_stream(products, 0, batch, n, stream));
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::dot::Isa;
+    use super::super::product::Isa;
     use super::*;
     use crate::char_model::CharModel;
     use crate::config::ModelConfig;
     use burn::prelude::*;
 
     fn model(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
+        model_of_width(cell, layers, residual, 24, device)
+    }
+
+    fn model_of_width(
+        cell: CellKind,
+        layers: usize,
+        residual: bool,
+        hidden_size: usize,
+        device: &Device,
+    ) -> CharModel {
         device.seed(5);
         ModelConfig {
             embedding_size: 5,
-            hidden_size: 24,
+            hidden_size,
             num_layers: layers,
             residual,
             cell,
@@ -319,7 +345,11 @@ mod tests {
         let device = Device::flex();
         for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
             let model = model(cell, 2, true, &device);
-            let stepper = || HostStepper::new(&model).unwrap().with_dot(RowDot::new(), 1);
+            let stepper = || {
+                HostStepper::new(&model)
+                    .unwrap()
+                    .with_product(Product::new(), 1)
+            };
             let mut batch = stepper().fork(3);
             batch.step(&[1, 2, 3]);
             batch.reorder(&[2, 0, 2]);
@@ -336,30 +366,36 @@ mod tests {
 
     /// Every stream of a batch gets bit for bit the logits a stepper of its own gets, token
     /// after token, after a shared prime: each cell, one to three layers, with and without
-    /// residual connections, batches that fill whole tiles and leave some over, every
-    /// instruction set.
+    /// residual connections, hidden sizes that fill whole panels (whose LSTM and RNN updates
+    /// read the products where they are) and that do not, batches that fill whole tiles and
+    /// leave some over, every instruction set.
     #[test]
     fn each_stream_steps_exactly_as_it_would_alone() {
         let device = Device::flex();
         let prime = [3usize, 1, 4];
-        let shapes = [(1, false), (2, false), (3, true)];
+        let shapes = [
+            (1, false, 24),
+            (2, false, 24),
+            (3, true, 24),
+            (2, true, 128),
+        ];
         for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
-            for (layers, residual) in shapes {
-                let model = model(cell, layers, residual, &device);
+            for (layers, residual, hidden) in shapes {
+                let model = model_of_width(cell, layers, residual, hidden, &device);
                 for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
                     let mut primed = HostStepper::new(&model)
                         .unwrap()
-                        .with_dot(RowDot::with_isa(isa), 1);
+                        .with_product(Product::with_isa(isa), 1);
                     for &token in &prime {
                         primed.step(token);
                     }
-                    for batch in [1, 5] {
+                    for batch in [1, 5, 13] {
                         let mut batched = primed.fork(batch);
                         let mut alone: Vec<HostStepper> = (0..batch)
                             .map(|_| {
                                 let mut stepper = HostStepper::new(&model)
                                     .unwrap()
-                                    .with_dot(RowDot::with_isa(isa), 2);
+                                    .with_product(Product::with_isa(isa), 2);
                                 for &token in &prime {
                                     stepper.step(token);
                                 }

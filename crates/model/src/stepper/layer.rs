@@ -1,16 +1,21 @@
 //! One recurrent layer for host stepping: its weights copied out of the model into the
-//! layouts the row products read, and the pointwise update of each cell.
+//! panels the products read, and the pointwise update of each cell.
 
 use std::sync::Arc;
 
 use burn::module::Param;
 use burn::prelude::*;
+use rayon::prelude::*;
 
 use super::StepperError;
+use super::product::{PANEL, Panels};
 use super::team::Team;
 use crate::cpu::activation::{sigmoid, tanh};
-use crate::cpu::transpose;
+use crate::cpu::isa::best_isa;
 use crate::recurrent::CellKind;
+
+/// A stream's update is a few microseconds: a handful of streams per task.
+const MIN_STREAMS_PER_TASK: usize = 4;
 
 /// Gates stacked in a cell's pre-activations.
 pub(super) fn gates(cell: CellKind) -> usize {
@@ -29,14 +34,14 @@ pub(super) struct LayerWeights {
     /// Width of the input this layer multiplies itself: 0 for the bottom layer, whose input
     /// product comes from the table.
     pub(super) input_size: usize,
-    /// LSTM and RNN: `[G·H, input_size + H]`, row `r` is column `r` of `W_x` followed by
-    /// column `r` of `W_h`. GRU: `[3H, input_size]`, the columns of `W_x` only (its reset gate
-    /// multiplies the recurrent part of the new gate, so that product stays apart).
-    pub(super) rows: Arc<[f32]>,
+    /// LSTM and RNN: `[G·H, input_size + H]`, output `r` weighing the input (`W_x`'s column
+    /// `r`), then the hidden state (`W_h`'s). GRU: `[3H, input_size]`, `W_x` only (its reset
+    /// gate multiplies the recurrent part of the new gate, so that product stays apart).
+    pub(super) panels: Arc<Panels>,
     /// `[G·H]`; zeros in the bottom layer, whose bias is in the table.
     pub(super) bias: Vec<f32>,
-    /// GRU: `[3H, H]`, the columns of `W_h`; empty for the other cells.
-    pub(super) recurrent_rows: Arc<[f32]>,
+    /// GRU: `[3H, H]`, `W_h`; `None` for the other cells.
+    pub(super) recurrent_panels: Option<Arc<Panels>>,
     /// GRU: `b_h`, `[3H]`; empty for the other cells.
     pub(super) recurrent_bias: Vec<f32>,
 }
@@ -59,7 +64,8 @@ pub(super) struct StepLayer {
 
 impl LayerWeights {
     /// A layer of `cell` from its weights `W_x` (empty for the bottom layer), `W_h`, its
-    /// (input) bias and, for a GRU, its recurrent bias.
+    /// (input) bias and, for a GRU, its recurrent bias; the weights input-major, as Burn holds
+    /// them (`[input_size, G·H]`, `[H, G·H]`).
     pub(super) fn new(
         cell: CellKind,
         input_weight: &[f32],
@@ -70,31 +76,27 @@ impl LayerWeights {
     ) -> Self {
         let gate_width = gates(cell) * hidden;
         let input_size = input_weight.len() / gate_width;
-        let width = input_size + hidden;
-        let (rows, recurrent_rows) = if cell == CellKind::Gru {
+        let (panels, recurrent_panels) = if cell == CellKind::Gru {
             (
-                transpose(input_weight, gate_width),
-                transpose(recurrent_weight, gate_width),
+                Panels::from_input_major(&[input_weight], gate_width),
+                Some(Arc::new(Panels::from_input_major(
+                    &[recurrent_weight],
+                    gate_width,
+                ))),
             )
         } else {
-            let mut rows = vec![0.0; gate_width * width];
-            for (r, row) in rows.chunks_exact_mut(width).enumerate() {
-                for (k, w) in row[..input_size].iter_mut().enumerate() {
-                    *w = input_weight[k * gate_width + r];
-                }
-                for (k, w) in row[input_size..].iter_mut().enumerate() {
-                    *w = recurrent_weight[k * gate_width + r];
-                }
-            }
-            (rows, Vec::new())
+            (
+                Panels::from_input_major(&[input_weight, recurrent_weight], gate_width),
+                None,
+            )
         };
         Self {
             cell,
             hidden_size: hidden,
             input_size,
-            rows: rows.into(),
+            panels: Arc::new(panels),
             bias,
-            recurrent_rows: recurrent_rows.into(),
+            recurrent_panels,
             recurrent_bias,
         }
     }
@@ -177,6 +179,95 @@ impl StepLayer {
         }
     }
 
+    /// Every stream's cell update, the streams shared out between Rayon's threads.
+    pub(super) fn update_all(&mut self) {
+        let LayerWeights {
+            cell,
+            hidden_size: hidden,
+            input_size,
+            ..
+        } = self.weights;
+        let width = self.weights.width();
+        let gate_width = gates(cell) * hidden;
+        let states = self
+            .input_and_hidden
+            .par_chunks_mut(width)
+            .with_min_len(MIN_STREAMS_PER_TASK);
+        let pre = self.gates.par_chunks(gate_width);
+        match cell {
+            CellKind::Lstm => states
+                .zip(self.cell_state.par_chunks_mut(hidden))
+                .zip(pre)
+                .for_each(|((state, cell), gates)| {
+                    lstm_update(&mut state[input_size..], cell, gates)
+                }),
+            CellKind::Gru => states
+                .zip(pre)
+                .zip(self.from_state.par_chunks(gate_width))
+                .for_each(|((state, from_input), from_state)| {
+                    gru_update(&mut state[input_size..], from_input, from_state)
+                }),
+            CellKind::Rnn => states
+                .zip(pre)
+                .for_each(|(state, gates)| rnn_update(&mut state[input_size..], gates)),
+        }
+    }
+
+    /// Whether [`Self::update_all_from_panels`] can update this layer: an LSTM or RNN whose
+    /// hidden size is a whole number of panels, so that each panel holds units of one gate.
+    pub(super) fn updates_from_panels(&self) -> bool {
+        let w = &self.weights;
+        matches!(w.cell, CellKind::Lstm | CellKind::Rnn) && w.hidden_size.is_multiple_of(PANEL)
+    }
+
+    /// Every stream's update straight from its pre-activations as [`Product::panels`] writes
+    /// them (`blocks`: `[panels, N, PANEL]`), without putting them in place first: units
+    /// `u·PANEL..(u + 1)·PANEL` of gate `g` are panel `g·H/PANEL + u`. Only where
+    /// [`Self::updates_from_panels`].
+    ///
+    /// [`Product::panels`]: super::product::Product::panels
+    pub(super) fn update_all_from_panels(&mut self, blocks: &[f32]) {
+        assert!(self.updates_from_panels(), "gates fill whole panels");
+        let LayerWeights {
+            cell,
+            hidden_size: hidden,
+            input_size,
+            ..
+        } = self.weights;
+        let width = self.weights.width();
+        let streams = self.input_and_hidden.len() / width;
+        let chunks = hidden / PANEL;
+        let panel = |gate: usize, chunk: usize, n: usize| {
+            let start = ((gate * chunks + chunk) * streams + n) * PANEL;
+            &blocks[start..start + PANEL]
+        };
+        let states = self
+            .input_and_hidden
+            .par_chunks_mut(width)
+            .with_min_len(MIN_STREAMS_PER_TASK)
+            .enumerate();
+        match cell {
+            CellKind::Lstm => {
+                states
+                    .zip(self.cell_state.par_chunks_mut(hidden))
+                    .for_each(|((n, state), cell)| {
+                        let units = state[input_size..]
+                            .chunks_exact_mut(PANEL)
+                            .zip(cell.chunks_exact_mut(PANEL));
+                        for (u, (hidden, cell)) in units.enumerate() {
+                            let [i, f, g, o] = [0, 1, 2, 3].map(|gate| panel(gate, u, n));
+                            lstm_update_gates(hidden, cell, i, f, g, o);
+                        }
+                    })
+            }
+            _ => states.for_each(|(n, state)| {
+                for (u, hidden) in state[input_size..].chunks_exact_mut(PANEL).enumerate() {
+                    rnn_update(hidden, panel(0, u, n));
+                }
+            }),
+        }
+    }
+
     /// One step of the single stream from `init`, the bottom layer's row of the input table
     /// (`None` above it): the products, then the cell's update.
     pub(super) fn step(&mut self, team: &Team, init: Option<&[f32]>) {
@@ -185,7 +276,7 @@ impl StepLayer {
             CellKind::Lstm | CellKind::Rnn => team.apply(
                 &mut self.gates,
                 init.unwrap_or(&w.bias),
-                &w.rows,
+                &w.panels,
                 &self.input_and_hidden,
             ),
             CellKind::Gru => {
@@ -193,12 +284,13 @@ impl StepLayer {
                 let (input, hidden_before) = self.input_and_hidden.split_at(w.input_size);
                 match init {
                     Some(row) => self.gates.copy_from_slice(row),
-                    None => team.apply(&mut self.gates, &w.bias, &w.rows, input),
+                    None => team.apply(&mut self.gates, &w.bias, &w.panels, input),
                 }
+                let recurrent = w.recurrent_panels.as_ref().expect("a GRU has W_h");
                 team.apply(
                     &mut self.from_state,
                     &w.recurrent_bias,
-                    &w.recurrent_rows,
+                    recurrent,
                     hidden_before,
                 );
             }
@@ -207,55 +299,75 @@ impl StepLayer {
     }
 }
 
-/// The RNN update of one stream: `h = tanh(pre-activation)`.
-pub(super) fn rnn_update(hidden: &mut [f32], gates: &[f32]) {
-    for (h, pre) in hidden.iter_mut().zip(gates) {
-        *h = tanh(*pre);
+// The updates are compiled for the widest vector unit the CPU has ([`best_isa!`]): the same
+// arithmetic on every machine, bit for bit.
+best_isa! {
+    /// The RNN update of one stream: `h = tanh(pre-activation)`.
+    pub(super) fn rnn_update(hidden: &mut [f32], gates: &[f32]) {
+        for (h, pre) in hidden.iter_mut().zip(gates) {
+            *h = tanh(*pre);
+        }
     }
 }
 
-/// The LSTM update of one stream from its pre-activations `[i | f | g | o]`:
-/// `c = σ(f) c + σ(i) tanh(g)`, `h = σ(o) tanh(c)`.
+/// The LSTM update of one stream from its pre-activations `[i | f | g | o]`.
 pub(super) fn lstm_update(hidden: &mut [f32], cell: &mut [f32], gates: &[f32]) {
     let h = hidden.len();
     let (i, rest) = gates.split_at(h);
     let (f, rest) = rest.split_at(h);
     let (g, o) = rest.split_at(h);
-    // Zipped slices, no indexing: the loop compiles to vector instructions.
-    for (((((h, c), i), f), g), o) in hidden
-        .iter_mut()
-        .zip(cell.iter_mut())
-        .zip(i)
-        .zip(f)
-        .zip(g)
-        .zip(o)
-    {
-        *c = sigmoid(*f) * *c + sigmoid(*i) * tanh(*g);
-        *h = sigmoid(*o) * tanh(*c);
+    lstm_update_gates(hidden, cell, i, f, g, o);
+}
+
+best_isa! {
+    /// The LSTM update of (some units of) one stream from the pre-activations of its gates:
+    /// `c = σ(f) c + σ(i) tanh(g)`, `h = σ(o) tanh(c)`.
+    pub(super) fn lstm_update_gates(
+        hidden: &mut [f32],
+        cell: &mut [f32],
+        i: &[f32],
+        f: &[f32],
+        g: &[f32],
+        o: &[f32],
+    ) {
+        // Zipped slices, no indexing: the loop compiles to vector instructions.
+        for (((((h, c), i), f), g), o) in hidden
+            .iter_mut()
+            .zip(cell.iter_mut())
+            .zip(i)
+            .zip(f)
+            .zip(g)
+            .zip(o)
+        {
+            *c = sigmoid(*f) * *c + sigmoid(*i) * tanh(*g);
+            *h = sigmoid(*o) * tanh(*c);
+        }
     }
 }
 
-/// The GRU update of one stream (see [`crate::gru`]) from the input part `P = [r | z | n]`
-/// and the recurrent part `U` of its pre-activations.
-pub(super) fn gru_update(hidden: &mut [f32], from_input: &[f32], from_state: &[f32]) {
-    let h = hidden.len();
-    let (p_r, rest) = from_input.split_at(h);
-    let (p_z, p_n) = rest.split_at(h);
-    let (u_r, rest) = from_state.split_at(h);
-    let (u_z, u_n) = rest.split_at(h);
-    for ((((((h, p_r), p_z), p_n), u_r), u_z), u_n) in hidden
-        .iter_mut()
-        .zip(p_r)
-        .zip(p_z)
-        .zip(p_n)
-        .zip(u_r)
-        .zip(u_z)
-        .zip(u_n)
-    {
-        let r = sigmoid(p_r + u_r);
-        let z = sigmoid(p_z + u_z);
-        let n = tanh(p_n + r * u_n);
-        *h = n + z * (*h - n);
+best_isa! {
+    /// The GRU update of one stream (see [`crate::gru`]) from the input part `P = [r | z | n]`
+    /// and the recurrent part `U` of its pre-activations.
+    pub(super) fn gru_update(hidden: &mut [f32], from_input: &[f32], from_state: &[f32]) {
+        let h = hidden.len();
+        let (p_r, rest) = from_input.split_at(h);
+        let (p_z, p_n) = rest.split_at(h);
+        let (u_r, rest) = from_state.split_at(h);
+        let (u_z, u_n) = rest.split_at(h);
+        for ((((((h, p_r), p_z), p_n), u_r), u_z), u_n) in hidden
+            .iter_mut()
+            .zip(p_r)
+            .zip(p_z)
+            .zip(p_n)
+            .zip(u_r)
+            .zip(u_z)
+            .zip(u_n)
+        {
+            let r = sigmoid(p_r + u_r);
+            let z = sigmoid(p_z + u_z);
+            let n = tanh(p_n + r * u_n);
+            *h = n + z * (*h - n);
+        }
     }
 }
 

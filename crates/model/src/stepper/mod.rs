@@ -4,22 +4,22 @@
 //!
 //! At batch 1, Burn's per-operation overhead and the matrix-product routines (made for
 //! matrices, not vectors) cost more than the arithmetic. Here a step is, per layer, one pass
-//! over the gate weights ([`dot::RowDot`]) and one pointwise loop, then one pass over the head.
+//! over the gate weights ([`product::Product`]) and one pointwise loop, then one pass over the
+//! head.
 //! The bottom layer's input product is folded into a table: the embedding of token `v` times
 //! `W_x`, plus the bias, is precomputed for every `v`, so that layer only multiplies `W_h`.
 
 pub mod batch;
-pub mod dot;
 mod layer;
+pub mod product;
 pub mod team;
 
 use std::sync::Arc;
 
 use crate::char_model::CharModel;
-use crate::cpu::transpose;
 use crate::recurrent::RecurrentLayer;
-use dot::RowDot;
 use layer::{LayerWeights, StepLayer, add, gates, read};
+use product::{Panels, Product};
 use team::Team;
 
 pub use batch::BatchStepper;
@@ -42,8 +42,8 @@ pub struct HostStepper {
     /// `[V, G·H]`: `embedding[v] · W_x + b` of the bottom layer (`b_x` for a GRU).
     input_table: Vec<f32>,
     layers: Vec<StepLayer>,
-    /// `[V, H]`: the head's weight, one row per token.
-    head_rows: Arc<[f32]>,
+    /// `[V, H]`: the head's weight.
+    head: Arc<Panels>,
     head_bias: Vec<f32>,
     logits: Vec<f32>,
     /// Layers above the first add their input to their output (the model's `residual`).
@@ -133,17 +133,17 @@ impl HostStepper {
             }
         }
         let head_weight = read(&model.head.weight)?;
-        let head_rows = transpose(&head_weight, vocab_size);
+        let head = Panels::from_input_major(&[&head_weight], vocab_size);
         let head_bias = match &model.head.bias {
             Some(bias) => read(bias)?,
             None => vec![0.0; vocab_size],
         };
         Ok(Self {
-            team: Team::new(RowDot::new(), rayon::current_num_threads()),
+            team: Team::new(Product::new(), rayon::current_num_threads()),
             vocab_size,
             input_table,
             layers,
-            head_rows: head_rows.into(),
+            head: Arc::new(head),
             head_bias,
             logits: vec![0.0; vocab_size],
             residual: model.residual,
@@ -151,10 +151,10 @@ impl HostStepper {
         })
     }
 
-    /// Uses `dot` for the products, on `threads` threads (tests compare instruction sets and
-    /// thread counts with it).
-    pub fn with_dot(mut self, dot: RowDot, threads: usize) -> Self {
-        self.team = Team::new(dot, threads);
+    /// Uses `product` for the products, on `threads` threads (tests compare instruction sets
+    /// and thread counts with it).
+    pub fn with_product(mut self, product: Product, threads: usize) -> Self {
+        self.team = Team::new(product, threads);
         self
     }
 
@@ -210,14 +210,14 @@ impl HostStepper {
             top_layer.hidden(0)
         };
         self.team
-            .apply(&mut self.logits, &self.head_bias, &self.head_rows, top);
+            .apply(&mut self.logits, &self.head_bias, &self.head, top);
         &self.logits
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::dot::Isa;
+    use super::product::Isa;
     use super::*;
     use crate::config::ModelConfig;
     use crate::recurrent::CellKind;
@@ -257,7 +257,7 @@ mod tests {
             for (isa, threads) in [(Isa::Portable, 1), (Isa::Avx2Fma, 2), (Isa::Avx512, 3)] {
                 let mut stepper = HostStepper::new(&model)
                     .unwrap()
-                    .with_dot(RowDot::with_isa(isa), threads);
+                    .with_product(Product::with_isa(isa), threads);
                 for round in 0..2 {
                     let mut state = None;
                     for &token in &tokens {

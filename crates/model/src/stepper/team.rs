@@ -11,16 +11,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::dot::RowDot;
+use super::product::{PANEL, PARALLEL_MIN_WEIGHTS, Panels, Product, scatter};
 
 /// How long an idle helper spins before it parks.
 const SPIN: Duration = Duration::from_micros(200);
 
-/// A helper's share of a product: `out = init + rows[first row..] · x`.
+/// A helper's share of a product: panels `panels` of `init + W x`, written panel after panel.
 #[derive(Default)]
 struct Job {
-    rows: Option<Arc<[f32]>>,
-    first_row: usize,
+    weights: Option<Arc<Panels>>,
+    panels: std::ops::Range<usize>,
     x: Vec<f32>,
     init: Vec<f32>,
     out: Vec<f32>,
@@ -45,7 +45,7 @@ struct Helper {
 }
 
 impl Helper {
-    fn spawn(dot: RowDot) -> Option<Self> {
+    fn spawn(product: Product) -> Option<Self> {
         let shared = Arc::new(Shared {
             job: Mutex::new(Job::default()),
             posted: AtomicU64::new(0),
@@ -56,7 +56,7 @@ impl Helper {
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("charlstm-step".into())
-            .spawn(move || work(&for_thread, dot))
+            .spawn(move || work(&for_thread, product))
             .ok()?;
         Some(Self {
             shared,
@@ -92,7 +92,7 @@ impl Drop for Helper {
 }
 
 /// The helper's loop: wait for a job (spinning, then parked), run it, report it done.
-fn work(shared: &Shared, dot: RowDot) {
+fn work(shared: &Shared, product: Product) {
     let mut done = 0;
     loop {
         let started = Instant::now();
@@ -120,32 +120,32 @@ fn work(shared: &Shared, dot: RowDot) {
         {
             let mut job = lock(&shared.job);
             let Job {
-                rows,
-                first_row,
+                weights,
+                panels,
                 x,
                 init,
                 out,
             } = &mut *job;
-            if let Some(rows) = rows {
-                let k = x.len();
-                let rows = &rows[*first_row * k..(*first_row + out.len()) * k];
-                dot.apply(out, init, rows, x);
+            if let Some(weights) = weights {
+                product.panels(weights, panels.clone(), &[&init[..]], x, out);
             }
         }
         shared.finished.store(done, Ordering::Release);
     }
 }
 
-/// The calling thread plus helpers that split matrix–vector products by rows.
+/// The calling thread plus helpers that split matrix–vector products by panels.
 pub struct Team {
-    dot: RowDot,
+    product: Product,
     helpers: Vec<Helper>,
+    /// The caller's share of a product's panels.
+    own_blocks: Mutex<Vec<f32>>,
 }
 
 impl std::fmt::Debug for Team {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Team")
-            .field("dot", &self.dot)
+            .field("product", &self.product)
             .field("helpers", &self.helpers.len())
             .finish()
     }
@@ -153,16 +153,20 @@ impl std::fmt::Debug for Team {
 
 impl Team {
     /// A team of `threads` threads in all (the caller and `threads - 1` helpers).
-    pub fn new(dot: RowDot, threads: usize) -> Self {
+    pub fn new(product: Product, threads: usize) -> Self {
         let helpers = (1..threads.max(1))
-            .map_while(|_| Helper::spawn(dot))
+            .map_while(|_| Helper::spawn(product))
             .collect();
-        Self { dot, helpers }
+        Self {
+            product,
+            helpers,
+            own_blocks: Mutex::new(Vec::new()),
+        }
     }
 
     /// The products' routine.
-    pub fn dot(&self) -> RowDot {
-        self.dot
+    pub fn product(&self) -> Product {
+        self.product
     }
 
     /// Threads that share a product, the caller included.
@@ -170,60 +174,61 @@ impl Team {
         self.helpers.len() + 1
     }
 
-    /// `out[r] = init[r] + rows[r] · x` for the row-major `[out.len(), x.len()]` `rows`, split
-    /// over the team when the matrix is large.
+    /// `out = init + W x` for one stream, split over the team by panels when the matrix is
+    /// large.
     ///
     /// # Panics
     ///
     /// If the lengths disagree.
-    pub fn apply(&self, out: &mut [f32], init: &[f32], rows: &Arc<[f32]>, x: &[f32]) {
-        let k = x.len();
-        assert_eq!(rows.len(), out.len() * k, "weights are [outputs, inputs]");
-        assert_eq!(init.len(), out.len(), "one initial value per output");
-        if self.helpers.is_empty() || rows.len() < super::dot::PARALLEL_MIN_WEIGHTS || k == 0 {
-            self.dot.apply(out, init, rows, x);
+    pub fn apply(&self, out: &mut [f32], init: &[f32], weights: &Arc<Panels>, x: &[f32]) {
+        let mut own_blocks = lock_blocks(&self.own_blocks);
+        let count = weights.count();
+        if self.helpers.is_empty() || weights.outputs() * weights.inputs() < PARALLEL_MIN_WEIGHTS {
+            self.product
+                .apply(weights, &[init], x, out, &mut own_blocks);
             return;
         }
-        // Blocks of whole 16-row groups: the caller's first, then one per helper (the last
-        // ones may be empty).
-        let outputs = out.len();
-        let per_thread = outputs.div_ceil(self.threads()).next_multiple_of(16);
-        let block = |index: usize| {
-            (index * per_thread).min(outputs)..((index + 1) * per_thread).min(outputs)
-        };
+        // Runs of whole panels: the caller's first, then one per helper (the last ones may be
+        // empty).
+        let per_thread = count.div_ceil(self.threads());
+        let share =
+            |index: usize| (index * per_thread).min(count)..((index + 1) * per_thread).min(count);
         for (index, helper) in self.helpers.iter().enumerate() {
-            let rows_of_helper = block(index + 1);
-            if rows_of_helper.is_empty() {
+            let panels = share(index + 1);
+            if panels.is_empty() {
                 break;
             }
             {
                 let mut job = lock(&helper.shared.job);
-                job.rows = Some(Arc::clone(rows));
-                job.first_row = rows_of_helper.start;
+                job.weights = Some(Arc::clone(weights));
                 job.x.clear();
                 job.x.extend_from_slice(x);
                 job.init.clear();
-                job.init.extend_from_slice(&init[rows_of_helper.clone()]);
-                job.out.resize(rows_of_helper.len(), 0.0);
+                job.init.extend_from_slice(init);
+                job.out.resize(panels.len() * PANEL, 0.0);
+                job.panels = panels;
             }
             helper.post();
         }
-        let own = block(0);
-        self.dot.apply(
-            &mut out[own.clone()],
-            &init[own.clone()],
-            &rows[own.start * k..own.end * k],
-            x,
-        );
+        let own = share(0);
+        own_blocks.resize(own.len() * PANEL, 0.0);
+        self.product
+            .panels(weights, own.clone(), &[init], x, &mut own_blocks);
+        scatter(&own_blocks, own.start, 1, out);
         for (index, helper) in self.helpers.iter().enumerate() {
-            let rows_of_helper = block(index + 1);
-            if rows_of_helper.is_empty() {
+            let panels = share(index + 1);
+            if panels.is_empty() {
                 break;
             }
             helper.wait();
-            out[rows_of_helper].copy_from_slice(&lock(&helper.shared.job).out);
+            scatter(&lock(&helper.shared.job).out, panels.start, 1, out);
         }
     }
+}
+
+fn lock_blocks(blocks: &Mutex<Vec<f32>>) -> MutexGuard<'_, Vec<f32>> {
+    // Scratch space only: whatever a panic left in it is overwritten before it is read.
+    blocks.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -232,25 +237,26 @@ mod tests {
 
     #[test]
     fn a_team_computes_what_one_thread_computes() {
-        let dot = RowDot::new();
+        let product = Product::new();
         for threads in [1, 2, 3] {
-            let team = Team::new(dot, threads);
+            let team = Team::new(product, threads);
             assert_eq!(team.threads(), threads);
             for (outputs, inputs) in [(5, 3), (2048, 64), (1000, 77)] {
-                let rows: Arc<[f32]> = (0..outputs * inputs)
+                let weights: Vec<f32> = (0..outputs * inputs)
                     .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.01)
                     .collect();
+                let weights = Arc::new(Panels::from_input_major(&[&weights], outputs));
                 let x: Vec<f32> = (0..inputs).map(|i| (i % 5) as f32 * 0.1).collect();
                 let init: Vec<f32> = (0..outputs).map(|i| i as f32).collect();
                 let mut expected = vec![0.0; outputs];
-                dot.apply(&mut expected, &init, &rows, &x);
+                product.apply(&weights, &[&init], &x, &mut expected, &mut Vec::new());
                 // Several rounds: the helpers are reused, awake or parked.
                 for round in 0..3 {
                     if round == 2 {
                         std::thread::sleep(SPIN * 3);
                     }
                     let mut got = vec![f32::NAN; outputs];
-                    team.apply(&mut got, &init, &rows, &x);
+                    team.apply(&mut got, &init, &weights, &x);
                     assert_eq!(got, expected, "{threads} threads, [{outputs}, {inputs}]");
                 }
             }
