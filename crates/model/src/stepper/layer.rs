@@ -151,66 +151,56 @@ impl StepLayer {
         &self.input_and_hidden[n * width + self.weights.input_size..(n + 1) * width]
     }
 
+    /// What each stream holds of `input_and_hidden`, `gates`, `cell_state` and `from_state`.
+    fn stream_widths(&self) -> [usize; 4] {
+        let width = self.weights.width();
+        let streams = self.input_and_hidden.len() / width;
+        [
+            width,
+            self.gates.len() / streams,
+            self.cell_state.len() / streams,
+            self.from_state.len() / streams,
+        ]
+    }
+
     /// Stream `n`'s cell update from its pre-activations in `gates` (and `from_state`),
     /// overwriting its hidden (and cell) state.
     pub(super) fn update(&mut self, n: usize) {
-        let LayerWeights {
-            cell,
-            hidden_size: hidden,
-            input_size,
-            ..
-        } = self.weights;
-        let width = self.weights.width();
-        let gate_width = self.gates.len() / (self.input_and_hidden.len() / width);
-        let hidden_state = &mut self.input_and_hidden[n * width + input_size..(n + 1) * width];
-        let gates = &self.gates[n * gate_width..(n + 1) * gate_width];
-        match cell {
-            CellKind::Lstm => lstm_update(
-                hidden_state,
-                &mut self.cell_state[n * hidden..(n + 1) * hidden],
-                gates,
-            ),
-            CellKind::Gru => gru_update(
-                hidden_state,
-                gates,
-                &self.from_state[n * gate_width..(n + 1) * gate_width],
-            ),
-            CellKind::Rnn => rnn_update(hidden_state, gates),
-        }
+        let input_size = self.weights.input_size;
+        let [width, gate_width, cell_width, from_state_width] = self.stream_widths();
+        update_stream(
+            self.weights.cell,
+            &mut self.input_and_hidden[n * width + input_size..(n + 1) * width],
+            &mut self.cell_state[n * cell_width..(n + 1) * cell_width],
+            &self.gates[n * gate_width..(n + 1) * gate_width],
+            &self.from_state[n * from_state_width..(n + 1) * from_state_width],
+        );
     }
 
     /// Every stream's cell update, the streams shared out between Rayon's threads.
     pub(super) fn update_all(&mut self) {
-        let LayerWeights {
-            cell,
-            hidden_size: hidden,
-            input_size,
-            ..
-        } = self.weights;
-        let width = self.weights.width();
-        let gate_width = gates(cell) * hidden;
-        let states = self
-            .input_and_hidden
+        let input_size = self.weights.input_size;
+        let [width, gate_width, cell_width, from_state_width] = self.stream_widths();
+        let streams = self.input_and_hidden.len() / width;
+        // Cells without a cell state (or a recurrent part) give each stream an empty slice.
+        let cells: Vec<&mut [f32]> = match cell_width {
+            0 => (0..streams).map(|_| &mut [][..]).collect(),
+            _ => self.cell_state.chunks_exact_mut(cell_width).collect(),
+        };
+        let from_states: Vec<&[f32]> = match from_state_width {
+            0 => vec![&[][..]; streams],
+            _ => self.from_state.chunks_exact(from_state_width).collect(),
+        };
+        let kind = self.weights.cell;
+        self.input_and_hidden
             .par_chunks_mut(width)
-            .with_min_len(MIN_STREAMS_PER_TASK);
-        let pre = self.gates.par_chunks(gate_width);
-        match cell {
-            CellKind::Lstm => states
-                .zip(self.cell_state.par_chunks_mut(hidden))
-                .zip(pre)
-                .for_each(|((state, cell), gates)| {
-                    lstm_update(&mut state[input_size..], cell, gates)
-                }),
-            CellKind::Gru => states
-                .zip(pre)
-                .zip(self.from_state.par_chunks(gate_width))
-                .for_each(|((state, from_input), from_state)| {
-                    gru_update(&mut state[input_size..], from_input, from_state)
-                }),
-            CellKind::Rnn => states
-                .zip(pre)
-                .for_each(|(state, gates)| rnn_update(&mut state[input_size..], gates)),
-        }
+            .zip(cells)
+            .zip(self.gates.par_chunks(gate_width))
+            .zip(from_states)
+            .with_min_len(MIN_STREAMS_PER_TASK)
+            .for_each(|(((state, cell), gates), from_state)| {
+                update_stream(kind, &mut state[input_size..], cell, gates, from_state)
+            });
     }
 
     /// Whether [`Self::update_all_from_panels`] can update this layer: an LSTM or RNN whose
@@ -296,6 +286,23 @@ impl StepLayer {
             }
         }
         self.update(0);
+    }
+}
+
+/// One stream's update from its pre-activations `gates`: `cell` is its cell state (LSTM;
+/// empty for the other cells), `from_state` the recurrent part of its pre-activations (GRU;
+/// empty for the other cells).
+fn update_stream(
+    kind: CellKind,
+    hidden: &mut [f32],
+    cell: &mut [f32],
+    gates: &[f32],
+    from_state: &[f32],
+) {
+    match kind {
+        CellKind::Lstm => lstm_update(hidden, cell, gates),
+        CellKind::Gru => gru_update(hidden, gates, from_state),
+        CellKind::Rnn => rnn_update(hidden, gates),
     }
 }
 

@@ -344,6 +344,7 @@ impl Tile<'_> {
 
     /// Where each stream's sums start, and where its outputs go (both pointers into `out` when
     /// resuming, so that neither invalidates the other).
+    #[cfg(target_arch = "x86_64")]
     fn pointers<const STREAMS: usize>(&mut self) -> ([*const f32; STREAMS], *mut f32) {
         let out = self.out.as_mut_ptr();
         let starts = std::array::from_fn(|t| {
