@@ -6,7 +6,7 @@ use charlstm_data::{
     CorpusLocator, PrepareOptions, RemainderPolicy, Split, StreamBatcher, TokenView, Tokenizer,
     TokenizerChoice, prepare,
 };
-use charlstm_model::{CharModel, Direction};
+use charlstm_model::{CharModel, Direction, cpu};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::TrainError;
@@ -36,6 +36,22 @@ impl Evaluation {
 /// bidirectional model reads `tokens` reversed, predicting each character from the ones after
 /// it.
 pub fn evaluate_in(
+    direction: Direction,
+    model: &CharModel,
+    tokens: TokenView<'_>,
+    batch_size: usize,
+    seq_len: usize,
+    device: &Device,
+    split: &str,
+) -> Result<Evaluation, TrainError> {
+    // On one of Rayon's threads: one hand-off to the pool, not one per parallel loop.
+    cpu::on_rayon_thread(|| {
+        evaluate_on_this_thread(direction, model, tokens, batch_size, seq_len, device, split)
+    })
+}
+
+/// [`evaluate_in`] on the calling thread.
+fn evaluate_on_this_thread(
     direction: Direction,
     model: &CharModel,
     tokens: TokenView<'_>,

@@ -3,7 +3,7 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use charlstm_model::{CharModel, Direction, RecurrentState};
+use charlstm_model::{CharModel, Direction, RecurrentState, cpu};
 
 use crate::clip::clip_global_norm;
 use crate::config::TrainConfig;
@@ -48,6 +48,29 @@ pub struct StepOutcome {
 /// Reading the losses and the norm makes the step wait for the device; the next step depends
 /// on this one's weights anyway.
 pub fn train_step(
+    model: CharModel,
+    optimizer: &mut ModuleOptimizer,
+    forward: Chunk,
+    backward: Option<Chunk>,
+    learning_rate: f64,
+    grad_clip: f64,
+) -> StepOutcome {
+    // The whole step on one of Rayon's threads: one hand-off to the pool per step instead of
+    // one per parallel loop (10% of a step on two CPU threads).
+    cpu::on_rayon_thread(|| {
+        step_on_this_thread(
+            model,
+            optimizer,
+            forward,
+            backward,
+            learning_rate,
+            grad_clip,
+        )
+    })
+}
+
+/// [`train_step`] on the calling thread.
+fn step_on_this_thread(
     model: CharModel,
     optimizer: &mut ModuleOptimizer,
     forward: Chunk,

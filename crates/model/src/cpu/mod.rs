@@ -27,6 +27,19 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
+/// Runs `work` on one of Rayon's threads and waits for it (at once, when called from one).
+///
+/// The CPU backends hand hundreds of parallel loops and products to Rayon in a training step,
+/// a forward pass or a batched sampling step. Called from a thread outside Rayon's pool (the
+/// main thread), each of them is handed over through the pool's queue, and the caller sleeps
+/// until it is done, a wake-up through the kernel every time: 10% of an LSTM training step on
+/// two threads, 8% on one (BENCHMARKS.md, 2026-12-01). On one of the pool's threads they are
+/// split among the workers directly. Results do not change: every parallel loop here divides
+/// its work the same way on any thread.
+pub fn on_rayon_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}
+
 /// Whether the fused layers can run on `device`: the flex and ndarray backends, with or
 /// without autodiff.
 pub fn supports(device: &Device) -> bool {

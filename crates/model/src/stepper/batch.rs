@@ -120,10 +120,8 @@ impl BatchStepper {
     /// [`Self::vocab_size`].
     pub fn step(&mut self, tokens: &[usize]) -> &[f32] {
         assert_eq!(tokens.len(), self.batch, "one token per stream");
-        // The whole step on one of Rayon's threads: called from any other thread, each of
-        // the step's parallel loops would hand its work to the pool and wait for it, a wake-up
-        // through the kernel every time; this way there is one hand-off per step.
-        rayon::scope(|_| self.step_all(tokens));
+        // One hand-off to Rayon's pool per step, not one per parallel loop.
+        crate::cpu::on_rayon_thread(|| self.step_all(tokens));
         &self.logits
     }
 
