@@ -46,45 +46,33 @@ pub fn evaluate_in(
 ) -> Result<Evaluation, TrainError> {
     // On one of Rayon's threads: one hand-off to the pool, not one per parallel loop.
     cpu::on_rayon_thread(|| {
-        evaluate_on_this_thread(direction, model, tokens, batch_size, seq_len, device, split)
-    })
-}
-
-/// [`evaluate_in`] on the calling thread.
-fn evaluate_on_this_thread(
-    direction: Direction,
-    model: &CharModel,
-    tokens: TokenView<'_>,
-    batch_size: usize,
-    seq_len: usize,
-    device: &Device,
-    split: &str,
-) -> Result<Evaluation, TrainError> {
-    // A short split gets fewer streams rather than an error.
-    let streams = batch_size.min(tokens.len().saturating_sub(1)).max(1);
-    let mut batcher = StreamBatcher::new(tokens, streams, seq_len, RemainderPolicy::Keep, split)?;
-    if direction == Direction::Backward {
-        batcher = batcher.reversed();
-    }
-    let mut state = None;
-    let mut total: Option<Tensor<1>> = None;
-    for batch in batcher.iter() {
-        let (inputs, targets) = batch_tensors(&batch, device);
-        let (logits, next) = model.forward_in(direction, inputs, state);
-        let loss = sum_cross_entropy(logits, targets);
-        total = Some(match total {
-            Some(total) => total + loss,
-            None => loss,
-        });
-        state = Some(next);
-    }
-    let predicted = batcher.tokens_per_pass();
-    let total: f32 = total
-        .expect("a batcher yields at least one batch")
-        .into_scalar();
-    Ok(Evaluation {
-        nats_per_token: f64::from(total) / predicted as f64,
-        tokens: predicted,
+        // A short split gets fewer streams rather than an error.
+        let streams = batch_size.min(tokens.len().saturating_sub(1)).max(1);
+        let mut batcher =
+            StreamBatcher::new(tokens, streams, seq_len, RemainderPolicy::Keep, split)?;
+        if direction == Direction::Backward {
+            batcher = batcher.reversed();
+        }
+        let mut state = None;
+        let mut total: Option<Tensor<1>> = None;
+        for batch in batcher.iter() {
+            let (inputs, targets) = batch_tensors(&batch, device);
+            let (logits, next) = model.forward_in(direction, inputs, state);
+            let loss = sum_cross_entropy(logits, targets);
+            total = Some(match total {
+                Some(total) => total + loss,
+                None => loss,
+            });
+            state = Some(next);
+        }
+        let predicted = batcher.tokens_per_pass();
+        let total: f32 = total
+            .expect("a batcher yields at least one batch")
+            .into_scalar();
+        Ok(Evaluation {
+            nats_per_token: f64::from(total) / predicted as f64,
+            tokens: predicted,
+        })
     })
 }
 

@@ -58,63 +58,45 @@ pub fn train_step(
     // The whole step on one of Rayon's threads: one hand-off to the pool per step instead of
     // one per parallel loop (10% of a step on two CPU threads).
     cpu::on_rayon_thread(|| {
-        step_on_this_thread(
+        let (logits, next_state) = model.forward(forward.inputs, forward.state);
+        let forward_loss = cross_entropy(logits, forward.targets);
+        let (objective, backward_loss, backward_state) = match backward {
+            Some(chunk) => {
+                let (logits, next) =
+                    model.forward_in(Direction::Backward, chunk.inputs, chunk.state);
+                let loss = cross_entropy(logits, chunk.targets);
+                (forward_loss.clone() + loss.clone(), Some(loss), Some(next))
+            }
+            None => (forward_loss.clone(), None, None),
+        };
+        let grads = GradientsParams::from_grads(objective.backward(), &model);
+        let (grads, norm) = clip_global_norm(&model, grads, grad_clip);
+        // One read for all, so the step waits for the device once.
+        let forward_loss = forward_loss.inner();
+        let norm = norm.unwrap_or_else(|| forward_loss.zeros_like());
+        let mut scalars = vec![forward_loss, norm];
+        scalars.extend(backward_loss.map(|loss| loss.inner()));
+        let read: Vec<f32> = Tensor::cat(scalars, 0)
+            .try_into_vec_as()
+            .expect("the losses and the gradient norm are f32 scalars on a working device");
+        let (loss, grad_norm, backward_loss) = (read[0], read[1], read.get(2).copied());
+        let applied =
+            loss.is_finite() && grad_norm.is_finite() && backward_loss.is_none_or(f32::is_finite);
+        let model = if applied {
+            optimizer.step(learning_rate, model, grads)
+        } else {
+            model
+        };
+        StepOutcome {
             model,
-            optimizer,
-            forward,
-            backward,
-            learning_rate,
-            grad_clip,
-        )
-    })
-}
-
-/// [`train_step`] on the calling thread.
-fn step_on_this_thread(
-    model: CharModel,
-    optimizer: &mut ModuleOptimizer,
-    forward: Chunk,
-    backward: Option<Chunk>,
-    learning_rate: f64,
-    grad_clip: f64,
-) -> StepOutcome {
-    let (logits, next_state) = model.forward(forward.inputs, forward.state);
-    let forward_loss = cross_entropy(logits, forward.targets);
-    let (objective, backward_loss, backward_state) = match backward {
-        Some(chunk) => {
-            let (logits, next) = model.forward_in(Direction::Backward, chunk.inputs, chunk.state);
-            let loss = cross_entropy(logits, chunk.targets);
-            (forward_loss.clone() + loss.clone(), Some(loss), Some(next))
+            loss,
+            backward_loss,
+            grad_norm,
+            applied,
+            state: next_state.detach(),
+            backward_state: backward_state.map(RecurrentState::detach),
         }
-        None => (forward_loss.clone(), None, None),
-    };
-    let grads = GradientsParams::from_grads(objective.backward(), &model);
-    let (grads, norm) = clip_global_norm(&model, grads, grad_clip);
-    // One read for all, so the step waits for the device once.
-    let forward_loss = forward_loss.inner();
-    let norm = norm.unwrap_or_else(|| forward_loss.zeros_like());
-    let mut scalars = vec![forward_loss, norm];
-    scalars.extend(backward_loss.map(|loss| loss.inner()));
-    let read: Vec<f32> = Tensor::cat(scalars, 0)
-        .try_into_vec_as()
-        .expect("the losses and the gradient norm are f32 scalars on a working device");
-    let (loss, grad_norm, backward_loss) = (read[0], read[1], read.get(2).copied());
-    let applied =
-        loss.is_finite() && grad_norm.is_finite() && backward_loss.is_none_or(f32::is_finite);
-    let model = if applied {
-        optimizer.step(learning_rate, model, grads)
-    } else {
-        model
-    };
-    StepOutcome {
-        model,
-        loss,
-        backward_loss,
-        grad_norm,
-        applied,
-        state: next_state.detach(),
-        backward_state: backward_state.map(RecurrentState::detach),
-    }
+    })
 }
 
 /// The optimizer every run uses: Adam with PyTorch's epsilon, so the two are comparable, and
