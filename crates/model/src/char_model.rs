@@ -12,6 +12,8 @@
 use burn::nn::{Dropout, Embedding, Linear};
 use burn::prelude::*;
 
+use crate::fused_head;
+use crate::loss::sum_cross_entropy;
 use crate::recurrent::RecurrentLayer;
 use crate::state::{LayerState, RecurrentState};
 
@@ -141,6 +143,50 @@ impl CharModel {
         tokens: Tensor<2, Int>,
         state: Option<RecurrentState>,
     ) -> (Tensor<3>, RecurrentState) {
+        let (features, state) = self.features_in(direction, tokens, state);
+        let logits = self.head_of(direction).forward(features).swap_dims(0, 1);
+        (logits, state)
+    }
+
+    /// The cross-entropy of the stack's predictions over a chunk, summed over all of them,
+    /// without handing out the logits: on the CPU backends the head and the loss run as one
+    /// operation ([`crate::fused_head`]), elsewhere as [`forward_in`](Self::forward_in)
+    /// followed by [`sum_cross_entropy`].
+    ///
+    /// - `tokens`, `targets`: `[batch, seq_len]` token ids in reading order; `targets` holds
+    ///   the token after each of `tokens` in that order
+    /// - `state`: the state to start from (`None`: zeros)
+    /// - returns `[1]`, the summed loss in nats, and the state after the last position.
+    pub fn summed_loss_in(
+        &self,
+        direction: Direction,
+        tokens: Tensor<2, Int>,
+        targets: Tensor<2, Int>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<1>, RecurrentState) {
+        let (features, state) = self.features_in(direction, tokens, state);
+        let head = self.head_of(direction);
+        let loss = if fused_head::accepts(&features) {
+            // The weight before the bias, as `Linear::forward` reads them: a parameter not yet
+            // used is drawn from the device's generator on first read, so the order fixes a
+            // seeded model's initial head.
+            let weight = head.weight.val();
+            let bias = head.bias.as_ref().map(|bias| bias.val());
+            fused_head::head_cross_entropy(features, weight, bias, targets)
+        } else {
+            sum_cross_entropy(head.forward(features).swap_dims(0, 1), targets)
+        };
+        (loss, state)
+    }
+
+    /// The top layer's outputs over a chunk, time-major `[seq_len, batch, hidden]` (after the
+    /// output dropout, if any), ready for the head, and the state after the last position.
+    fn features_in(
+        &self,
+        direction: Direction,
+        tokens: Tensor<2, Int>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<3>, RecurrentState) {
         let layers = self.stack(direction);
         let [batch, _] = tokens.dims();
         let state = state.unwrap_or_else(|| zero_state(layers, batch, &tokens.device()));
@@ -169,9 +215,8 @@ impl CharModel {
                 output
             };
         }
-        let logits = self.head_of(direction).forward(features).swap_dims(0, 1);
         (
-            logits,
+            features,
             RecurrentState {
                 layers: final_states,
             },

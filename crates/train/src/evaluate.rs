@@ -10,7 +10,6 @@ use charlstm_model::{CharModel, Direction, cpu};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::TrainError;
-use crate::loss::sum_cross_entropy;
 use crate::tensors::batch_tensors;
 
 /// The result of an evaluation. A token is a character with the character tokenizer; with a
@@ -57,8 +56,7 @@ pub fn evaluate_in(
         let mut total: Option<Tensor<1>> = None;
         for batch in batcher.iter() {
             let (inputs, targets) = batch_tensors(&batch, device);
-            let (logits, next) = model.forward_in(direction, inputs, state);
-            let loss = sum_cross_entropy(logits, targets);
+            let (loss, next) = model.summed_loss_in(direction, inputs, targets, state);
             total = Some(match total {
                 Some(total) => total + loss,
                 None => loss,

@@ -16,7 +16,6 @@ pub mod export;
 pub mod fill;
 pub mod generate;
 pub mod init_from;
-pub mod loss;
 pub mod metrics;
 pub mod observer;
 pub mod plot;

@@ -7,7 +7,6 @@ use charlstm_model::{CharModel, Direction, RecurrentState, cpu};
 
 use crate::clip::clip_global_norm;
 use crate::config::TrainConfig;
-use crate::loss::cross_entropy;
 
 /// One direction's chunk: token ids in that direction's reading order, on the training
 /// (autodiff) device, and the state to start from.
@@ -58,13 +57,10 @@ pub fn train_step(
     // The whole step on one of Rayon's threads: one hand-off to the pool per step instead of
     // one per parallel loop (10% of a step on two CPU threads).
     cpu::on_rayon_thread(|| {
-        let (logits, next_state) = model.forward(forward.inputs, forward.state);
-        let forward_loss = cross_entropy(logits, forward.targets);
+        let (forward_loss, next_state) = mean_loss(&model, Direction::Forward, forward);
         let (objective, backward_loss, backward_state) = match backward {
             Some(chunk) => {
-                let (logits, next) =
-                    model.forward_in(Direction::Backward, chunk.inputs, chunk.state);
-                let loss = cross_entropy(logits, chunk.targets);
+                let (loss, next) = mean_loss(&model, Direction::Backward, chunk);
                 (forward_loss.clone() + loss.clone(), Some(loss), Some(next))
             }
             None => (forward_loss.clone(), None, None),
@@ -97,6 +93,14 @@ pub fn train_step(
             backward_state: backward_state.map(RecurrentState::detach),
         }
     })
+}
+
+/// The mean cross-entropy of the stack reading in `direction` over `chunk`, nats per token,
+/// and the state after it.
+fn mean_loss(model: &CharModel, direction: Direction, chunk: Chunk) -> (Tensor<1>, RecurrentState) {
+    let predictions = chunk.targets.shape().num_elements();
+    let (loss, state) = model.summed_loss_in(direction, chunk.inputs, chunk.targets, chunk.state);
+    (loss.div_scalar(predictions as f64), state)
 }
 
 /// The optimizer every run uses: Adam with PyTorch's epsilon, so the two are comparable, and

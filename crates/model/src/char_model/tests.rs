@@ -268,3 +268,79 @@ fn a_bidirectional_model_has_two_stacks_and_one_or_two_heads() {
     assert_eq!(state.layers.len(), 3);
     assert!(!tiny_model(&device).is_bidirectional());
 }
+
+/// The fused head and loss of the CPU backends against the logits and Burn's cross-entropy:
+/// the summed loss and the gradient of every parameter, over two chunks with the state
+/// carried, in both directions of a bidirectional model, on flex and ndarray with autodiff;
+/// and the loss without autodiff, as evaluation runs it.
+#[test]
+fn the_fused_loss_matches_logits_and_cross_entropy() {
+    use crate::cpu::parity::parameter_grads;
+    use crate::loss::sum_cross_entropy;
+
+    #[allow(deprecated)]
+    for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+        let model = bidirectional_model(false, false, &device);
+        let ids = [
+            1i64, 4, 2, 9, 3, 0, 10, 5, /* stream 2 */ 7, 7, 1, 2, 8, 6, 5, 4, /* 3 */ 2,
+            2, 3, 3, 4, 4, 5, 5,
+        ];
+        let inputs = tokens(&ids, 3, &device);
+        let targets = tokens(&ids.map(|id| (id * 3 + 1) % 11), 3, &device);
+        let run = |fused: bool| {
+            let mut total = Tensor::<1>::zeros([1], &device);
+            for direction in model.directions() {
+                let mut state = None;
+                for (start, len) in [(0, 5), (5, 3)] {
+                    let chunk = inputs.clone().narrow(1, start, len);
+                    let wanted = targets.clone().narrow(1, start, len);
+                    let (loss, next) = if fused {
+                        model.summed_loss_in(direction, chunk, wanted, state)
+                    } else {
+                        let (logits, next) = model.forward_in(direction, chunk, state);
+                        (sum_cross_entropy(logits, wanted), next)
+                    };
+                    total = total + loss;
+                    state = Some(next);
+                }
+            }
+            let grads = total.backward();
+            let loss: f32 = total.inner().into_scalar();
+            (loss, parameter_grads(&model, &grads))
+        };
+        let (fused_loss, fused_grads) = run(true);
+        let (reference_loss, reference_grads) = run(false);
+        assert!(
+            (fused_loss - reference_loss).abs() < 1e-5 * reference_loss,
+            "{device:?}: {fused_loss} vs {reference_loss}"
+        );
+        assert_eq!(fused_grads.len(), reference_grads.len());
+        for (which, (fused, reference)) in fused_grads.iter().zip(&reference_grads).enumerate() {
+            let (fused, reference) = (fused.as_ref().unwrap(), reference.as_ref().unwrap());
+            for (x, y) in fused.iter().zip(reference) {
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "{device:?} parameter {which}: {x} vs {y}"
+                );
+            }
+        }
+
+        let plain = model.valid();
+        let inner = device.clone().inner();
+        let (inputs, targets) = (
+            tokens(&ids, 3, &inner),
+            tokens(&ids.map(|id| (id * 3 + 1) % 11), 3, &inner),
+        );
+        let (fused, _) =
+            plain.summed_loss_in(Direction::Forward, inputs.clone(), targets.clone(), None);
+        let (logits, _) = plain.forward(inputs, None);
+        let (fused, reference): (f32, f32) = (
+            fused.into_scalar(),
+            sum_cross_entropy(logits, targets).into_scalar(),
+        );
+        assert!(
+            (fused - reference).abs() < 1e-5 * reference,
+            "{fused} vs {reference}"
+        );
+    }
+}

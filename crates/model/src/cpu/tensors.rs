@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use burn::backend::ndarray::NdArrayTensor;
-use burn::backend::tensor::{Device, FloatTensor};
+use burn::backend::tensor::{Device, FloatTensor, IntTensor};
 use burn::backend::{Backend, Flex, NdArray, Shape, TensorData, TensorMetadata, read_sync};
 
 use super::sequence::Dims;
@@ -63,6 +63,16 @@ pub fn sequence_dims<B: Backend>(
         hidden_size,
         gates,
     }
+}
+
+/// The elements of an integer tensor (token ids: few, so always copied), row-major, as `i64`
+/// whatever the backend stores (Flex holds `i32`, NdArray `i64`).
+pub fn host_ints<B: Backend>(tensor: &IntTensor<B>) -> Vec<i64> {
+    // CPU backends hold their data in memory: reading cannot fail, and the future is ready.
+    read_sync(B::int_into_data(tensor.clone()))
+        .expect("reading a CPU tensor")
+        .iter::<i64>()
+        .collect()
 }
 
 /// The elements of a strided or non-f32 tensor, copied out in row-major order.

@@ -1,4 +1,7 @@
-//! Cross-entropy of next-character predictions.
+//! Cross-entropy of next-token predictions from logits, in Burn operations on any backend.
+//! Training and evaluation on the CPU backends go through the fused head instead
+//! ([`crate::fused_head`], chosen by [`crate::CharModel::summed_loss_in`]); this is the path
+//! everywhere else, and the reference the fused one is tested against.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
