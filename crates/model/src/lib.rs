@@ -8,6 +8,7 @@ pub mod char_model;
 pub mod config;
 pub mod cpu;
 pub mod fill;
+pub mod fused_adam;
 pub mod fused_gru;
 pub mod fused_head;
 pub mod fused_lstm;

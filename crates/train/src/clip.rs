@@ -3,42 +3,39 @@
 //! `max_norm / (norm + 1e-6)`. (Burn's own `GradientClipping::Norm` clips each parameter
 //! tensor separately, which changes the direction of the update; we do not use it.)
 //!
-//! The scale stays a tensor, so clipping never waits for the device.
+//! The norm is measured on the device; the training step reads it anyway (it is logged), and
+//! rescales the gradients only when the norm is over the limit: a pass over every gradient
+//! saved on most steps.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-/// Scales `grads` so their global L2 norm is at most `max_norm`. Returns the clipped gradients
-/// and the norm before clipping (a one-element tensor).
-pub fn clip_global_norm<M: Module>(
-    model: &M,
-    mut grads: GradientsParams,
-    max_norm: f64,
-) -> (GradientsParams, Option<Tensor<1>>) {
-    let mut squares = SumOfSquares {
-        grads: &grads,
-        total: None,
-    };
+/// The global L2 norm of `grads`, a one-element tensor (`None`: no gradients).
+pub fn global_norm<M: Module>(model: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
+    let mut squares = SumOfSquares { grads, total: None };
     model.visit(&mut squares);
-    let Some(total) = squares.total else {
-        return (grads, None);
-    };
-    let norm = total.sqrt();
-    if max_norm > 0.0 {
-        // min(1, max_norm / (norm + eps)), computed on the device.
-        let scale = norm
-            .clone()
-            .add_scalar(1e-6)
-            .recip()
-            .mul_scalar(max_norm)
-            .clamp_max(1.0);
-        model.visit(&mut Rescale {
-            grads: &mut grads,
-            scale,
-        });
+    squares.total.map(Tensor::sqrt)
+}
+
+/// The factor that brings gradients of global norm `norm` to at most `max_norm`:
+/// `max_norm / (norm + 1e-6)` when that is below 1, else `None` (also for `max_norm` 0: no
+/// clipping). Computed in f32, as `(1 / (norm + 1e-6)) · max_norm`.
+pub fn clip_scale(norm: f32, max_norm: f64) -> Option<f32> {
+    if max_norm <= 0.0 {
+        return None;
     }
-    (grads, Some(norm))
+    let scale = (1.0 / (norm + 1e-6)) * max_norm as f32;
+    (scale < 1.0).then_some(scale)
+}
+
+/// `grads`, each multiplied by `scale`.
+pub fn rescale<M: Module>(model: &M, mut grads: GradientsParams, scale: f32) -> GradientsParams {
+    model.visit(&mut Rescale {
+        grads: &mut grads,
+        scale,
+    });
+    grads
 }
 
 struct SumOfSquares<'a> {
@@ -60,15 +57,28 @@ impl ModuleVisitor for SumOfSquares<'_> {
 
 struct Rescale<'a> {
     grads: &'a mut GradientsParams,
-    scale: Tensor<1>,
+    scale: f32,
 }
 
 impl ModuleVisitor for Rescale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let id: ParamId = param.id;
         if let Some(grad) = self.grads.remove::<D>(id) {
-            let scale = self.scale.clone().reshape([1; D]);
-            self.grads.register::<D>(id, grad * scale);
+            self.grads.register::<D>(id, grad.mul_scalar(self.scale));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_norms_over_the_limit_are_clipped() {
+        assert_eq!(clip_scale(4.0, 5.0), None);
+        assert_eq!(clip_scale(10.0, 0.0), None);
+        let scale = clip_scale(10.0, 5.0).unwrap();
+        assert!((scale - 0.5).abs() < 1e-6, "{scale}");
+        assert!(clip_scale(5.0, 5.0).is_none_or(|scale| scale > 0.999_999));
     }
 }

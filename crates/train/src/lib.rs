@@ -18,6 +18,7 @@ pub mod generate;
 pub mod init_from;
 pub mod metrics;
 pub mod observer;
+pub mod optimizer;
 pub mod plot;
 pub mod repair;
 pub mod resume;

@@ -5,8 +5,8 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use charlstm_model::{CharModel, Direction, RecurrentState, cpu};
 
-use crate::clip::clip_global_norm;
-use crate::config::TrainConfig;
+use crate::clip::{clip_scale, global_norm, rescale};
+pub use crate::optimizer::adam;
 
 /// One direction's chunk: token ids in that direction's reading order, on the training
 /// (autodiff) device, and the state to start from.
@@ -66,7 +66,7 @@ pub fn train_step(
             None => (forward_loss.clone(), None, None),
         };
         let grads = GradientsParams::from_grads(objective.backward(), &model);
-        let (grads, norm) = clip_global_norm(&model, grads, grad_clip);
+        let norm = global_norm(&model, &grads);
         // One read for all, so the step waits for the device once.
         let forward_loss = forward_loss.inner();
         let norm = norm.unwrap_or_else(|| forward_loss.zeros_like());
@@ -79,6 +79,10 @@ pub fn train_step(
         let applied =
             loss.is_finite() && grad_norm.is_finite() && backward_loss.is_none_or(f32::is_finite);
         let model = if applied {
+            let grads = match clip_scale(grad_norm, grad_clip) {
+                Some(scale) => rescale(&model, grads, scale),
+                None => grads,
+            };
             optimizer.step(learning_rate, model, grads)
         } else {
             model
@@ -101,16 +105,6 @@ fn mean_loss(model: &CharModel, direction: Direction, chunk: Chunk) -> (Tensor<1
     let predictions = chunk.targets.shape().num_elements();
     let (loss, state) = model.summed_loss_in(direction, chunk.inputs, chunk.targets, chunk.state);
     (loss.div_scalar(predictions as f64), state)
-}
-
-/// The optimizer every run uses: Adam with PyTorch's epsilon, so the two are comparable, and
-/// the run's decay rates (`train.adam_beta1`, `train.adam_beta2`).
-pub fn adam(train: &TrainConfig) -> ModuleOptimizer {
-    burn::optim::AdamConfig::new()
-        .with_epsilon(1e-8)
-        .with_beta_1(train.adam_beta1 as f32)
-        .with_beta_2(train.adam_beta2 as f32)
-        .init()
 }
 
 /// The seed of the device's random numbers (dropout masks) for step `step` of a run seeded

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::tensor::{Device, FloatTensor, IntTensor};
 use burn::backend::{Backend, Flex, NdArray, Shape, TensorData, TensorMetadata, read_sync};
+use burn::tensor::DType;
 
 use super::sequence::Dims;
 
@@ -62,6 +63,17 @@ pub fn sequence_dims<B: Backend>(
         input_size,
         hidden_size,
         gates,
+    }
+}
+
+/// The elements of `tensor` as a vector of its own, row-major: the tensor's buffer itself when
+/// nothing else holds it and it is contiguous f32 (on Flex), else a copy.
+pub fn into_host_vec<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
+    // CPU backends hold their data in memory: reading cannot fail, and the future is ready.
+    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor");
+    match data.dtype() {
+        DType::F32 => data.into_vec().expect("f32 data converts to f32"),
+        _ => data.iter::<f32>().collect(),
     }
 }
 

@@ -1,0 +1,80 @@
+//! The fused Adam step as a Burn backend operation on the Flex and NdArray backends.
+
+// NdArray is deprecated, but still one of the backends charlstm offers; the routing the
+// macro generates names it too.
+#![allow(deprecated)]
+
+use burn::backend::backend_extension;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Flex, NdArray, TensorMetadata};
+
+use super::kernel::{AdamStep, adam_step};
+use crate::cpu::tensors::{HostBackend, into_host_vec};
+
+/// Backends that run an Adam step over a tensor in one pass.
+#[backend_extension(Flex, NdArray)]
+pub trait AdamOps: burn::backend::Backend {
+    /// One Adam step (equations in [`super::kernel`]) over flat `[n]` tensors: returns the
+    /// new parameter, first moment and second moment. `time` counts steps from 1.
+    #[allow(clippy::too_many_arguments)]
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        learning_rate: f32,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+        time: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+macro_rules! impl_adam_ops {
+    ($backend:ty) => {
+        impl AdamOps for $backend {
+            fn adam_step(
+                param: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+                moment_1: FloatTensor<Self>,
+                moment_2: FloatTensor<Self>,
+                learning_rate: f32,
+                beta_1: f32,
+                beta_2: f32,
+                epsilon: f32,
+                time: usize,
+            ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+                let step = AdamStep {
+                    learning_rate,
+                    beta_1,
+                    beta_2,
+                    epsilon,
+                    time,
+                };
+                host_step::<Self>(param, grad, moment_1, moment_2, step)
+            }
+        }
+    };
+}
+
+impl_adam_ops!(Flex);
+impl_adam_ops!(NdArray);
+
+/// The step on host memory: the parameter and the moments are updated in their own buffers
+/// when nothing else holds them (on Flex), else in copies.
+fn host_step<B: HostBackend>(
+    param: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    moment_1: FloatTensor<B>,
+    moment_2: FloatTensor<B>,
+    step: AdamStep,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let (shape, device) = (param.shape(), param.device());
+    let grad = B::host_slice(&grad);
+    let [mut param, mut moment_1, mut moment_2] =
+        [param, moment_1, moment_2].map(into_host_vec::<B>);
+    adam_step(&mut param, &grad, &mut moment_1, &mut moment_2, step);
+    let [param, moment_1, moment_2] =
+        [param, moment_1, moment_2].map(|values| B::from_host(values, shape.clone(), &device));
+    (param, moment_1, moment_2)
+}

@@ -1,0 +1,162 @@
+//! The optimizer every run uses: Adam with PyTorch's epsilon and the run's decay rates. On the
+//! CPU backends each parameter tensor takes its step in one fused pass
+//! ([`charlstm_model::fused_adam`]); elsewhere Burn's `Adam` takes it. Both keep Burn's
+//! `AdamState`, so a checkpoint's optimizer record is the same whichever took the steps, and
+//! the two compute the same numbers bit for bit.
+
+use burn::optim::{
+    Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+};
+use burn::prelude::*;
+use charlstm_model::fused_adam::{self, AdamStep};
+
+use crate::config::TrainConfig;
+
+/// PyTorch's default epsilon, so that the two are comparable (Burn's default is 1e-5).
+const EPSILON: f32 = 1e-8;
+
+/// The run's optimizer over the whole model (`train.adam_beta1`, `train.adam_beta2`).
+pub fn adam(train: &TrainConfig) -> ModuleOptimizer {
+    let config = AdamConfig::new()
+        .with_epsilon(EPSILON)
+        .with_beta_1(train.adam_beta1 as f32)
+        .with_beta_2(train.adam_beta2 as f32);
+    ModuleOptimizer::from(FusedAdam {
+        beta_1: train.adam_beta1 as f32,
+        beta_2: train.adam_beta2 as f32,
+        epsilon: EPSILON,
+        elsewhere: config.build(),
+    })
+}
+
+/// Adam that takes its step in one pass on the CPU backends.
+#[derive(Clone)]
+struct FusedAdam {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    /// The same Adam, for devices the fused step does not run on.
+    elsewhere: Adam,
+}
+
+impl Optimizer for FusedAdam {
+    type State<const D: usize> = AdamState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        if !fused_adam::supports(&tensor.device()) {
+            return self.elsewhere.step(lr, tensor, grad, state);
+        }
+        let (time, moments) = match state {
+            Some(AdamState { momentum }) => (
+                momentum.time + 1,
+                Some((momentum.moment_1, momentum.moment_2)),
+            ),
+            None => (1, None),
+        };
+        let step = AdamStep {
+            learning_rate: lr as f32,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            time,
+        };
+        let (tensor, moment_1, moment_2) = fused_adam::adam_step(tensor, grad, moments, step);
+        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
+        (tensor, Some(AdamState::new(momentum)))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        <Adam as Optimizer>::to_device(state, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    use charlstm_model::{CharModel, ModelConfig};
+
+    fn values(model: &CharModel) -> Vec<Vec<f32>> {
+        struct Collect(Vec<Vec<f32>>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.push(param.val().try_into_vec_as().unwrap());
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        model.visit(&mut collect);
+        collect.0
+    }
+
+    /// `steps` Adam steps on a small model from its squared outputs' gradients, with
+    /// `optimizer`; between steps 2 and 3 the optimizer's state goes through its record into
+    /// `reloaded`, as a checkpoint and a resumed run would take it.
+    fn train(
+        device: &Device,
+        optimizer: ModuleOptimizer,
+        reloaded: ModuleOptimizer,
+    ) -> Vec<Vec<f32>> {
+        device.seed(3);
+        let mut model = ModelConfig {
+            embedding_size: 4,
+            hidden_size: 8,
+            ..ModelConfig::default()
+        }
+        .init(7, device);
+        let tokens = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![1i64, 2, 3, 4, 5, 6, 0, 1], [2, 4]),
+            device,
+        );
+        let mut optimizer = optimizer;
+        for step in 0..4 {
+            if step == 2 {
+                optimizer = reloaded.clone().load_record(optimizer.to_record());
+            }
+            let (logits, _) = model.forward(tokens.clone(), None);
+            let grads = GradientsParams::from_grads(logits.square().sum().backward(), &model);
+            model = optimizer.step(1e-2, model, grads);
+        }
+        values(&model)
+    }
+
+    /// The fused step gives Burn's `Adam`'s numbers bit for bit, and its records load into
+    /// Burn's `Adam` and back: checkpoints of either kind resume with the other.
+    #[test]
+    fn the_fused_step_is_burns_adam_bit_for_bit() {
+        let train_config = TrainConfig::default();
+        let burns = || {
+            AdamConfig::new()
+                .with_epsilon(EPSILON)
+                .with_beta_1(train_config.adam_beta1 as f32)
+                .with_beta_2(train_config.adam_beta2 as f32)
+                .init()
+        };
+        #[allow(deprecated)]
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            let reference = train(&device, burns(), burns());
+            let fused = train(&device, adam(&train_config), adam(&train_config));
+            assert_eq!(fused, reference, "{device:?}");
+            assert_eq!(train(&device, adam(&train_config), burns()), reference);
+            assert_eq!(train(&device, burns(), adam(&train_config)), reference);
+            let initial = {
+                device.seed(3);
+                values(
+                    &ModelConfig {
+                        embedding_size: 4,
+                        hidden_size: 8,
+                        ..ModelConfig::default()
+                    }
+                    .init(7, &device),
+                )
+            };
+            assert_ne!(fused, initial, "the steps moved the parameters");
+        }
+    }
+}
