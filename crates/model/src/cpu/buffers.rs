@@ -29,6 +29,9 @@ const PARALLEL_FROM: usize = 1 << 16;
 /// Elements one task writes at least.
 const TASK_LEN: usize = 1 << 14;
 
+/// A new buffer has room for `1 / ROOM` more elements than asked for.
+const ROOM: usize = 16;
+
 /// Buffers kept for reuse at most; beyond, the smallest is freed.
 const POOL_BUFFERS: usize = 24;
 
@@ -93,7 +96,7 @@ pub fn recycle(buffer: Vec<f32>) {
     let mut pool = lock_pool();
     pool.push(buffer);
     if pool.len() > POOL_BUFFERS
-        && let Some(smallest) = (0..pool.len()).min_by_key(|&index| pool[index].len())
+        && let Some(smallest) = (0..pool.len()).min_by_key(|&index| pool[index].capacity())
     {
         pool.swap_remove(smallest);
     }
@@ -106,17 +109,18 @@ pub fn recycle_all<const N: usize>(buffers: [&mut Vec<f32>; N]) {
     }
 }
 
-/// The pool's smallest buffer of `len` to `2 · len` elements, cut to `len`.
+/// The pool's smallest buffer with room for `len` to `2 · len` elements, cut or grown to
+/// `len` (grown within its room: the new tail is zeros).
 fn pooled(len: usize) -> Option<Vec<f32>> {
     if len < PARALLEL_FROM {
         return None;
     }
     let mut pool = lock_pool();
     let best = (0..pool.len())
-        .filter(|&index| (len..=2 * len).contains(&pool[index].len()))
-        .min_by_key(|&index| pool[index].len())?;
+        .filter(|&index| (len..=2 * len).contains(&pool[index].capacity()))
+        .min_by_key(|&index| pool[index].capacity())?;
     let mut buffer = pool.swap_remove(best);
-    buffer.truncate(len);
+    buffer.resize(len, 0.0);
     Some(buffer)
 }
 
@@ -125,9 +129,11 @@ fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Vec<f32>>> {
     POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A newly allocated buffer of `len` zeros, written (and so faulted in) by every thread.
+/// A newly allocated buffer of `len` zeros, written (and so faulted in) by every thread, with
+/// room for [`ROOM`] more: sizes that differ by a step's worth of state (`[T, B, H]` and
+/// `[T+1, B, H]`) then share buffers.
 fn fresh_zeros(len: usize) -> Vec<f32> {
-    let mut values: Vec<f32> = Vec::with_capacity(len);
+    let mut values: Vec<f32> = Vec::with_capacity(len + len / ROOM);
     advise_huge_pages(&mut values);
     values.spare_capacity_mut()[..len]
         .par_chunks_mut(TASK_LEN)

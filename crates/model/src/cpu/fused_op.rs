@@ -16,6 +16,7 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Shape, TensorMetadata};
 
+use super::buffers::recycle;
 pub use super::gradients::{Grads, Operand, ReadInputs, Wanted};
 use super::sequence::Dims;
 use super::tensors::{HostBackend, sequence_dims};
@@ -146,6 +147,10 @@ impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBa
             wanted,
         )
         .into_operands(&C::OPERANDS);
+        // The gradient of the output is consumed here: its buffer serves the next step.
+        if let Some(buffer) = B::take_buffer(grad_output) {
+            recycle(buffer);
+        }
         for ((node, grad), shape) in parents.into_iter().zip(result).zip(saved.shapes.iter()) {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<B>(node, B::from_host(grad, shape.clone(), &device));

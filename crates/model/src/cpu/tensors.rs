@@ -27,6 +27,14 @@ pub trait HostBackend: Backend {
     ) -> FloatTensor<Self> {
         Self::float_from_data(TensorData::new(values, shape), device)
     }
+
+    /// The buffer of a tensor that nothing else holds, as a vector, when it can be had without
+    /// copying (`None` otherwise): for a buffer the caller is done with, to go back to the
+    /// work-buffer pool ([`super::buffers::recycle`]) instead of to the system.
+    fn take_buffer(tensor: FloatTensor<Self>) -> Option<Vec<f32>> {
+        let _ = tensor;
+        None
+    }
 }
 
 impl HostBackend for Flex {
@@ -35,6 +43,19 @@ impl HostBackend for Flex {
             Some(values) => Cow::Borrowed(values),
             None => Cow::Owned(copy_to_host::<Self>(tensor)),
         }
+    }
+
+    fn take_buffer(tensor: FloatTensor<Self>) -> Option<Vec<f32>> {
+        let len = tensor.layout().num_elements();
+        let whole = tensor.dtype() == DType::F32
+            && tensor.is_unique()
+            && tensor.layout().contiguous_offsets() == Some((0, len))
+            && tensor.bytes().len() == len * size_of::<f32>();
+        // `into_data` moves a unique, whole buffer out without copying; `try_into_vec` keeps it
+        // only if it was allocated as f32s.
+        whole
+            .then(|| tensor.into_data().into_bytes().try_into_vec::<f32>().ok())
+            .flatten()
     }
 }
 
@@ -94,4 +115,29 @@ fn copy_to_host<B: Backend>(tensor: &FloatTensor<B>) -> Vec<f32> {
         .expect("reading a CPU tensor")
         .try_into_vec_as::<f32>()
         .expect("float tensors convert to f32")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::BackendTypes;
+
+    /// A buffer that only the tensor holds comes back as it is; a shared one stays put.
+    #[test]
+    fn a_unique_buffer_is_taken_without_copying_and_a_shared_one_is_left() {
+        let device = <Flex as BackendTypes>::Device::default();
+        let values: Vec<f32> = (0..1000).map(|value| value as f32).collect();
+        let address = values.as_ptr();
+        let tensor = Flex::from_host(values, [10, 100], &device);
+        let shared = tensor.clone();
+        assert!(Flex::take_buffer(shared).is_none());
+        let taken = Flex::take_buffer(tensor).expect("the only holder's buffer");
+        assert_eq!(taken.as_ptr(), address);
+        assert_eq!(taken[999], 999.0);
+        let narrowed = Flex::from_host(vec![1.0; 100], [10, 10], &device).narrow(0, 2, 3);
+        assert!(
+            Flex::take_buffer(narrowed).is_none(),
+            "a view of part of a buffer"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Flex, NdArray, TensorMetadata};
 
 use super::kernel::{AdamStep, adam_step};
+use crate::cpu::buffers::recycle;
 use crate::cpu::tensors::{HostBackend, into_host_vec};
 
 /// Backends that run an Adam step over a tensor in one pass.
@@ -70,10 +71,19 @@ fn host_step<B: HostBackend>(
     step: AdamStep,
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let (shape, device) = (param.shape(), param.device());
-    let grad = B::host_slice(&grad);
     let [mut param, mut moment_1, mut moment_2] =
         [param, moment_1, moment_2].map(into_host_vec::<B>);
-    adam_step(&mut param, &grad, &mut moment_1, &mut moment_2, step);
+    adam_step(
+        &mut param,
+        &B::host_slice(&grad),
+        &mut moment_1,
+        &mut moment_2,
+        step,
+    );
+    // The gradient is consumed here: its buffer serves the next step's backward pass.
+    if let Some(buffer) = B::take_buffer(grad) {
+        recycle(buffer);
+    }
     let [param, moment_1, moment_2] =
         [param, moment_1, moment_2].map(|values| B::from_host(values, shape.clone(), &device));
     (param, moment_1, moment_2)

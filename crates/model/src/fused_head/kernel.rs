@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use crate::cpu::buffers::scratch;
+use crate::cpu::buffers::{recycle, scratch};
 use crate::cpu::matmul::{Matrix, Write, matmul};
 use crate::cpu::sequence::{check_len, column_sums, product};
 
@@ -58,6 +58,12 @@ pub struct HeadTrace {
     probabilities: Vec<f32>,
     /// Each row's target token.
     targets: Vec<usize>,
+}
+
+impl Drop for HeadTrace {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.probabilities));
+    }
 }
 
 /// Which gradients the backward pass computes.
@@ -222,7 +228,7 @@ pub fn backward(
         ),
         bias: column_sums(wanted.bias, &grad_logits, vocab_size),
     };
-    crate::cpu::buffers::recycle(grad_logits);
+    recycle(grad_logits);
     grads
 }
 
