@@ -58,8 +58,20 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best the running CPU supports, by the standard library's cached feature detection.
+    /// The best the running CPU supports, by the standard library's feature detection, or a
+    /// narrower one if the environment variable `CHARLSTM_ISA` asks for it (`avx2` or
+    /// `portable`; other values are ignored): to measure on one machine the code paths another
+    /// machine takes. Read once per process.
     pub fn detect() -> Self {
+        static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let asked = std::env::var("CHARLSTM_ISA").ok();
+            Self::best().narrowed_to(asked.as_deref())
+        })
+    }
+
+    /// The best the running CPU supports.
+    fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
@@ -70,6 +82,29 @@ impl Isa {
             }
         }
         Self::Portable
+    }
+
+    /// `self`, or the instruction set `asked` names if that one is narrower.
+    fn narrowed_to(self, asked: Option<&str>) -> Self {
+        let asked = match asked.map(str::trim) {
+            Some("avx2") => Self::Avx2Fma,
+            Some("portable") => Self::Portable,
+            _ => return self,
+        };
+        if asked.width() < self.width() {
+            asked
+        } else {
+            self
+        }
+    }
+
+    /// Lanes of f32 in a vector register.
+    fn width(self) -> usize {
+        match self {
+            Self::Avx512 => 16,
+            Self::Avx2Fma => 8,
+            Self::Portable => 4,
+        }
     }
 }
 
@@ -84,6 +119,20 @@ mod tests {
                 *out = sigmoid(x) * tanh(x) + x * 0.5;
             }
         }
+    }
+
+    /// `CHARLSTM_ISA` can only narrow the choice: asking for more than the CPU has, or for
+    /// something unknown, changes nothing.
+    #[test]
+    fn the_environment_narrows_the_instruction_set_only() {
+        use Isa::*;
+        assert_eq!(Avx512.narrowed_to(Some("avx2")), Avx2Fma);
+        assert_eq!(Avx512.narrowed_to(Some("portable")), Portable);
+        assert_eq!(Avx2Fma.narrowed_to(Some(" portable ")), Portable);
+        assert_eq!(Portable.narrowed_to(Some("avx2")), Portable);
+        assert_eq!(Avx2Fma.narrowed_to(Some("avx512")), Avx2Fma);
+        assert_eq!(Avx512.narrowed_to(Some("sse9")), Avx512);
+        assert_eq!(Avx512.narrowed_to(None), Avx512);
     }
 
     /// Every version computes what the portable loop computes, bit for bit.
