@@ -54,11 +54,7 @@ pub fn adam_step<const D: usize>(
         flat(grad),
         flat(moment_1),
         flat(moment_2),
-        step.learning_rate,
-        step.beta_1,
-        step.beta_2,
-        step.epsilon,
-        step.time,
+        step,
     );
     let shaped = |tensor| Tensor::<1>::from_dispatch(tensor).reshape(shape.clone());
     (shaped(param), shaped(moment_1), shaped(moment_2))

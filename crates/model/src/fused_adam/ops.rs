@@ -16,58 +16,39 @@ use crate::cpu::tensors::{HostBackend, into_host_vec};
 #[backend_extension(Flex, NdArray)]
 pub trait AdamOps: burn::backend::Backend {
     /// One Adam step (equations in [`super::kernel`]) over flat `[n]` tensors: returns the
-    /// new parameter, first moment and second moment. `time` counts steps from 1.
-    #[allow(clippy::too_many_arguments)]
+    /// new parameter, first moment and second moment.
     fn adam_step(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        learning_rate: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: usize,
+        step: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-macro_rules! impl_adam_ops {
-    ($backend:ty) => {
+/// Flex and NdArray take the step on host memory alike.
+macro_rules! impl_on_host {
+    ($($backend:ty),+) => {$(
         impl AdamOps for $backend {
             fn adam_step(
                 param: FloatTensor<Self>,
                 grad: FloatTensor<Self>,
                 moment_1: FloatTensor<Self>,
                 moment_2: FloatTensor<Self>,
-                learning_rate: f32,
-                beta_1: f32,
-                beta_2: f32,
-                epsilon: f32,
-                time: usize,
+                step: AdamStep,
             ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-                let step = AdamStep {
-                    learning_rate,
-                    beta_1,
-                    beta_2,
-                    epsilon,
-                    time,
-                };
-                host_step::<Self>(param, grad, moment_1, moment_2, step)
+                host_step::<Self>([param, grad, moment_1, moment_2], step)
             }
         }
-    };
+    )+};
 }
 
-impl_adam_ops!(Flex);
-impl_adam_ops!(NdArray);
+impl_on_host!(Flex, NdArray);
 
 /// The step on host memory: the parameter and the moments are updated in their own buffers
 /// when nothing else holds them (on Flex), else in copies.
 fn host_step<B: HostBackend>(
-    param: FloatTensor<B>,
-    grad: FloatTensor<B>,
-    moment_1: FloatTensor<B>,
-    moment_2: FloatTensor<B>,
+    [param, grad, moment_1, moment_2]: [FloatTensor<B>; 4],
     step: AdamStep,
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let (shape, device) = (param.shape(), param.device());

@@ -267,7 +267,7 @@ mod tests {
         }
     }
 
-    fn loss(case: &Case) -> f64 {
+    fn run(case: &Case) -> (f64, HeadTrace) {
         forward(
             case.dims,
             &case.features,
@@ -275,7 +275,10 @@ mod tests {
             &case.bias,
             &case.targets,
         )
-        .0
+    }
+
+    fn loss(case: &Case) -> f64 {
+        run(case).0
     }
 
     /// The definition, one row at a time in f64 with the targets read batch-major.
@@ -317,13 +320,7 @@ mod tests {
     fn backward_matches_finite_differences() {
         let case = case(3, 2, 4, 6);
         let grad_loss = 0.7f32;
-        let (_, trace) = forward(
-            case.dims,
-            &case.features,
-            &case.weight,
-            &case.bias,
-            &case.targets,
-        );
+        let (_, trace) = run(&case);
         let all = HeadWanted {
             features: true,
             weight: true,
@@ -369,13 +366,7 @@ mod tests {
     #[test]
     fn unwanted_gradients_are_skipped() {
         let case = case(2, 2, 3, 4);
-        let (_, trace) = forward(
-            case.dims,
-            &case.features,
-            &case.weight,
-            &case.bias,
-            &case.targets,
-        );
+        let (_, trace) = run(&case);
         let wanted = HeadWanted {
             features: false,
             weight: true,

@@ -38,27 +38,23 @@ pub trait HeadLossOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-impl HeadLossOps for Flex {
-    fn head_cross_entropy(
-        features: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-    ) -> FloatTensor<Self> {
-        host_forward::<Self>(&features, &weight, &bias, &targets).0
-    }
+/// Flex and NdArray run the operation on host memory alike.
+macro_rules! impl_on_host {
+    ($($backend:ty),+) => {$(
+        impl HeadLossOps for $backend {
+            fn head_cross_entropy(
+                features: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                targets: IntTensor<Self>,
+            ) -> FloatTensor<Self> {
+                host_forward::<Self>(&features, &weight, &bias, &targets).0
+            }
+        }
+    )+};
 }
 
-impl HeadLossOps for NdArray {
-    fn head_cross_entropy(
-        features: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-    ) -> FloatTensor<Self> {
-        host_forward::<Self>(&features, &weight, &bias, &targets).0
-    }
-}
+impl_on_host!(Flex, NdArray);
 
 impl<B: HostBackend, S: CheckpointStrategy> HeadLossOps for Autodiff<B, S> {
     fn head_cross_entropy(
