@@ -4,10 +4,10 @@
 //! tensor separately, which changes the direction of the update; we do not use it.)
 //!
 //! The norm is measured on the device; the training step reads it anyway (it is logged), and
-//! rescales the gradients only when the norm is over the limit: a pass over every gradient
-//! saved on most steps.
+//! hands the scale to the optimizer, which folds it into its own pass over the gradients
+//! (`optimizer::step_scaled`).
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
@@ -29,15 +29,6 @@ pub fn clip_scale(norm: f32, max_norm: f64) -> Option<f32> {
     (scale < 1.0).then_some(scale)
 }
 
-/// `grads`, each multiplied by `scale`.
-pub fn rescale<M: Module>(model: &M, mut grads: GradientsParams, scale: f32) -> GradientsParams {
-    model.visit(&mut Rescale {
-        grads: &mut grads,
-        scale,
-    });
-    grads
-}
-
 struct SumOfSquares<'a> {
     grads: &'a GradientsParams,
     total: Option<Tensor<1>>,
@@ -51,20 +42,6 @@ impl ModuleVisitor for SumOfSquares<'_> {
                 Some(total) => total + square,
                 None => square,
             });
-        }
-    }
-}
-
-struct Rescale<'a> {
-    grads: &'a mut GradientsParams,
-    scale: f32,
-}
-
-impl ModuleVisitor for Rescale<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let id: ParamId = param.id;
-        if let Some(grad) = self.grads.remove::<D>(id) {
-            self.grads.register::<D>(id, grad.mul_scalar(self.scale));
         }
     }
 }

@@ -1,16 +1,49 @@
 //! The optimizer every run uses: Adam with PyTorch's epsilon and the run's decay rates. On the
 //! CPU backends each parameter tensor takes its step in one fused pass
-//! ([`charlstm_model::fused_adam`]); elsewhere Burn's `Adam` takes it. Both keep Burn's
-//! `AdamState`, so a checkpoint's optimizer record is the same whichever took the steps, and
-//! the two compute the same numbers bit for bit.
+//! ([`charlstm_model::fused_adam`]), the clipping scale included; elsewhere Burn's `Adam` takes
+//! it. Both keep Burn's `AdamState`, so a checkpoint's optimizer record is the same whichever
+//! took the steps, and the two compute the same numbers bit for bit.
 
+use std::cell::Cell;
+
+use burn::module::Module;
 use burn::optim::{
-    Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+    Adam, AdamConfig, AdamState, AdaptiveMomentumState, GradientsParams, LearningRate,
+    ModuleOptimizer, Optimizer,
 };
 use burn::prelude::*;
 use charlstm_model::fused_adam::{self, AdamStep};
 
 use crate::config::TrainConfig;
+
+thread_local! {
+    /// The factor every gradient of the step under way is multiplied by, set by
+    /// [`step_scaled`] for one `ModuleOptimizer::step`, which visits the parameters on the
+    /// calling thread.
+    static GRAD_SCALE: Cell<f32> = const { Cell::new(1.0) };
+}
+
+/// `optimizer.step(learning_rate, model, grads)` with every gradient multiplied by
+/// `grad_scale` first (global-norm clipping): inside the fused loop on the CPU backends, so the
+/// scale costs no pass of its own; by one multiplication per gradient elsewhere.
+pub fn step_scaled<M: Module>(
+    optimizer: &mut ModuleOptimizer,
+    learning_rate: LearningRate,
+    model: M,
+    grads: GradientsParams,
+    grad_scale: f32,
+) -> M {
+    /// Puts the scale back to 1 however the step ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            GRAD_SCALE.set(1.0);
+        }
+    }
+    GRAD_SCALE.set(grad_scale);
+    let _reset = Reset;
+    optimizer.step(learning_rate, model, grads)
+}
 
 /// PyTorch's default epsilon, so that the two are comparable (Burn's default is 1e-5).
 const EPSILON: f32 = 1e-8;
@@ -49,7 +82,13 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let grad_scale = GRAD_SCALE.get();
         if !fused_adam::supports(&tensor.device()) {
+            let grad = if grad_scale == 1.0 {
+                grad
+            } else {
+                grad.mul_scalar(grad_scale)
+            };
             return self.elsewhere.step(lr, tensor, grad, state);
         }
         let (time, moments) = match state {
@@ -65,6 +104,7 @@ impl Optimizer for FusedAdam {
             beta_2: self.beta_2,
             epsilon: self.epsilon,
             time,
+            grad_scale,
         };
         let (tensor, moment_1, moment_2) = fused_adam::adam_step(tensor, grad, moments, step);
         let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
@@ -95,13 +135,16 @@ mod tests {
         collect.0
     }
 
-    /// `steps` Adam steps on a small model from its squared outputs' gradients, with
-    /// `optimizer`; between steps 2 and 3 the optimizer's state goes through its record into
-    /// `reloaded`, as a checkpoint and a resumed run would take it.
+    /// Four Adam steps on a small model from its squared outputs' gradients, with `optimizer`;
+    /// between steps 2 and 3 the optimizer's state goes through its record into `reloaded`, as
+    /// a checkpoint and a resumed run would take it. Step 2's gradients are halved (as clipping
+    /// scales them): by [`step_scaled`] when `scale_in_optimizer`, else by halving the loss,
+    /// which halves every gradient exactly.
     fn train(
         device: &Device,
         optimizer: ModuleOptimizer,
         reloaded: ModuleOptimizer,
+        scale_in_optimizer: bool,
     ) -> Vec<Vec<f32>> {
         device.seed(3);
         let mut model = ModelConfig {
@@ -120,14 +163,26 @@ mod tests {
                 optimizer = reloaded.clone().load_record(optimizer.to_record());
             }
             let (logits, _) = model.forward(tokens.clone(), None);
-            let grads = GradientsParams::from_grads(logits.square().sum().backward(), &model);
-            model = optimizer.step(1e-2, model, grads);
+            let scale = if step == 1 { 0.5 } else { 1.0 };
+            let loss = logits.square().sum();
+            let loss = if scale_in_optimizer {
+                loss
+            } else {
+                loss.mul_scalar(scale)
+            };
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = if scale_in_optimizer {
+                step_scaled(&mut optimizer, 1e-2, model, grads, scale)
+            } else {
+                optimizer.step(1e-2, model, grads)
+            };
         }
         values(&model)
     }
 
-    /// The fused step gives Burn's `Adam`'s numbers bit for bit, and its records load into
-    /// Burn's `Adam` and back: checkpoints of either kind resume with the other.
+    /// The fused step, the clipping scale folded in, gives Burn's `Adam`'s numbers on scaled
+    /// gradients bit for bit, and its records load into Burn's `Adam` and back: checkpoints of
+    /// either kind resume with the other.
     #[test]
     fn the_fused_step_is_burns_adam_bit_for_bit() {
         let train_config = TrainConfig::default();
@@ -140,11 +195,19 @@ mod tests {
         };
         #[allow(deprecated)]
         for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
-            let reference = train(&device, burns(), burns());
-            let fused = train(&device, adam(&train_config), adam(&train_config));
+            let reference = train(&device, burns(), burns(), false);
+            let fused = train(&device, adam(&train_config), adam(&train_config), true);
             assert_eq!(fused, reference, "{device:?}");
-            assert_eq!(train(&device, adam(&train_config), burns()), reference);
-            assert_eq!(train(&device, burns(), adam(&train_config)), reference);
+            let unscaled = train(&device, adam(&train_config), adam(&train_config), false);
+            assert_eq!(unscaled, reference, "{device:?}: halving the loss");
+            assert_eq!(
+                train(&device, adam(&train_config), burns(), false),
+                reference
+            );
+            assert_eq!(
+                train(&device, burns(), adam(&train_config), false),
+                reference
+            );
             let initial = {
                 device.seed(3);
                 values(

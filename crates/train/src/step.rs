@@ -5,8 +5,9 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use charlstm_model::{CharModel, Direction, RecurrentState, cpu};
 
-use crate::clip::{clip_scale, global_norm, rescale};
+use crate::clip::{clip_scale, global_norm};
 pub use crate::optimizer::adam;
+use crate::optimizer::step_scaled;
 
 /// One direction's chunk: token ids in that direction's reading order, on the training
 /// (autodiff) device, and the state to start from.
@@ -79,11 +80,8 @@ pub fn train_step(
         let applied =
             loss.is_finite() && grad_norm.is_finite() && backward_loss.is_none_or(f32::is_finite);
         let model = if applied {
-            let grads = match clip_scale(grad_norm, grad_clip) {
-                Some(scale) => rescale(&model, grads, scale),
-                None => grads,
-            };
-            optimizer.step(learning_rate, model, grads)
+            let scale = clip_scale(grad_norm, grad_clip).unwrap_or(1.0);
+            step_scaled(optimizer, learning_rate, model, grads, scale)
         } else {
             model
         };

@@ -1,8 +1,10 @@
-//! One Adam step over a parameter tensor on host memory, in one pass: both moments, the bias
-//! corrections and the update, element by element, with the arithmetic of Burn's `Adam` in the
-//! same order, so that the two agree bit for bit.
+//! One Adam step over a parameter tensor on host memory, in one pass: the gradient's scale
+//! (global-norm clipping), both moments, the bias corrections and the update, element by
+//! element, with the arithmetic of Burn's `Adam` (after a multiplication of the gradient by
+//! the scale) in the same order, so that the two agree bit for bit.
 //!
 //! ```text
+//! g  = grad · scale
 //! m  = m · β₁ + g · (1 − β₁)
 //! v  = v · β₂ + g² · (1 − β₂)
 //! p  = p − (m · c) / (√v + ε · √(1 − β₂ᵗ)) · lr      c = √(1 − β₂ᵗ) / (1 − β₁ᵗ)
@@ -31,6 +33,8 @@ pub struct AdamStep {
     pub epsilon: f32,
     /// The step's number, counted from 1: the bias corrections' `t`.
     pub time: usize,
+    /// The factor the gradient is multiplied by first (1: as it is).
+    pub grad_scale: f32,
 }
 
 impl AdamStep {
@@ -65,6 +69,7 @@ pub fn adam_step(
     );
     let (combined, epsilon) = step.factors();
     let scalars = [
+        step.grad_scale,
         step.beta_1,
         1.0 - step.beta_1,
         step.beta_2,
@@ -90,11 +95,12 @@ best_isa! {
         grad: &[f32],
         moment_1: &mut [f32],
         moment_2: &mut [f32],
-        scalars: [f32; 7],
+        scalars: [f32; 8],
     ) {
-        let [beta_1, keep_1, beta_2, keep_2, combined, epsilon, learning_rate] = scalars;
+        let [scale, beta_1, keep_1, beta_2, keep_2, combined, epsilon, learning_rate] = scalars;
         let moments = moment_1.iter_mut().zip(moment_2.iter_mut());
-        for ((param, &g), (m, v)) in param.iter_mut().zip(grad).zip(moments) {
+        for ((param, &grad), (m, v)) in param.iter_mut().zip(grad).zip(moments) {
+            let g = grad * scale;
             *m = *m * beta_1 + g * keep_1;
             *v = *v * beta_2 + g * g * keep_2;
             *param -= *m * combined / (v.sqrt() + epsilon) * learning_rate;
@@ -116,6 +122,7 @@ mod tests {
         let mut expected: Vec<f64> = param.iter().map(|&p| f64::from(p)).collect();
         let (mut m64, mut v64) = (vec![0.0f64; len], vec![0.0f64; len]);
         for time in 1..=3usize {
+            let scale = if time == 2 { 0.5f32 } else { 1.0 };
             let grad: Vec<f32> = (0..len)
                 .map(|i| ((i * 7 + time) % 23) as f32 * 0.05 - 0.5)
                 .collect();
@@ -130,10 +137,11 @@ mod tests {
                     beta_2: beta_2 as f32,
                     epsilon: epsilon as f32,
                     time,
+                    grad_scale: scale,
                 },
             );
             for i in 0..len {
-                let g = f64::from(grad[i]);
+                let g = f64::from(grad[i]) * f64::from(scale);
                 m64[i] = beta_1 * m64[i] + (1.0 - beta_1) * g;
                 v64[i] = beta_2 * v64[i] + (1.0 - beta_2) * g * g;
                 let m_hat = m64[i] / (1.0 - beta_1.powi(time as i32));
@@ -163,6 +171,7 @@ mod tests {
                 beta_2: 0.999,
                 epsilon: 1e-8,
                 time: 1,
+                grad_scale: 1.0,
             },
         );
     }

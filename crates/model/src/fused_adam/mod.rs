@@ -2,7 +2,8 @@
 //!
 //! Burn's `Adam` is about ten tensor operations per parameter tensor, each a pass over memory
 //! with a new buffer; here one loop reads the parameter, its gradient and both moments once and
-//! writes them once, in place where nothing else holds them. The arithmetic is Burn's, in Burn's order (equations in `kernel.rs`), and
+//! writes them once, in place where nothing else holds them, with the global-norm clipping
+//! scale folded in. The arithmetic is Burn's, in Burn's order (equations in `kernel.rs`), and
 //! the moments are kept in Burn's `AdamState`, so checkpoints and exact resume do not change.
 //!
 //! - `kernel`: the update on f32 slices
