@@ -6,14 +6,9 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-/// Mean cross-entropy in nats of `logits` `[batch, seq_len, vocab]` against `targets`
-/// `[batch, seq_len]`: `-mean(log softmax(logits)[target])`. Returns a one-element tensor.
-pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
-    sum_cross_entropy(logits, targets.clone()).div_scalar(targets.shape().num_elements() as f64)
-}
-
-/// Summed (not averaged) cross-entropy in nats, for evaluations that average over many
-/// chunks of different lengths. Returns a one-element tensor.
+/// Summed cross-entropy in nats of `logits` `[batch, seq_len, vocab]` against `targets`
+/// `[batch, seq_len]`: `-Σ log softmax(logits)[target]` (callers divide by the number of
+/// predictions, or sum over chunks of different lengths first). Returns a one-element tensor.
 pub fn sum_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [batch, seq_len, vocab] = logits.dims();
     let rows = batch * seq_len;
@@ -34,7 +29,7 @@ mod tests {
             TensorData::new(vec![0i64, 1, 2, 3, 4, 0], [2, 3]),
             &device,
         );
-        let loss: f32 = cross_entropy(logits, targets).into_scalar();
+        let loss = sum_cross_entropy(logits, targets).into_scalar::<f32>() / 6.0;
         assert!((loss - 5f32.ln()).abs() < 1e-6, "{loss}");
     }
 
@@ -45,7 +40,7 @@ mod tests {
         let logits =
             Tensor::<3>::from_data(TensorData::new(vec![10.0f32, 0.0, 0.0], [1, 1, 3]), &device);
         let targets = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64], [1, 1]), &device);
-        let loss: f32 = cross_entropy(logits, targets).into_scalar();
+        let loss: f32 = sum_cross_entropy(logits, targets).into_scalar();
         let expected = -(10f32.exp() / (10f32.exp() + 2.0)).ln();
         assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
     }

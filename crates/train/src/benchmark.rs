@@ -13,8 +13,9 @@ use serde::Serialize;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::generate::{GenerateOptions, generate, generate_many};
+use crate::optimizer::adam;
 use crate::setup::{SeededModel, seeded_model, split_and_batch};
-use crate::step::{Chunk, adam, train_step};
+use crate::step::{Chunk, train_step};
 use crate::tensors::batch_tensors;
 
 /// How long to measure.

@@ -10,7 +10,7 @@ use charlstm_model::ModelShape;
 use crate::checkpoint::{self, Checkpoint, CheckpointContents};
 use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::step::adam;
+use crate::optimizer::adam;
 use crate::weights_shape::{config_mismatch, weights_shape};
 
 /// `config` with its `model` section made to describe `shape` (dropout and forget bias, which

@@ -6,7 +6,6 @@ use burn::prelude::*;
 use charlstm_model::{CharModel, Direction, RecurrentState, cpu};
 
 use crate::clip::{clip_scale, global_norm};
-pub use crate::optimizer::adam;
 use crate::optimizer::step_scaled;
 
 /// One direction's chunk: token ids in that direction's reading order, on the training

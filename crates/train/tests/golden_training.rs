@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use burn::module::Param;
 use burn::prelude::*;
 use charlstm_model::{CharModel, ModelConfig, RecurrentLayer};
-use charlstm_train::step::{Chunk, adam, train_step};
+use charlstm_train::optimizer::adam;
+use charlstm_train::step::{Chunk, train_step};
 use golden_common::{Flat, load_fixtures, read, tensor};
 use serde::Deserialize;
 

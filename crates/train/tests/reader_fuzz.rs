@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use charlstm_data::{CorpusLocator, Tokenizer};
 use charlstm_train::checkpoint::sha256_hex;
-use charlstm_train::step::adam;
+use charlstm_train::optimizer::adam;
 use charlstm_train::{Checkpoint, RunConfig, TrainEvent, TrainObserver, TrainOptions, train};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

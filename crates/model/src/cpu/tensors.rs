@@ -91,11 +91,11 @@ pub fn sequence_dims<B: Backend>(
 /// nothing else holds it and it is contiguous f32 (on Flex), else a copy.
 pub fn into_host_vec<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
     // CPU backends hold their data in memory: reading cannot fail, and the future is ready.
-    let data = read_sync(B::float_into_data(tensor)).expect("reading a CPU tensor");
-    match data.dtype() {
-        DType::F32 => data.into_vec().expect("f32 data converts to f32"),
-        _ => data.iter::<f32>().collect(),
-    }
+    // The cast is no copy for f32, and the conversion keeps the buffer when it was one of f32s.
+    read_sync(B::float_into_data(tensor))
+        .expect("reading a CPU tensor")
+        .try_into_vec_as::<f32>()
+        .expect("float tensors convert to f32")
 }
 
 /// The elements of an integer tensor (token ids: few, so always copied), row-major, as `i64`
@@ -110,11 +110,7 @@ pub fn host_ints<B: Backend>(tensor: &IntTensor<B>) -> Vec<i64> {
 
 /// The elements of a strided or non-f32 tensor, copied out in row-major order.
 fn copy_to_host<B: Backend>(tensor: &FloatTensor<B>) -> Vec<f32> {
-    // CPU backends hold their data in memory: reading cannot fail, and the future is ready.
-    read_sync(B::float_into_data(tensor.clone()))
-        .expect("reading a CPU tensor")
-        .try_into_vec_as::<f32>()
-        .expect("float tensors convert to f32")
+    into_host_vec::<B>(tensor.clone())
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ mod ops;
 use burn::backend::Dispatch;
 use burn::prelude::*;
 
-pub use crate::cpu::supports;
 use ops::HeadLossOps;
 
 /// Whether the fused head can run on `features`: an f32 `[T, B, H]` tensor with at least one

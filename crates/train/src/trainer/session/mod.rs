@@ -22,9 +22,10 @@ use crate::error::TrainError;
 use crate::init_from;
 use crate::metrics::{LossWindow, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
+use crate::optimizer::adam;
 use crate::resume::{OnResume, ResumePlan, recut_streams};
 use crate::setup::{SeededModel, seeded_model};
-use crate::step::{Chunk, adam, step_seed, train_step};
+use crate::step::{Chunk, step_seed, train_step};
 use crate::tensors::batch_tensors;
 
 /// The state of a run between steps.
