@@ -9,7 +9,7 @@ use std::cell::Cell;
 use burn::module::Module;
 use burn::optim::{
     Adam, AdamConfig, AdamState, AdaptiveMomentumState, GradientsParams, LearningRate,
-    ModuleOptimizer, Optimizer,
+    ModuleOptimizer, Optimizer, RecordState, StateSink, StateSource,
 };
 use burn::prelude::*;
 use charlstm_model::fused_adam::{self, AdamStep};
@@ -73,7 +73,7 @@ struct FusedAdam {
 }
 
 impl Optimizer for FusedAdam {
-    type State<const D: usize> = AdamState<D>;
+    type State<const D: usize> = HostLoaded<D>;
 
     fn step<const D: usize>(
         &self,
@@ -83,13 +83,15 @@ impl Optimizer for FusedAdam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let grad_scale = GRAD_SCALE.get();
+        let state = state.map(|HostLoaded(state)| state);
         if !fused_adam::supports(&tensor.device()) {
             let grad = if grad_scale == 1.0 {
                 grad
             } else {
                 grad.mul_scalar(grad_scale)
             };
-            return self.elsewhere.step(lr, tensor, grad, state);
+            let (tensor, state) = self.elsewhere.step(lr, tensor, grad, state);
+            return (tensor, state.map(HostLoaded));
         }
         let (time, moments) = match state {
             Some(AdamState { momentum }) => (
@@ -108,11 +110,31 @@ impl Optimizer for FusedAdam {
         };
         let (tensor, moment_1, moment_2) = fused_adam::adam_step(tensor, grad, moments, step);
         let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
-        (tensor, Some(AdamState::new(momentum)))
+        (tensor, Some(HostLoaded(AdamState::new(momentum))))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        <Adam as Optimizer>::to_device(state, device)
+        HostLoaded(<Adam as Optimizer>::to_device(state.0, device))
+    }
+}
+
+/// Burn's `AdamState`, recorded as Burn records it, but read back onto the host.
+///
+/// Burn's `ModuleOptimizer::load_record` rebuilds the state on `Device::default()`, which
+/// prefers a GPU (and fails where there is none) unless the process environment says
+/// otherwise. Read onto the flex device instead, the state moves to its parameter's device at
+/// its first step, as Burn moves any state: the values are copied unchanged, so resuming stays
+/// exact on every backend.
+#[derive(Clone)]
+pub struct HostLoaded<const D: usize>(AdamState<D>);
+
+impl<const D: usize> RecordState for HostLoaded<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        self.0.state_flatten(prefix, out);
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, _default: &Device) -> Option<Self> {
+        AdamState::state_unflatten(prefix, src, &Device::flex()).map(Self)
     }
 }
 

@@ -46,8 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// The run configuration the arguments describe: the `--config` file (else `fallback`, else
-/// the defaults), then `--set` overrides, then `--backend`. Also points Burn's default device
-/// at the chosen backend.
+/// the defaults), then `--set` overrides, then `--backend`.
 pub(crate) fn load_config(args: &ConfigArgs, fallback: Option<PathBuf>) -> Result<RunConfig> {
     let config_path = args.config.clone().or(fallback);
     if let Some(path) = &config_path
@@ -62,37 +61,34 @@ pub(crate) fn load_config(args: &ConfigArgs, fallback: Option<PathBuf>) -> Resul
     if let Some(backend) = args.backend {
         config.backend = backend;
     }
-    select_default_device(config.backend);
+    quiet_vulkan_device_select(config.backend);
     Ok(config)
 }
 
 /// The checkpoint at `path` and a device of the backend `requested` (else the one the
-/// checkpoint was trained with), made Burn's default first.
+/// checkpoint was trained with).
 pub(crate) fn open_checkpoint(
     path: &std::path::Path,
     requested: Option<BackendKind>,
 ) -> Result<(Checkpoint, Device)> {
     let checkpoint = Checkpoint::open(path)?;
     let backend = requested.unwrap_or(checkpoint.config.backend);
-    select_default_device(backend);
+    quiet_vulkan_device_select(backend);
     let device = backend.device()?;
     Ok((checkpoint, device))
 }
 
-/// Burn materialises some state (e.g. loaded optimizer moments) on its default device, which
-/// prefers a GPU; point it at the backend the user chose instead. Called before any other
-/// thread starts.
-fn select_default_device(backend: BackendKind) {
-    // SAFETY: the program is still single-threaded here; nothing reads the environment
-    // concurrently.
-    unsafe { std::env::set_var("BURN_DEVICE", backend.name()) };
-    // Mesa's Vulkan device-select layer looks for the GPU driving the display; outside a
-    // desktop session (a server, CI) there is none, and libwayland prints
-    // "error: XDG_RUNTIME_DIR is invalid" four times. Nothing is selected either way, so the
-    // layer is turned off there unless the user set it.
+/// Mesa's Vulkan device-select layer looks for the GPU driving the display; outside a desktop
+/// session (a server, CI) there is none, and libwayland prints "error: XDG_RUNTIME_DIR is
+/// invalid" four times when wgpu starts. Nothing is selected either way, so for the wgpu
+/// backend the layer is turned off there, unless the user set `NODEVICE_SELECT` themselves.
+/// The layer reads only its environment, so this is the one variable the program sets, before
+/// any other thread starts.
+fn quiet_vulkan_device_select(backend: BackendKind) {
     let no_session = std::env::var_os("XDG_RUNTIME_DIR").is_none();
     if backend == BackendKind::Wgpu && no_session && std::env::var_os("NODEVICE_SELECT").is_none() {
-        // SAFETY: as above.
+        // SAFETY: the program is still single-threaded here; nothing reads the environment
+        // concurrently.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }

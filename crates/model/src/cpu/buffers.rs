@@ -47,22 +47,6 @@ pub fn scratch(len: usize) -> Vec<f32> {
     }
 }
 
-/// `len` zeros.
-pub fn zeroed(len: usize) -> Vec<f32> {
-    if len < PARALLEL_FROM {
-        return vec![0.0; len];
-    }
-    match pooled(len) {
-        Some(mut buffer) => {
-            buffer
-                .par_chunks_mut(TASK_LEN)
-                .for_each(|chunk| chunk.fill(0.0));
-            buffer
-        }
-        None => fresh_zeros(len),
-    }
-}
-
 /// `runs · run_len` elements in runs of `run_len`, every element of run `r` equal to
 /// `value(r)`: for instance one step's gate pre-activations, each unit's run of `B` values
 /// starting from the unit's bias.
@@ -181,22 +165,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zeroed_is_all_zeros_at_every_size() {
-        for len in [
-            0,
-            1,
-            1000,
-            PARALLEL_FROM - 1,
-            PARALLEL_FROM,
-            3 * TASK_LEN + 17,
-        ] {
-            let values = zeroed(len);
-            assert_eq!(values.len(), len);
-            assert!(values.iter().all(|&value| value == 0.0), "len {len}");
-        }
-    }
-
-    #[test]
     fn runs_hold_their_values_small_and_large() {
         for (runs, run_len) in [(3, 4), (1, 0), (5000, 64), (PARALLEL_FROM / 7 + 3, 7)] {
             let values = runs_of(runs, run_len, |run| run as f32 * 0.5);
@@ -211,8 +179,8 @@ mod tests {
         }
     }
 
-    /// A recycled buffer comes back dirty: zeros and runs taken from the pool are written in
-    /// full, scratch buffers have the asked length, and the pool stays bounded.
+    /// A recycled buffer comes back dirty: runs taken from the pool are written in full,
+    /// scratch buffers have the asked length, and the pool stays bounded.
     #[test]
     fn recycled_buffers_come_back_written() {
         let len = 3 * PARALLEL_FROM;
@@ -220,14 +188,12 @@ mod tests {
             let mut buffer = runs_of(len / 8, 8, |_| 7.0);
             buffer.fill(f32::NAN);
             recycle(buffer);
-            let zeros = zeroed(len - 5);
-            assert!(zeros.iter().all(|&value| value == 0.0), "round {round}");
-            recycle(zeros);
             let runs = runs_of(len / 4, 4, |run| run as f32);
             assert!(
                 runs.iter()
                     .enumerate()
-                    .all(|(index, &value)| value == (index / 4) as f32)
+                    .all(|(index, &value)| value == (index / 4) as f32),
+                "round {round}"
             );
             recycle(runs);
             assert_eq!(scratch(len - 1).len(), len - 1);

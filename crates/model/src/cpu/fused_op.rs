@@ -1,7 +1,7 @@
-//! One framework for the fused layers as Burn operations: a cell says what differs (its gate
-//! count, how its forward and backward kernels read the operation's inputs and what its output
-//! holds), and this module does the rest once for all cells: moving tensors to host slices and
-//! back, the forward pass on the plain backends, and on `Autodiff` over them the node that
+//! One framework for the fused layers as Burn operations: a cell says what differs (its
+//! operands, and through [`CellMath`] its pointwise steps), and this module does the rest once
+//! for all cells: moving tensors to host slices and back, the forward pass
+//! ([`super::recurrence`]) on the plain backends, and on `Autodiff` over them the node that
 //! keeps what the backward pass needs and hands each input its gradient.
 
 use std::fmt::Debug;
@@ -17,8 +17,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Shape, TensorMetadata};
 
 use super::buffers::recycle;
-pub use super::gradients::{Grads, Operand, ReadInputs, Wanted};
-use super::sequence::Dims;
+use super::gradients::{Operand, ReadInputs, Wanted};
+use super::recurrence::{self, CellMath, Trace};
 use super::tensors::{HostBackend, sequence_dims};
 
 /// Implements a fused cell's backend-extension trait (`$ops`, whose one method `$method` takes
@@ -56,40 +56,31 @@ pub(crate) use impl_fused_ops;
 
 /// A recurrent cell whose whole layer runs as one operation over `N` tensors, in the order of
 /// [`Self::OPERANDS`]: the input sequence `X` `[T, B, I]`, `W_x` `[I, gates·H]`, `W_h`
-/// `[H, gates·H]`, then the cell's biases and initial states.
-pub trait FusedCell<const N: usize>: Debug + Default + Send + Sync + 'static {
-    /// What the forward kernel records for the backward one.
-    type Trace: Debug + Send + Sync + 'static;
-    /// Gate blocks per unit (4 for the LSTM, 3 for the GRU, 1 for the plain RNN).
-    const GATES: usize;
+/// `[H, gates·H]`, then the cell's biases and initial states. The operation's output is
+/// `h_1 … h_T` `[T, B, H]`, then `c_T` for a cell with a cell state.
+pub trait FusedCell<const N: usize>: CellMath + Debug + Default + Send + Sync + 'static {
     /// What each of the operation's inputs is, in order.
     const OPERANDS: [Operand; N];
-
-    /// Runs the layer over the inputs' host copies: the operation's output (row-major values
-    /// and their shape) and the trace.
-    fn forward(dims: Dims, inputs: [&[f32]; N]) -> (Vec<f32>, [usize; 3], Self::Trace);
-
-    /// From the gradient of the output, the gradient of each operand that `wanted` asks for.
-    /// The backward pass reads only the input and the two weights besides the trace.
-    fn backward(
-        trace: &Self::Trace,
-        read: ReadInputs<'_>,
-        grad_output: &[f32],
-        wanted: Wanted,
-    ) -> Grads;
 }
 
 /// Runs cell `C` on a plain CPU backend: the output tensor and the trace.
 pub fn host_forward<B: HostBackend, C: FusedCell<N>, const N: usize>(
     inputs: &[FloatTensor<B>; N],
-) -> (FloatTensor<B>, C::Trace) {
+) -> (FloatTensor<B>, Trace) {
     let hidden = C::OPERANDS
         .iter()
         .position(|operand| *operand == Operand::Hidden)
         .expect("a recurrent cell has an initial hidden state");
     let dims = sequence_dims::<B>(&inputs[0], &inputs[hidden], C::GATES);
     let host = inputs.each_ref().map(|tensor| B::host_slice(tensor));
-    let (values, shape, trace) = C::forward(dims, host.each_ref().map(|values| &values[..]));
+    let mut trace = recurrence::forward::<C>(
+        dims,
+        &C::OPERANDS,
+        &host.each_ref().map(|values| &values[..]),
+    );
+    let shape = trace.output_shape::<C>();
+    // The backward pass reads the states it keeps column-major, not these.
+    let values = std::mem::take(&mut trace.outputs);
     (B::from_host(values, shape, &inputs[0].device()), trace)
 }
 
@@ -120,7 +111,7 @@ where
 struct FusedBackward<C, const N: usize>(PhantomData<C>);
 
 impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBackward<C, N> {
-    type State = Saved<B, C::Trace>;
+    type State = Saved<B>;
 
     fn backward(
         self,
@@ -136,7 +127,7 @@ impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBa
         let read = [&saved.input, &saved.input_weight, &saved.recurrent_weight]
             .map(|tensor| B::host_slice(tensor));
         let wanted = Wanted::of(&C::OPERANDS, parents.map(|parent| parent.is_some()));
-        let result = C::backward(
+        let result = recurrence::backward::<C>(
             &saved.trace,
             ReadInputs {
                 input: &read[0],
@@ -162,7 +153,7 @@ impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBa
 /// What the backward pass keeps from the forward pass: the kernel's trace, the three tensors
 /// it reads (held, not copied; biases and initial states are not needed) and every input's
 /// shape, which is its gradient's.
-struct Saved<B: HostBackend, Trace> {
+struct Saved<B: HostBackend> {
     trace: Arc<Trace>,
     input: FloatTensor<B>,
     input_weight: FloatTensor<B>,
@@ -170,7 +161,7 @@ struct Saved<B: HostBackend, Trace> {
     shapes: Arc<Vec<Shape>>,
 }
 
-impl<B: HostBackend, Trace> Saved<B, Trace> {
+impl<B: HostBackend> Saved<B> {
     fn new<const N: usize>(trace: Trace, inputs: [FloatTensor<B>; N]) -> Self {
         let shapes = inputs.iter().map(|tensor| tensor.shape()).collect();
         let mut inputs = inputs.into_iter();
@@ -189,7 +180,7 @@ impl<B: HostBackend, Trace> Saved<B, Trace> {
     }
 }
 
-impl<B: HostBackend, Trace> Clone for Saved<B, Trace> {
+impl<B: HostBackend> Clone for Saved<B> {
     fn clone(&self) -> Self {
         Self {
             trace: Arc::clone(&self.trace),
@@ -201,7 +192,7 @@ impl<B: HostBackend, Trace> Clone for Saved<B, Trace> {
     }
 }
 
-impl<B: HostBackend, Trace: Debug> Debug for Saved<B, Trace> {
+impl<B: HostBackend> Debug for Saved<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Saved")
             .field("trace", &self.trace)

@@ -8,6 +8,7 @@
 //! - `isa`: pointwise loops compiled for the machine's widest instruction set
 //! - `tensors`: tensors of the CPU backends to and from slices
 //! - `fused_op`: a fused layer as a Burn operation, forward and backward, for any cell
+//! - `recurrence`: a fused layer's forward pass and backpropagation through time, for any cell
 //! - `gradients`: what every backward kernel is asked for, reads and returns
 //! - `sequence`: the sizes of a run and the products every kernel shares
 
@@ -19,6 +20,7 @@ pub mod isa;
 pub(crate) mod matmul;
 #[cfg(test)]
 pub(crate) mod parity;
+pub(crate) mod recurrence;
 pub(crate) mod sequence;
 pub(crate) mod tensors;
 

@@ -1,6 +1,6 @@
-//! Pieces every fused recurrent layer's kernel uses: the sizes of a run, the all-steps input
-//! projection, the transposed recurrent weight, whole-sequence weight-gradient products and
-//! length checks.
+//! Pieces every fused recurrent layer's kernel uses: the sizes of a run, the transposed
+//! recurrent weight, the per-step products, whole-sequence weight-gradient products and length
+//! checks.
 
 use rayon::prelude::*;
 
@@ -58,23 +58,6 @@ impl Dims {
             self.hidden_size * self.gate_width(),
         );
     }
-}
-
-/// `X · W_x + b` for every step at once, `[T·B, gates·H]`: one product.
-pub fn project_inputs(dims: Dims, input: &[f32], input_weight: &[f32], bias: &[f32]) -> Vec<f32> {
-    let gate_width = dims.gate_width();
-    check_len("bias", bias, gate_width);
-    let mut projected = scratch(dims.rows() * gate_width);
-    projected
-        .par_chunks_exact_mut(gate_width)
-        .for_each(|row| row.copy_from_slice(bias));
-    matmul(
-        &mut projected,
-        Write::Accumulate,
-        Matrix::row_major(input, dims.rows(), dims.input_size),
-        Matrix::row_major(input_weight, dims.input_size, gate_width),
-    );
-    projected
 }
 
 /// The recurrent weight `W_h` `[H, gates·H]` (or the fused LSTM's input weight `W_x`
@@ -177,15 +160,9 @@ pub fn column_sums(wanted: bool, matrix: &[f32], width: usize) -> Option<Vec<f32
     })
 }
 
-/// Step-major states `[T, H, B]` (each step column-major, as the fused LSTM and GRU keep
-/// them) as the layer's row-major outputs, `[T, B, H]`; the steps in parallel.
-pub fn row_major_steps(step_major: &[f32], dims: Dims) -> Vec<f32> {
-    let mut outputs = scratch(step_major.len());
-    transpose_steps(step_major, dims.state_len(), dims.batch, &mut outputs);
-    outputs
-}
-
-/// [`row_major_steps`] into the first `T` blocks of `outputs`.
+/// Step-major states `[T, H, B]` (each step column-major, as the fused layers keep them) as
+/// the layer's row-major outputs `[T, B, H]`, into the first `T` blocks of `outputs`; the
+/// steps in parallel.
 pub fn row_major_steps_into(step_major: &[f32], dims: Dims, outputs: &mut [f32]) {
     transpose_steps(step_major, dims.state_len(), dims.batch, outputs);
 }
@@ -280,11 +257,6 @@ fn lane_sum(values: &[f32]) -> f32 {
         }
     }
     lanes.iter().chain(tail).fold(0.0, |sum, value| sum + value)
-}
-
-/// Block `index` of `all` cut in blocks of `len`.
-pub fn block(all: &[f32], index: usize, len: usize) -> &[f32] {
-    &all[index * len..][..len]
 }
 
 /// Checks that `slice` has `expected` elements.

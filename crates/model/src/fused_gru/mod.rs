@@ -1,10 +1,10 @@
 //! A whole GRU layer as one Burn operation on the CPU backends, flex and ndarray, with or
 //! without autodiff, and its backpropagation through time written by hand, as
-//! [`crate::fused_lstm`] does for the LSTM: one product for the inputs of all steps, then one
-//! product and one fused pointwise loop per step each way, then four products over all steps
-//! for the weight and input gradients (the equations are in `kernel.rs`).
+//! [`crate::fused_lstm`] does for the LSTM, through the same loops (the equations are in
+//! `kernel.rs`).
 //!
-//! - `kernel`: forward and backward on f32 slices, no Burn types
+//! - `kernel`: the cell's equations and its pointwise step each way, on f32 slices, no Burn
+//!   types (the loops over the steps and the products are `crate::cpu::recurrence`'s)
 //! - `ops`: the backend operation, with the backward step registered for autodiff
 
 mod kernel;

@@ -10,9 +10,9 @@
 use burn::backend::backend_extension;
 use burn::backend::tensor::FloatTensor;
 
-use super::kernel::{self, ForwardTrace};
-use crate::cpu::fused_op::{FusedCell, Grads, Operand, ReadInputs, Wanted, impl_fused_ops};
-use crate::cpu::sequence::Dims;
+use super::kernel::{self, GruCell};
+use crate::cpu::fused_op::{FusedCell, impl_fused_ops};
+use crate::cpu::gradients::Operand;
 
 /// Backends that run a whole GRU layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -48,29 +48,6 @@ impl_fused_ops!(
     ]
 );
 
-/// The GRU for the fused-operation framework: inputs `[X, W_x, W_h, b_x, b_h, h_0]`, output
-/// `h_1 … h_T`, `[T, B, H]`.
-#[derive(Debug, Default)]
-struct GruCell;
-
 impl FusedCell<6> for GruCell {
-    type Trace = ForwardTrace;
-    const GATES: usize = kernel::GATES;
     const OPERANDS: [Operand; 6] = kernel::OPERANDS;
-
-    fn forward(dims: Dims, inputs: [&[f32]; 6]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let mut trace = kernel::forward_operands(dims, inputs);
-        let shape = [dims.seq_len, dims.batch, dims.hidden_size];
-        // The backward pass reads the states it keeps column-major, not these.
-        (std::mem::take(&mut trace.outputs), shape, trace)
-    }
-
-    fn backward(
-        trace: &ForwardTrace,
-        read: ReadInputs<'_>,
-        grad_outputs: &[f32],
-        wanted: Wanted,
-    ) -> Grads {
-        kernel::backward(trace, read, grad_outputs, wanted)
-    }
 }

@@ -3,12 +3,12 @@
 //!
 //! Built from Burn tensor operations, a layer is a few dozen small operations per step, each
 //! recorded in the autodiff graph and each with its own backward step. Here the forward pass is
-//! one matrix product for the inputs of all steps, then one product and one fused pointwise
-//! loop per step; the backward pass is one product and one pointwise loop per step, then three
-//! products over all steps (the equations are in `kernel.rs`).
+//! two products (input and recurrent) and one fused pointwise loop per step; the backward pass
+//! is one product and one pointwise loop per step, then three products over all steps (the
+//! equations are in `kernel.rs`).
 //!
-//! - `kernel`: forward and backward on f32 slices, no Burn types (products and nonlinearities
-//!   from [`crate::cpu`])
+//! - `kernel`: the cell's equations and its pointwise step each way, on f32 slices, no Burn
+//!   types (the loops over the steps and the products are `crate::cpu::recurrence`'s)
 //! - `ops`: the backend operation, with the backward step registered for autodiff
 
 mod kernel;

@@ -14,9 +14,9 @@
 use burn::backend::backend_extension;
 use burn::backend::tensor::FloatTensor;
 
-use super::kernel::{self, ForwardTrace, UpstreamGrads};
-use crate::cpu::fused_op::{FusedCell, Grads, Operand, ReadInputs, Wanted, impl_fused_ops};
-use crate::cpu::sequence::Dims;
+use super::kernel::{self, LstmCell};
+use crate::cpu::fused_op::{FusedCell, impl_fused_ops};
+use crate::cpu::gradients::Operand;
 
 /// Backends that run a whole LSTM layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -45,42 +45,6 @@ impl_fused_ops!(
     [input, input_weight, recurrent_weight, bias, hidden, cell]
 );
 
-/// The LSTM for the fused-operation framework: inputs `[X, W_x, W_h, b, h_0, c_0]`, output
-/// `[T+1, B, H]` (`h_1 … h_T`, then `c_T`).
-#[derive(Debug, Default)]
-struct LstmCell;
-
 impl FusedCell<6> for LstmCell {
-    type Trace = ForwardTrace;
-    const GATES: usize = kernel::GATES;
     const OPERANDS: [Operand; 6] = kernel::OPERANDS;
-
-    fn forward(dims: Dims, inputs: [&[f32]; 6]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let mut trace = kernel::forward_operands(dims, inputs);
-        // The backward pass reads the states it keeps column-major, not these.
-        let packed = std::mem::take(&mut trace.outputs);
-        (
-            packed,
-            [dims.seq_len + 1, dims.batch, dims.hidden_size],
-            trace,
-        )
-    }
-
-    fn backward(
-        trace: &ForwardTrace,
-        read: ReadInputs<'_>,
-        grad_packed: &[f32],
-        wanted: Wanted,
-    ) -> Grads {
-        let state_len = trace.dims.state_len();
-        // The final hidden state is a slice of the outputs, so its gradient is already in the
-        // last output block.
-        let (grad_outputs, grad_last_cell) = grad_packed.split_at(trace.dims.seq_len * state_len);
-        let upstream = UpstreamGrads {
-            outputs: grad_outputs,
-            last_hidden: &vec![0.0; state_len],
-            last_cell: grad_last_cell,
-        };
-        kernel::backward(trace, read, upstream, wanted)
-    }
 }

@@ -15,18 +15,14 @@
 //!   grad_W_x = Xᵀ · grad_P     grad_W_h = H_prevᵀ · grad_P     grad_b = Σ_rows grad_P
 //!   grad_X   = grad_P · W_xᵀ   grad_h_0 = grad_h
 //! ```
-
-use rayon::prelude::*;
+//!
+//! The loops over the steps, the products and the layout are [`crate::cpu::recurrence`]'s;
+//! this file is the cell's pointwise step each way.
 
 use crate::cpu::activation::tanh;
-use crate::cpu::buffers::{recycle, recycle_all, scratch};
-use crate::cpu::gradients::{Grads, Operand, ReadInputs, Wanted};
-use crate::cpu::matmul::{Matrix, Write, matmul};
-use crate::cpu::min_rows_per_task;
-pub use crate::cpu::sequence::Dims;
-use crate::cpu::sequence::{
-    RecurrentWeight, block, check_len, column_sums, product, project_inputs,
-};
+use crate::cpu::gradients::Operand;
+use crate::cpu::isa::best_isa;
+use crate::cpu::recurrence::{BackwardUnit, CellMath, ForwardRun};
 
 /// A plain RNN has one "gate", the pre-activation itself.
 pub const GATES: usize = 1;
@@ -40,176 +36,57 @@ pub const OPERANDS: [Operand; 5] = [
     Operand::Hidden,
 ];
 
-/// The layer's parameters, row-major.
-#[derive(Debug, Clone, Copy)]
-pub struct Weights<'a> {
-    /// `W_x`, `[I, H]`.
-    pub input_weight: &'a [f32],
-    /// `W_h`, `[H, H]`.
-    pub recurrent_weight: &'a [f32],
-    /// `b`, `[H]`.
-    pub bias: &'a [f32],
-}
+/// The plain RNN's pointwise steps: its one gate's activation is `h_t`.
+#[derive(Debug, Default)]
+pub struct RnnCell;
 
-/// What the forward pass computed, kept for the backward pass: `h_0 … h_T`, `[T+1, B, H]`.
-pub struct ForwardTrace {
-    /// The sizes it ran with.
-    pub dims: Dims,
-    /// `h_0 … h_T`.
-    pub hidden: Vec<f32>,
-}
+impl CellMath for RnnCell {
+    const GATES: usize = GATES;
+    const CELL_STATE: bool = false;
+    const SEPARATE_RECURRENT: bool = false;
+    const KEEPS: bool = false;
+    const DIRECT_HIDDEN_GRAD: bool = false;
 
-impl Drop for ForwardTrace {
-    fn drop(&mut self) {
-        recycle_all([&mut self.hidden]);
+    fn forward_run(run: ForwardRun<'_>) {
+        let [pre, ..] = run.gates;
+        forward_units(pre, run.hidden);
+    }
+
+    fn backward_unit(unit: BackwardUnit<'_>) {
+        let [hidden, ..] = unit.gates;
+        let [grad_pre, ..] = unit.grad_gates;
+        backward_units(hidden, unit.grad_output, unit.grad_hidden, grad_pre);
     }
 }
 
-impl std::fmt::Debug for ForwardTrace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ForwardTrace")
-            .field("dims", &self.dims)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ForwardTrace {
-    /// Every step's output `h_1 … h_T`, `[T, B, H]`; the last block is the final state.
-    pub fn outputs(&self) -> &[f32] {
-        &self.hidden[self.dims.state_len()..]
-    }
-}
-
-/// [`forward`] over the operation's operands, in [`OPERANDS`] order.
-pub fn forward_operands(dims: Dims, operands: [&[f32]; 5]) -> ForwardTrace {
-    let [input, input_weight, recurrent_weight, bias, hidden] = operands;
-    let weights = Weights {
-        input_weight,
-        recurrent_weight,
-        bias,
-    };
-    forward(dims, input, weights, hidden)
-}
-
-/// Runs the layer over `input` `[T, B, I]` from `hidden` `[B, H]`.
-///
-/// # Panics
-///
-/// If a slice's length does not match `dims`.
-pub fn forward(dims: Dims, input: &[f32], weights: Weights<'_>, hidden: &[f32]) -> ForwardTrace {
-    let state_len = dims.state_len();
-    let Dims {
-        seq_len,
-        batch,
-        hidden_size,
-        ..
-    } = dims;
-    dims.check_input_and_weights(input, weights.input_weight, weights.recurrent_weight);
-    check_len("hidden state", hidden, state_len);
-
-    let mut pre = project_inputs(dims, input, weights.input_weight, weights.bias);
-    let mut trace = ForwardTrace {
-        dims,
-        hidden: scratch((seq_len + 1) * state_len),
-    };
-    trace.hidden[..state_len].copy_from_slice(hidden);
-    let recurrent =
-        RecurrentWeight::new(weights.recurrent_weight, hidden_size, hidden_size, seq_len);
-    for step in 0..seq_len {
-        let (hidden_before, hidden_after) = trace.hidden.split_at_mut((step + 1) * state_len);
-        let pre = &mut pre[step * state_len..][..state_len];
-        matmul(
-            pre,
-            Write::Accumulate,
-            Matrix::row_major(&hidden_before[step * state_len..], batch, hidden_size),
-            recurrent.matrix(),
-        );
-        hidden_after[..state_len]
-            .par_chunks_exact_mut(hidden_size)
-            .zip(pre.par_chunks_exact(hidden_size))
-            .with_min_len(min_rows_per_task(hidden_size))
-            .for_each(|(hidden, pre)| {
-                for (h, p) in hidden.iter_mut().zip(pre) {
-                    *h = tanh(*p);
-                }
-            });
-    }
-    recycle(pre);
-    trace
-}
-
-/// Backpropagation through time for the run recorded in `trace`, which read `read`, given
-/// `∂L/∂h_t` through every step's output, `grad_outputs` `[T, B, H]` (the final state is the
-/// last output): the gradients of `X`, `W_x`, `W_h`, `b` and `h_0` that `wanted` asks for.
-///
-/// # Panics
-///
-/// If a slice's length does not match `trace.dims`.
-pub fn backward(
-    trace: &ForwardTrace,
-    read: ReadInputs<'_>,
-    grad_outputs: &[f32],
-    wanted: Wanted,
-) -> Grads {
-    let dims = trace.dims;
-    read.check(dims, grad_outputs);
-    let (rows, state_len) = (dims.rows(), dims.state_len());
-    let Dims {
-        seq_len,
-        batch,
-        hidden_size,
-        ..
-    } = dims;
-
-    let recurrent_weight = Matrix::row_major(read.recurrent_weight, hidden_size, hidden_size);
-    let mut grad_pre = scratch(rows * hidden_size);
-    let mut grad_h = vec![0.0; state_len];
-    for step in (0..seq_len).rev() {
-        let grad_pre_step = &mut grad_pre[step * state_len..][..state_len];
-        let hidden = block(&trace.hidden, step + 1, state_len);
-        let grad_output = block(grad_outputs, step, state_len);
-        for (((grad_pre, h), grad_output), grad_h) in grad_pre_step
-            .iter_mut()
-            .zip(hidden)
-            .zip(grad_output)
-            .zip(&grad_h)
-        {
-            *grad_pre = (grad_output + grad_h) * (1.0 - h * h);
-        }
-        // ∂L/∂h_{t-1} = grad_P_t · W_hᵀ; for t = 0 only if h_0's gradient is wanted.
-        if step > 0 || wanted.hidden {
-            matmul(
-                &mut grad_h,
-                Write::Overwrite,
-                Matrix::row_major(grad_pre_step, batch, hidden_size),
-                recurrent_weight.t(),
-            );
+best_isa! {
+    /// The forward step on a run of elements: `h_t = tanh(pre)`, kept as the gate's
+    /// activation too.
+    fn forward_units(pre: &mut [f32], hidden: &mut [f32]) {
+        for (pre, h) in pre.iter_mut().zip(hidden) {
+            *pre = tanh(*pre);
+            *h = *pre;
         }
     }
+}
 
-    let grad_pre_all = Matrix::row_major(&grad_pre, rows, hidden_size);
-    let (input, input_weight) = read.input_side_grads(dims, grad_pre_all, wanted);
-    let grads = Grads {
-        input,
-        input_weight,
-        recurrent_weight: product(
-            wanted.recurrent_weight,
-            hidden_size * hidden_size,
-            Matrix::row_major(&trace.hidden[..rows * hidden_size], rows, hidden_size).t(),
-            grad_pre_all,
-        ),
-        bias: column_sums(wanted.bias, &grad_pre, hidden_size),
-        hidden: wanted.hidden.then_some(grad_h),
-        ..Grads::default()
-    };
-    recycle(grad_pre);
-    grads
+best_isa! {
+    /// The backward step for one unit of every sequence: `grad_P_t` from `∂L/∂h_t` through
+    /// the output and from later steps.
+    fn backward_units(hidden: &[f32], grad_output: &[f32], grad_h_later: &[f32], grad_pre: &mut [f32]) {
+        let values = hidden.iter().zip(grad_output).zip(grad_h_later);
+        for (((&h, &grad_output), &grad_h_later), grad_pre) in values.zip(grad_pre) {
+            *grad_pre = (grad_output + grad_h_later) * (1.0 - h * h);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::gradients::{LayerCase, random_values, weighted_sum};
+    use crate::cpu::gradients::{LayerCase, Wanted, random_values, weighted_sum};
+    use crate::cpu::recurrence::{Trace, backward, forward};
+    use crate::cpu::sequence::Dims;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -220,8 +97,8 @@ mod tests {
         LayerCase::new(29, sizes, GATES, OPERANDS)
     }
 
-    fn run(case: &Case) -> ForwardTrace {
-        forward_operands(case.dims, case.values())
+    fn run(case: &Case) -> Trace {
+        forward::<RnnCell>(case.dims, &OPERANDS, &case.values())
     }
 
     const DIMS: Dims = Dims {
@@ -268,7 +145,7 @@ mod tests {
         let case = case([DIMS.seq_len, DIMS.batch, DIMS.input_size, DIMS.hidden_size]);
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let weight = random_values(&mut rng, DIMS.rows() * DIMS.hidden_size);
-        let grads = backward(&run(&case), case.read(), &weight, Wanted::ALL);
+        let grads = backward::<RnnCell>(&run(&case), case.read(), &weight, Wanted::ALL);
         case.assert_matches_finite_differences(grads, |case| {
             weighted_sum(run(case).outputs(), &weight)
         });

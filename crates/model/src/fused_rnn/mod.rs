@@ -2,7 +2,8 @@
 //! with or without autodiff, and its backpropagation through time written by hand, as
 //! [`crate::fused_lstm`] does for the LSTM (the equations are in `kernel.rs`).
 //!
-//! - `kernel`: forward and backward on f32 slices, no Burn types
+//! - `kernel`: the cell's equations and its pointwise step each way, on f32 slices, no Burn
+//!   types (the loops over the steps and the products are `crate::cpu::recurrence`'s)
 //! - `ops`: the backend operation, with the backward step registered for autodiff
 
 mod kernel;

@@ -10,9 +10,9 @@
 use burn::backend::backend_extension;
 use burn::backend::tensor::FloatTensor;
 
-use super::kernel::{self, ForwardTrace};
-use crate::cpu::fused_op::{FusedCell, Grads, Operand, ReadInputs, Wanted, impl_fused_ops};
-use crate::cpu::sequence::Dims;
+use super::kernel::{self, RnnCell};
+use crate::cpu::fused_op::{FusedCell, impl_fused_ops};
+use crate::cpu::gradients::Operand;
 
 /// Backends that run a whole plain RNN layer as one operation.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -39,28 +39,6 @@ impl_fused_ops!(
     [input, input_weight, recurrent_weight, bias, hidden]
 );
 
-/// The plain RNN for the fused-operation framework: inputs `[X, W_x, W_h, b, h_0]`, output
-/// `h_1 … h_T`, `[T, B, H]`.
-#[derive(Debug, Default)]
-struct RnnCell;
-
 impl FusedCell<5> for RnnCell {
-    type Trace = ForwardTrace;
-    const GATES: usize = kernel::GATES;
     const OPERANDS: [Operand; 5] = kernel::OPERANDS;
-
-    fn forward(dims: Dims, inputs: [&[f32]; 5]) -> (Vec<f32>, [usize; 3], ForwardTrace) {
-        let trace = kernel::forward_operands(dims, inputs);
-        let shape = [dims.seq_len, dims.batch, dims.hidden_size];
-        (trace.outputs().to_vec(), shape, trace)
-    }
-
-    fn backward(
-        trace: &ForwardTrace,
-        read: ReadInputs<'_>,
-        grad_outputs: &[f32],
-        wanted: Wanted,
-    ) -> Grads {
-        kernel::backward(trace, read, grad_outputs, wanted)
-    }
 }

@@ -1,0 +1,559 @@
+//! The forward pass and backpropagation through time of every fused layer, written once: the
+//! products, the loops over the steps, what is kept for the backward pass and the gradients
+//! over all steps. A cell ([`CellMath`]) supplies only its pointwise step, each way.
+//!
+//! With `T` steps, batch `B`, input width `I`, hidden width `H` and `G` gates:
+//!
+//! ```text
+//! forward, for t = 0 … T-1
+//!   A_t = b + X_t · W_x + h_{t-1} · W_h        [G·H, B]   two products per step
+//!         (a cell that keeps the recurrent part apart, the GRU, gets
+//!          A_t = b + X_t · W_x and U_t = b_h + h_{t-1} · W_h instead)
+//!   the cell's pointwise step: A_t (and U_t, h_{t-1}, c_{t-1}) to its gate activations,
+//!   h_t (and c_t), and what it keeps for the backward pass
+//!
+//! backward, for t = T-1 … 0, from grad_h = 0 and grad_c = ∂L/∂c_T
+//!   the cell's pointwise step: ∂L/∂h_t through the output plus grad_h (and grad_c) to
+//!   grad_A_t (and grad_U_t), and grad_c to ∂L/∂c_{t-1}
+//!   grad_h = grad_A_t · W_hᵀ                  one product per step (the GRU: its own direct part
+//!                                             of ∂L/∂h_{t-1} plus grad_U_t · W_hᵀ)
+//! then, over all steps at once (grad_A: [T·B, G·H], H_prev = [h_0 … h_{T-1}]: [T·B, H])
+//!   grad_W_x = Xᵀ · grad_A    grad_W_h = H_prevᵀ · grad_A (grad_U)    grad_b = Σ_rows grad_A
+//!   grad_X   = grad_A · W_xᵀ  grad_h_0 = grad_h    grad_c_0 = grad_c   (grad_b_h = Σ_rows grad_U)
+//! ```
+//!
+//! Inside, a step's arrays are stored **column-major**, `[units, B]`: unit `u` of every
+//! sequence side by side. The per-step products `X_t · W_x + h_{t-1} · W_h` and
+//! `grad_A_t · W_hᵀ` then read the weights in place (`W_x` and `W_h` transposed once per run
+//! for the first, `W_h` as given for the second): gemm packs none of them. In the row-major
+//! layout it re-packed the 4 MB `W_h` at every step, 14% of an LSTM training step. The forward
+//! arrays go step after step (`[T, units, B]`); the gate gradients go unit after unit
+//! (`[G·H, T·B]`), so that the weight-gradient products read all steps as one matrix. Inputs
+//! and results at the edges stay row-major (`[T, B, ·]`), transposed a step at a time.
+
+use rayon::prelude::*;
+
+use super::buffers::{recycle, recycle_all, scratch};
+use super::gradients::{Grads, Operand, ReadInputs, Wanted};
+use super::matmul::{Matrix, Write, matmul_strided};
+use super::sequence::{
+    Dims, RecurrentWeight, accumulate_step, affine_step, biased_steps, check_len,
+    recurrent_weight_grad, row_major_steps_into, row_sums, step_major_steps,
+};
+use super::{min_rows_per_task, transpose, transpose_into};
+
+/// The most gates a cell has (the LSTM's four).
+pub const MAX_GATES: usize = 4;
+
+/// What differs between the fused cells: their shape and their pointwise step each way.
+pub trait CellMath {
+    /// Gate blocks per unit (4 for the LSTM, 3 for the GRU, 1 for the plain RNN).
+    const GATES: usize;
+    /// Whether the cell carries a cell state `c` beside `h` (the LSTM).
+    const CELL_STATE: bool;
+    /// Whether `U_t = b_h + h_{t-1} · W_h` stays apart from the gates (the GRU, whose reset
+    /// gate scales part of it) instead of being added to them.
+    const SEPARATE_RECURRENT: bool;
+    /// Whether the cell keeps one more `H`-wide array per step for the backward pass.
+    const KEEPS: bool;
+    /// Whether the backward step writes a direct part of `∂L/∂h_{t-1}` into `grad_hidden` (the
+    /// GRU's `grad_h ⊙ z`), which the product with `W_hᵀ` then adds to; otherwise that product
+    /// overwrites it.
+    const DIRECT_HIDDEN_GRAD: bool;
+
+    /// The pointwise forward step on a run of elements of the step's `[units, B]` arrays.
+    fn forward_run(run: ForwardRun<'_>);
+
+    /// The pointwise backward step for one unit of every sequence.
+    fn backward_unit(unit: BackwardUnit<'_>);
+}
+
+/// A run of a forward step's arrays, all the same length; what a cell does not have is empty.
+pub struct ForwardRun<'a> {
+    /// Gate pre-activations `A_t`, one run per gate, to be replaced by the activations.
+    pub gates: [&'a mut [f32]; MAX_GATES],
+    /// `U_t = b_h + h_{t-1} · W_h`, one run per gate, for a cell that keeps it apart.
+    pub from_state: [&'a [f32]; MAX_GATES],
+    /// `h_{t-1}`.
+    pub hidden_before: &'a [f32],
+    /// `c_{t-1}`.
+    pub cell_before: &'a [f32],
+    /// `h_t`, to be written.
+    pub hidden: &'a mut [f32],
+    /// `c_t`, to be written.
+    pub cell: &'a mut [f32],
+    /// What the cell keeps for the backward pass, to be written.
+    pub kept: &'a mut [f32],
+}
+
+/// One unit's `B` values of a backward step's arrays; what a cell does not have is empty.
+pub struct BackwardUnit<'a> {
+    /// The gate activations of the step.
+    pub gates: [&'a [f32]; MAX_GATES],
+    /// `h_{t-1}`.
+    pub hidden_before: &'a [f32],
+    /// `c_{t-1}`.
+    pub cell_before: &'a [f32],
+    /// What the forward step kept.
+    pub kept: &'a [f32],
+    /// `∂L/∂h_t` through the step's output.
+    pub grad_output: &'a [f32],
+    /// `∂L/∂h_t` from later steps; a cell with [`CellMath::DIRECT_HIDDEN_GRAD`] replaces it
+    /// with the direct part of `∂L/∂h_{t-1}`.
+    pub grad_hidden: &'a mut [f32],
+    /// `∂L/∂c_t` from later steps, to be replaced with `∂L/∂c_{t-1}`.
+    pub grad_cell: &'a mut [f32],
+    /// `∂L/∂A_t`, one run per gate, to be written.
+    pub grad_gates: [&'a mut [f32]; MAX_GATES],
+    /// `∂L/∂U_t`, one run per gate, to be written by a cell that keeps `U_t` apart.
+    pub grad_from_state: [&'a mut [f32]; MAX_GATES],
+}
+
+/// What the forward pass computed, kept for the backward pass. A step's arrays are
+/// column-major `[units, B]` (see the module doc).
+pub struct Trace {
+    /// The sizes it ran with.
+    pub dims: Dims,
+    /// Gate activations of every step, `[T, G·H, B]`.
+    gates: Vec<f32>,
+    /// `h_0 … h_T`, `[T+1, H, B]`.
+    hidden: Vec<f32>,
+    /// `c_0 … c_T`, `[T+1, H, B]`, for a cell with a cell state.
+    cell: Vec<f32>,
+    /// What the cell keeps of every step, `[T, H, B]`.
+    kept: Vec<f32>,
+    /// `h_1 … h_T`, then `c_T` for a cell with a cell state, row-major, `[T(+1), B, H]`: the
+    /// layer's outputs, as its operation returns them (which moves them out of the trace).
+    pub(crate) outputs: Vec<f32>,
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        recycle_all([
+            &mut self.gates,
+            &mut self.hidden,
+            &mut self.cell,
+            &mut self.kept,
+            &mut self.outputs,
+        ]);
+    }
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trace")
+            .field("dims", &self.dims)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Trace {
+    /// Every step's output `h_1 … h_T`, `[T, B, H]`; the last block is the final state.
+    #[cfg(test)]
+    pub fn outputs(&self) -> &[f32] {
+        &self.outputs[..self.dims.seq_len * self.dims.state_len()]
+    }
+
+    /// The last cell state `c_T`, `[B, H]`, of a cell that has one.
+    #[cfg(test)]
+    pub fn last_cell(&self) -> &[f32] {
+        &self.outputs[self.dims.seq_len * self.dims.state_len()..]
+    }
+
+    /// The shape of [`Self::outputs`] with, for a cell with a cell state, `c_T` after it.
+    pub fn output_shape<C: CellMath>(&self) -> [usize; 3] {
+        let Dims {
+            seq_len,
+            batch,
+            hidden_size,
+            ..
+        } = self.dims;
+        [seq_len + usize::from(C::CELL_STATE), batch, hidden_size]
+    }
+}
+
+/// The operand `which` of an operation whose inputs are `operands`, if it has one.
+fn operand<'a>(operands: &[Operand], inputs: &[&'a [f32]], which: Operand) -> Option<&'a [f32]> {
+    let index = operands.iter().position(|operand| *operand == which)?;
+    Some(inputs[index])
+}
+
+/// Runs cell `C` over the operation's `inputs`, whose kinds are `operands`: the input
+/// `[T, B, I]`, `W_x`, `W_h`, the biases and the initial states `[B, H]`.
+///
+/// # Panics
+///
+/// If an operand the cell needs is missing, or a slice's length does not match `dims`.
+pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]]) -> Trace {
+    let (gate_width, state_len) = (dims.gate_width(), dims.state_len());
+    let Dims {
+        seq_len,
+        batch,
+        input_size,
+        hidden_size,
+        ..
+    } = dims;
+    let get = |which| operand(operands, inputs, which);
+    let needed = |which| get(which).unwrap_or_else(|| panic!("fused layer: no {which:?}"));
+    let (input, input_weight) = (needed(Operand::Input), needed(Operand::InputWeight));
+    let recurrent_weight = needed(Operand::RecurrentWeight);
+    dims.check_input_and_weights(input, input_weight, recurrent_weight);
+    let bias = needed(Operand::Bias);
+    check_len("bias", bias, gate_width);
+    let recurrent_bias = C::SEPARATE_RECURRENT.then(|| needed(Operand::RecurrentBias));
+    if let Some(recurrent_bias) = recurrent_bias {
+        check_len("recurrent bias", recurrent_bias, gate_width);
+    }
+    let initial_hidden = needed(Operand::Hidden);
+    check_len("hidden state", initial_hidden, state_len);
+
+    let gates_len = gate_width * batch;
+    let states_len = (seq_len + 1) * state_len;
+    let mut gates = biased_steps(bias, dims);
+    let mut hidden = scratch(states_len);
+    hidden[..state_len].copy_from_slice(&transpose(initial_hidden, hidden_size));
+    let mut cell = Vec::new();
+    if C::CELL_STATE {
+        let initial_cell = needed(Operand::Cell);
+        check_len("cell state", initial_cell, state_len);
+        cell = scratch(states_len);
+        cell[..state_len].copy_from_slice(&transpose(initial_cell, hidden_size));
+    }
+    let mut kept = if C::KEEPS {
+        scratch(seq_len * state_len)
+    } else {
+        Vec::new()
+    };
+    let mut from_state = vec![0.0; if C::SEPARATE_RECURRENT { gates_len } else { 0 }];
+    let input_weight = RecurrentWeight::new(input_weight, input_size, gate_width, seq_len);
+    let recurrent = RecurrentWeight::new(recurrent_weight, hidden_size, gate_width, seq_len);
+    for step in 0..seq_len {
+        // A_t = b + X_t · W_x (+ h_{t-1} · W_h), column-major [G·H, B].
+        let gates = &mut gates[step * gates_len..][..gates_len];
+        let input_step = &input[step * batch * input_size..][..batch * input_size];
+        accumulate_step(
+            gates,
+            batch,
+            Matrix::row_major(input_step, batch, input_size),
+            input_weight.matrix(),
+        );
+        let (hidden_before, hidden_after) = hidden.split_at_mut((step + 1) * state_len);
+        let hidden_before = &hidden_before[step * state_len..];
+        let hidden_matrix = Matrix::col_major(hidden_before, batch, hidden_size, batch);
+        match recurrent_bias {
+            Some(recurrent_bias) => affine_step(
+                &mut from_state,
+                recurrent_bias,
+                batch,
+                hidden_matrix,
+                recurrent.matrix(),
+            ),
+            None => accumulate_step(gates, batch, hidden_matrix, recurrent.matrix()),
+        }
+        let (cell_before, cell_after) = if C::CELL_STATE {
+            let (before, after) = cell.split_at_mut((step + 1) * state_len);
+            (&before[step * state_len..], &mut after[..state_len])
+        } else {
+            (&[][..], &mut [][..])
+        };
+        let kept_now = match C::KEEPS {
+            true => &mut kept[step * state_len..][..state_len],
+            false => &mut [][..],
+        };
+        let run = min_rows_per_task(1);
+        let mut gate_runs = PlaneRuns::new(gates, state_len, run);
+        let mut from_state_runs = PlaneRunsRead::new(&from_state, state_len, run);
+        let runs: Vec<ForwardRun<'_>> = hidden_before
+            .chunks(run)
+            .zip(chunks_or_empty_read(cell_before, run))
+            .zip(hidden_after[..state_len].chunks_mut(run))
+            .zip(chunks_or_empty(cell_after, run))
+            .zip(chunks_or_empty(kept_now, run))
+            .map(
+                |((((hidden_before, cell_before), hidden), cell), kept)| ForwardRun {
+                    gates: gate_runs.next(),
+                    from_state: from_state_runs.next(),
+                    hidden_before,
+                    cell_before,
+                    hidden,
+                    cell,
+                    kept,
+                },
+            )
+            .collect();
+        runs.into_par_iter().for_each(C::forward_run);
+    }
+    let outputs_len = (seq_len + usize::from(C::CELL_STATE)) * state_len;
+    let mut outputs = scratch(outputs_len);
+    let (steps, last_cell) = outputs.split_at_mut(seq_len * state_len);
+    row_major_steps_into(&hidden[state_len..], dims, steps);
+    if C::CELL_STATE {
+        transpose_into(&cell[seq_len * state_len..], batch, last_cell);
+    }
+    Trace {
+        dims,
+        gates,
+        hidden,
+        cell,
+        kept,
+        outputs,
+    }
+}
+
+/// Backpropagation through time for the run of cell `C` recorded in `trace`, which read
+/// `read`, from `grad_packed`, the gradient of the operation's output (`∂L/∂h_t` of every step
+/// `[T, B, H]`, then `∂L/∂c_T` `[B, H]` for a cell with a cell state; the final hidden state
+/// is the last output, so its gradient is in there): the gradients that `wanted` asks for.
+///
+/// # Panics
+///
+/// If a slice's length does not match `trace.dims`.
+pub fn backward<C: CellMath>(
+    trace: &Trace,
+    read: ReadInputs<'_>,
+    grad_packed: &[f32],
+    wanted: Wanted,
+) -> Grads {
+    let dims = trace.dims;
+    let (rows, gate_width, state_len) = (dims.rows(), dims.gate_width(), dims.state_len());
+    let Dims {
+        seq_len,
+        batch,
+        hidden_size,
+        ..
+    } = dims;
+    let (grad_outputs, grad_last_cell) =
+        grad_packed.split_at(grad_packed.len().min(seq_len * state_len));
+    read.check(dims, grad_outputs);
+    if C::CELL_STATE {
+        check_len("final cell gradient", grad_last_cell, state_len);
+    }
+
+    // Column-major [H, B] like the trace; the gate gradients unit after unit, [G·H, T·B].
+    let mut grad_hidden = vec![0.0; state_len];
+    let mut grad_cell = match C::CELL_STATE {
+        true => transpose(grad_last_cell, hidden_size),
+        false => Vec::new(),
+    };
+    // Every step writes its columns of every unit.
+    let mut grad_gates = scratch(gate_width * rows);
+    let mut grad_from_state = match C::SEPARATE_RECURRENT {
+        true => scratch(gate_width * rows),
+        false => Vec::new(),
+    };
+    let recurrent_weight_t = Matrix::row_major(read.recurrent_weight, hidden_size, gate_width).t();
+    let grad_outputs = step_major_steps(grad_outputs, dims);
+    let write = match C::DIRECT_HIDDEN_GRAD {
+        true => Write::Accumulate,
+        false => Write::Overwrite,
+    };
+    for step in (0..seq_len).rev() {
+        backward_step::<C>(
+            trace,
+            step,
+            &grad_outputs[step * state_len..][..state_len],
+            &mut grad_hidden,
+            &mut grad_cell,
+            &mut grad_gates,
+            &mut grad_from_state,
+        );
+        // ∂L/∂h_{t-1} (+)= grad_A_t · W_hᵀ; for t = 0 only if h_0's gradient is wanted.
+        if step > 0 || wanted.hidden {
+            let grad_recurrent = match C::SEPARATE_RECURRENT {
+                true => &grad_from_state,
+                false => &grad_gates,
+            };
+            matmul_strided(
+                &mut grad_hidden,
+                1,
+                batch,
+                write,
+                Matrix::col_major(&grad_recurrent[step * batch..], batch, gate_width, rows),
+                recurrent_weight_t,
+            );
+        }
+    }
+
+    recycle(grad_outputs);
+    let grad_gates_all = Matrix::col_major(&grad_gates, rows, gate_width, rows);
+    let grad_recurrent_all = match C::SEPARATE_RECURRENT {
+        true => Matrix::col_major(&grad_from_state, rows, gate_width, rows),
+        false => grad_gates_all,
+    };
+    let (input, input_weight) = read.input_side_grads(dims, grad_gates_all, wanted);
+    let grads = Grads {
+        input,
+        input_weight,
+        recurrent_weight: wanted
+            .recurrent_weight
+            .then(|| recurrent_weight_grad(&trace.hidden, dims, grad_recurrent_all)),
+        bias: row_sums(wanted.bias, &grad_gates, rows),
+        recurrent_bias: row_sums(
+            C::SEPARATE_RECURRENT && wanted.recurrent_bias,
+            &grad_from_state,
+            rows,
+        ),
+        hidden: wanted.hidden.then(|| transpose(&grad_hidden, batch)),
+        cell: (C::CELL_STATE && wanted.cell).then(|| transpose(&grad_cell, batch)),
+    };
+    recycle(grad_gates);
+    recycle(grad_from_state);
+    grads
+}
+
+/// The pointwise part of backward step `step`, in runs of units on every thread, each unit
+/// through [`CellMath::backward_unit`]: writes the step's columns of `grad_gates` (and
+/// `grad_from_state`) `[G·H, T·B]`.
+fn backward_step<C: CellMath>(
+    trace: &Trace,
+    step: usize,
+    grad_output: &[f32],
+    grad_hidden: &mut [f32],
+    grad_cell: &mut [f32],
+    grad_gates: &mut [f32],
+    grad_from_state: &mut [f32],
+) {
+    let dims = trace.dims;
+    let (rows, state_len) = (dims.rows(), dims.state_len());
+    let Dims {
+        batch, hidden_size, ..
+    } = dims;
+    let units_per_run = min_rows_per_task(batch);
+    let run = units_per_run * batch;
+    let now = step * state_len..(step + 1) * state_len;
+    let gates = &trace.gates[step * C::GATES * state_len..][..C::GATES * state_len];
+    let mut gate_runs = PlaneRunsRead::new(gates, state_len, run);
+    let (plane_len, grad_run) = (hidden_size * rows, units_per_run * rows);
+    let mut grad_gate_runs = PlaneRuns::new(grad_gates, plane_len, grad_run);
+    let mut grad_state_runs = PlaneRuns::new(grad_from_state, plane_len, grad_run);
+    let runs: Vec<BackwardRun<'_>> = part(&trace.hidden, now.clone())
+        .chunks(run)
+        .zip(chunks_or_empty_read(part(&trace.cell, now.clone()), run))
+        .zip(chunks_or_empty_read(part(&trace.kept, now), run))
+        .zip(grad_output.chunks(run))
+        .zip(grad_hidden.chunks_mut(run))
+        .zip(chunks_or_empty(grad_cell, run))
+        .map(
+            |(((((hidden_before, cell_before), kept), grad_output), grad_hidden), grad_cell)| {
+                BackwardRun {
+                    gates: gate_runs.next(),
+                    hidden_before,
+                    cell_before,
+                    kept,
+                    grad_output,
+                    grad_hidden,
+                    grad_cell,
+                    grad_gates: grad_gate_runs.next(),
+                    grad_from_state: grad_state_runs.next(),
+                }
+            },
+        )
+        .collect();
+    runs.into_par_iter().for_each(|mut run| {
+        for unit in 0..run.grad_output.len() / batch {
+            // The unit's B values of the step's [units, B] arrays, and its columns of this
+            // step in the [units, T·B] gradients.
+            let values = unit * batch..(unit + 1) * batch;
+            let now = unit * rows + step * batch..unit * rows + (step + 1) * batch;
+            C::backward_unit(BackwardUnit {
+                gates: run.gates.map(|gate| part(gate, values.clone())),
+                hidden_before: part(run.hidden_before, values.clone()),
+                cell_before: part(run.cell_before, values.clone()),
+                kept: part(run.kept, values.clone()),
+                grad_output: part(run.grad_output, values.clone()),
+                grad_hidden: part_mut(run.grad_hidden, values.clone()),
+                grad_cell: part_mut(run.grad_cell, values),
+                grad_gates: run
+                    .grad_gates
+                    .each_mut()
+                    .map(|plane| part_mut(plane, now.clone())),
+                grad_from_state: run
+                    .grad_from_state
+                    .each_mut()
+                    .map(|plane| part_mut(plane, now.clone())),
+            });
+        }
+    });
+}
+
+/// The elements `range` of `all`, or nothing if `all` is empty (an array the cell lacks).
+fn part(all: &[f32], range: std::ops::Range<usize>) -> &[f32] {
+    match all.is_empty() {
+        true => all,
+        false => &all[range],
+    }
+}
+
+/// [`part`] for writing.
+fn part_mut(all: &mut [f32], range: std::ops::Range<usize>) -> &mut [f32] {
+    match all.is_empty() {
+        true => all,
+        false => &mut all[range],
+    }
+}
+
+/// A run of units of a backward step's arrays (see [`BackwardUnit`]), each array holding the
+/// run's units one after another.
+struct BackwardRun<'a> {
+    gates: [&'a [f32]; MAX_GATES],
+    hidden_before: &'a [f32],
+    cell_before: &'a [f32],
+    kept: &'a [f32],
+    grad_output: &'a [f32],
+    grad_hidden: &'a mut [f32],
+    grad_cell: &'a mut [f32],
+    grad_gates: [&'a mut [f32]; MAX_GATES],
+    grad_from_state: [&'a mut [f32]; MAX_GATES],
+}
+
+/// `all` in chunks of `len`, then empty slices for ever (an array the cell lacks yields only
+/// those).
+fn chunks_or_empty(all: &mut [f32], len: usize) -> impl Iterator<Item = &mut [f32]> {
+    all.chunks_mut(len)
+        .chain(std::iter::repeat_with(|| &mut [][..]))
+}
+
+/// [`chunks_or_empty`] for reading.
+fn chunks_or_empty_read(all: &[f32], len: usize) -> impl Iterator<Item = &[f32]> {
+    all.chunks(len).chain(std::iter::repeat(&[][..]))
+}
+
+/// Successive runs of each of up to [`MAX_GATES`] planes laid one after another in an array.
+struct PlaneRuns<'a>([std::slice::ChunksMut<'a, f32>; MAX_GATES]);
+
+impl<'a> PlaneRuns<'a> {
+    /// `all` cut into planes of `plane_len`, each read in runs of `run`.
+    fn new(all: &'a mut [f32], plane_len: usize, run: usize) -> Self {
+        let mut planes = all.chunks_mut(plane_len.max(1));
+        Self(std::array::from_fn(|_| {
+            planes.next().unwrap_or_default().chunks_mut(run.max(1))
+        }))
+    }
+
+    /// The next run of every plane (empty where there is no such plane).
+    fn next(&mut self) -> [&'a mut [f32]; MAX_GATES] {
+        self.0
+            .each_mut()
+            .map(|plane| plane.next().unwrap_or_default())
+    }
+}
+
+/// [`PlaneRuns`] for reading.
+struct PlaneRunsRead<'a>([std::slice::Chunks<'a, f32>; MAX_GATES]);
+
+impl<'a> PlaneRunsRead<'a> {
+    /// `all` cut into planes of `plane_len`, each read in runs of `run`.
+    fn new(all: &'a [f32], plane_len: usize, run: usize) -> Self {
+        let mut planes = all.chunks(plane_len.max(1));
+        Self(std::array::from_fn(|_| {
+            planes.next().unwrap_or_default().chunks(run.max(1))
+        }))
+    }
+
+    /// The next run of every plane (empty where there is no such plane).
+    fn next(&mut self) -> [&'a [f32]; MAX_GATES] {
+        self.0
+            .each_mut()
+            .map(|plane| plane.next().unwrap_or_default())
+    }
+}
