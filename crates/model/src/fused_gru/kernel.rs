@@ -162,102 +162,42 @@ best_isa! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::gradients::{LayerCase, Wanted, random_values, weighted_sum};
-    use crate::cpu::recurrence::{Trace, backward, forward};
-    use crate::cpu::sequence::Dims;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    type Case = LayerCase<6>;
-
-    fn case(sizes: [usize; 4]) -> Case {
-        LayerCase::new(23, sizes, GATES, OPERANDS)
-    }
-
-    fn run(case: &Case) -> Trace {
-        forward::<GruCell>(case.dims, &OPERANDS, &case.values())
-    }
+    use crate::cpu::gradients::LayerCase;
+    use crate::cpu::recurrence::testing::{
+        assert_backward_matches_finite_differences, assert_forward_follows,
+        assert_unwanted_gradients_are_skipped, dot_column,
+    };
 
     /// The equations in the module doc, one unit at a time with libm's functions.
     #[test]
     fn forward_matches_the_equations_unit_by_unit() {
-        let case = case([3, 2, 3, 4]);
-        let trace = run(&case);
-        let Dims {
-            seq_len,
-            batch,
-            input_size,
-            hidden_size: h,
-            ..
-        } = case.dims;
-        let [x, w_x, w_h, b_x, b_h, h0] = &case.tensors;
+        let case = LayerCase::new(23, [3, 2, 3, 4], GATES, OPERANDS);
+        let [_, w_x, w_h, b_x, b_h, _] = &case.tensors;
         let sigma = |v: f32| 1.0 / (1.0 + (-v).exp());
-        let mut hidden = h0.clone();
-        for t in 0..seq_len {
-            let mut next = hidden.clone();
-            for b in 0..batch {
-                let from_x = |gate: usize, j: usize| {
-                    let col = gate * h + j;
-                    let row = &x[(t * batch + b) * input_size..][..input_size];
-                    (0..input_size)
-                        .map(|k| row[k] * w_x[k * 3 * h + col])
-                        .sum::<f32>()
-                        + b_x[col]
-                };
-                let from_h = |gate: usize, j: usize| {
-                    let col = gate * h + j;
-                    (0..h)
-                        .map(|k| hidden[b * h + k] * w_h[k * 3 * h + col])
-                        .sum::<f32>()
-                        + b_h[col]
-                };
-                for j in 0..h {
-                    let r = sigma(from_x(0, j) + from_h(0, j));
-                    let z = sigma(from_x(1, j) + from_h(1, j));
-                    let n = (from_x(2, j) + r * from_h(2, j)).tanh();
-                    next[b * h + j] = (1.0 - z) * n + z * hidden[b * h + j];
-                }
-            }
-            hidden = next;
-            let got = &trace.outputs()[t * batch * h..][..batch * h];
-            for (got, expected) in got.iter().zip(&hidden) {
-                assert!(
-                    (got - expected).abs() < 1e-5,
-                    "step {t}: {got} vs {expected}"
-                );
-            }
-        }
-    }
-
-    /// Every gradient against central differences of `L = Σ_t Σ h_t ⊙ R_t`.
-    #[test]
-    fn backward_matches_finite_differences() {
-        let case = case([4, 2, 3, 2]);
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let weight = random_values(&mut rng, case.dims.rows() * case.dims.hidden_size);
-        let grads = backward::<GruCell>(&run(&case), case.read(), &weight, Wanted::ALL);
-        case.assert_matches_finite_differences(grads, |case| {
-            weighted_sum(run(case).outputs(), &weight)
+        let h = case.dims.hidden_size;
+        assert_forward_follows::<GruCell, 6>(&case, |x, hidden, _| {
+            let from_x =
+                |gate: usize, j: usize| dot_column(x, w_x, 3 * h, gate * h + j) + b_x[gate * h + j];
+            let from_h = |gate: usize, j: usize| {
+                dot_column(hidden, w_h, 3 * h, gate * h + j) + b_h[gate * h + j]
+            };
+            let next = (0..h).map(|j| {
+                let r = sigma(from_x(0, j) + from_h(0, j));
+                let z = sigma(from_x(1, j) + from_h(1, j));
+                let n = (from_x(2, j) + r * from_h(2, j)).tanh();
+                (1.0 - z) * n + z * hidden[j]
+            });
+            (next.collect(), Vec::new())
         });
     }
 
     #[test]
+    fn backward_matches_finite_differences() {
+        assert_backward_matches_finite_differences::<GruCell, 6>(OPERANDS);
+    }
+
+    #[test]
     fn unwanted_gradients_are_skipped() {
-        let case = case([2, 1, 2, 3]);
-        let trace = run(&case);
-        let grads = backward::<GruCell>(
-            &trace,
-            case.read(),
-            &[1.0; 6],
-            Wanted {
-                input: false,
-                bias: false,
-                hidden: false,
-                ..Wanted::ALL
-            },
-        );
-        assert!(grads.input.is_none() && grads.hidden.is_none() && grads.bias.is_none());
-        assert!(grads.input_weight.is_some() && grads.recurrent_weight.is_some());
-        assert!(grads.recurrent_bias.is_some());
+        assert_unwanted_gradients_are_skipped::<GruCell, 6>(OPERANDS);
     }
 }

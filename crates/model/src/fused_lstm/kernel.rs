@@ -158,107 +158,46 @@ best_isa! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::gradients::{LayerCase, Wanted, random_values, weighted_sum};
-    use crate::cpu::recurrence::{Trace, backward, forward};
-    use crate::cpu::sequence::Dims;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    type Case = LayerCase<6>;
-
-    fn case(sizes: [usize; 4]) -> Case {
-        LayerCase::new(17, sizes, GATES, OPERANDS)
-    }
-
-    fn run(case: &Case) -> Trace {
-        forward::<LstmCell>(case.dims, &OPERANDS, &case.values())
-    }
+    use crate::cpu::gradients::LayerCase;
+    use crate::cpu::recurrence::testing::{
+        assert_backward_matches_finite_differences, assert_forward_follows,
+        assert_unwanted_gradients_are_skipped, dot_column,
+    };
 
     /// The equations in the module doc, one unit at a time with libm's functions.
     #[test]
     fn forward_matches_the_equations_unit_by_unit() {
-        let case = case([3, 2, 3, 4]);
-        let trace = run(&case);
-        let Dims {
-            seq_len,
-            batch,
-            input_size,
-            hidden_size: h,
-            ..
-        } = case.dims;
-        let [x, w_x, w_h, bias, h0, c0] = &case.tensors;
+        let case = LayerCase::new(17, [3, 2, 3, 4], GATES, OPERANDS);
+        let [_, w_x, w_h, bias, _, _] = &case.tensors;
         let sigma = |x: f32| 1.0 / (1.0 + (-x).exp());
-        let (mut hidden, mut cell) = (h0.clone(), c0.clone());
-        for t in 0..seq_len {
-            let (mut next_h, mut next_c) = (hidden.clone(), cell.clone());
-            for b in 0..batch {
-                let pre = |gate: usize, j: usize| {
-                    let col = gate * h + j;
-                    let row = &x[(t * batch + b) * input_size..][..input_size];
-                    let from_x: f32 = (0..input_size).map(|k| row[k] * w_x[k * 4 * h + col]).sum();
-                    let from_h: f32 = (0..h)
-                        .map(|k| hidden[b * h + k] * w_h[k * 4 * h + col])
-                        .sum();
-                    from_x + from_h + bias[col]
-                };
-                for j in 0..h {
+        let h = case.dims.hidden_size;
+        assert_forward_follows::<LstmCell, 6>(&case, |x, hidden, cell| {
+            let pre = |gate: usize, j: usize| {
+                let col = gate * h + j;
+                dot_column(x, w_x, 4 * h, col) + dot_column(hidden, w_h, 4 * h, col) + bias[col]
+            };
+            (0..h)
+                .map(|j| {
                     let (i, f, g, o) = (
                         sigma(pre(0, j)),
                         sigma(pre(1, j)),
                         pre(2, j).tanh(),
                         sigma(pre(3, j)),
                     );
-                    next_c[b * h + j] = f * cell[b * h + j] + i * g;
-                    next_h[b * h + j] = o * next_c[b * h + j].tanh();
-                }
-            }
-            (hidden, cell) = (next_h, next_c);
-            let got = &trace.outputs()[t * batch * h..][..batch * h];
-            for (x, y) in got.iter().zip(&hidden) {
-                assert!((x - y).abs() < 1e-5, "step {t}: {x} vs {y}");
-            }
-        }
-        for (x, y) in trace.last_cell().iter().zip(&cell) {
-            assert!((x - y).abs() < 1e-5, "final cell: {x} vs {y}");
-        }
-    }
-
-    /// Every gradient against central differences of `L = Σ_t Σ h_t ⊙ R_h,t + Σ c_T ⊙ R_c`.
-    #[test]
-    fn backward_matches_finite_differences() {
-        let case = case([4, 2, 3, 2]);
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let state_len = case.dims.state_len();
-        let outputs_weight = random_values(&mut rng, case.dims.seq_len * state_len);
-        let cell_weight = random_values(&mut rng, state_len);
-        let packed = [&outputs_weight[..], &cell_weight].concat();
-        let grads = backward::<LstmCell>(&run(&case), case.read(), &packed, Wanted::ALL);
-        case.assert_matches_finite_differences(grads, |case| {
-            let trace = run(case);
-            weighted_sum(trace.outputs(), &outputs_weight)
-                + weighted_sum(trace.last_cell(), &cell_weight)
+                    let c = f * cell[j] + i * g;
+                    (o * c.tanh(), c)
+                })
+                .unzip()
         });
     }
 
     #[test]
+    fn backward_matches_finite_differences() {
+        assert_backward_matches_finite_differences::<LstmCell, 6>(OPERANDS);
+    }
+
+    #[test]
     fn unwanted_gradients_are_skipped() {
-        let case = case([2, 1, 2, 3]);
-        let trace = run(&case);
-        // ∂L/∂h_1 … ∂L/∂h_T, then ∂L/∂c_T.
-        let packed = [&[1.0; 2 * 3][..], &[0.0; 3]].concat();
-        let grads = backward::<LstmCell>(
-            &trace,
-            case.read(),
-            &packed,
-            Wanted {
-                input: false,
-                hidden: false,
-                cell: false,
-                ..Wanted::ALL
-            },
-        );
-        assert!(grads.input.is_none() && grads.hidden.is_none() && grads.cell.is_none());
-        assert!(grads.input_weight.is_some() && grads.recurrent_weight.is_some());
-        assert!(grads.bias.is_some());
+        assert_unwanted_gradients_are_skipped::<LstmCell, 6>(OPERANDS);
     }
 }

@@ -84,70 +84,32 @@ best_isa! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::gradients::{LayerCase, Wanted, random_values, weighted_sum};
-    use crate::cpu::recurrence::{Trace, backward, forward};
-    use crate::cpu::sequence::Dims;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    type Case = LayerCase<5>;
-
-    /// `X`, `W_x`, `W_h`, `b`, `h_0` of a small layer, drawn at random.
-    fn case(sizes: [usize; 4]) -> Case {
-        LayerCase::new(29, sizes, GATES, OPERANDS)
-    }
-
-    fn run(case: &Case) -> Trace {
-        forward::<RnnCell>(case.dims, &OPERANDS, &case.values())
-    }
-
-    const DIMS: Dims = Dims {
-        seq_len: 4,
-        batch: 2,
-        input_size: 3,
-        hidden_size: 3,
-        gates: GATES,
+    use crate::cpu::gradients::LayerCase;
+    use crate::cpu::recurrence::testing::{
+        assert_backward_matches_finite_differences, assert_forward_follows,
+        assert_unwanted_gradients_are_skipped, dot_column,
     };
 
     /// The equation, one unit at a time with libm's tanh.
     #[test]
     fn forward_matches_the_equation() {
-        let case = case([DIMS.seq_len, DIMS.batch, DIMS.input_size, DIMS.hidden_size]);
-        let [x, w_x, w_h, b, h0] = &case.tensors;
-        let (h, i) = (DIMS.hidden_size, DIMS.input_size);
-        let trace = run(&case);
-        let mut hidden = h0.clone();
-        for t in 0..DIMS.seq_len {
-            let mut next = hidden.clone();
-            for row in 0..DIMS.batch {
-                for j in 0..h {
-                    let from_x: f32 = (0..i)
-                        .map(|k| x[(t * DIMS.batch + row) * i + k] * w_x[k * h + j])
-                        .sum();
-                    let from_h: f32 = (0..h).map(|k| hidden[row * h + k] * w_h[k * h + j]).sum();
-                    next[row * h + j] = (from_x + from_h + b[j]).tanh();
-                }
-            }
-            hidden = next;
-            let got = &trace.outputs()[t * DIMS.state_len()..][..DIMS.state_len()];
-            for (got, expected) in got.iter().zip(&hidden) {
-                assert!(
-                    (got - expected).abs() < 1e-5,
-                    "step {t}: {got} vs {expected}"
-                );
-            }
-        }
+        let case = LayerCase::new(29, [4, 2, 3, 3], GATES, OPERANDS);
+        let [_, w_x, w_h, b, _] = &case.tensors;
+        let h = case.dims.hidden_size;
+        assert_forward_follows::<RnnCell, 5>(&case, |x, hidden, _| {
+            let next = (0..h)
+                .map(|j| (dot_column(x, w_x, h, j) + dot_column(hidden, w_h, h, j) + b[j]).tanh());
+            (next.collect(), Vec::new())
+        });
     }
 
-    /// Every gradient against central differences of `L = Σ_t Σ h_t ⊙ R_t`.
     #[test]
     fn backward_matches_finite_differences() {
-        let case = case([DIMS.seq_len, DIMS.batch, DIMS.input_size, DIMS.hidden_size]);
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let weight = random_values(&mut rng, DIMS.rows() * DIMS.hidden_size);
-        let grads = backward::<RnnCell>(&run(&case), case.read(), &weight, Wanted::ALL);
-        case.assert_matches_finite_differences(grads, |case| {
-            weighted_sum(run(case).outputs(), &weight)
-        });
+        assert_backward_matches_finite_differences::<RnnCell, 5>(OPERANDS);
+    }
+
+    #[test]
+    fn unwanted_gradients_are_skipped() {
+        assert_unwanted_gradients_are_skipped::<RnnCell, 5>(OPERANDS);
     }
 }
