@@ -71,7 +71,7 @@ pub fn host_forward<B: HostBackend, C: FusedCell<N>, const N: usize>(
         .iter()
         .position(|operand| *operand == Operand::Hidden)
         .expect("a recurrent cell has an initial hidden state");
-    let dims = sequence_dims::<B>(&inputs[0], &inputs[hidden], C::GATES);
+    let dims = sequence_dims::<B>(&inputs[0], &inputs[hidden], C::SHAPE.gates);
     let host = inputs.each_ref().map(|tensor| B::host_slice(tensor));
     let mut trace = recurrence::forward::<C>(
         dims,

@@ -28,7 +28,7 @@
 use crate::cpu::activation::{sigmoid, tanh};
 use crate::cpu::gradients::Operand;
 use crate::cpu::isa::best_isa;
-use crate::cpu::recurrence::{BackwardUnit, CellMath, ForwardRun};
+use crate::cpu::recurrence::{BackwardUnit, CellMath, CellShape, ForwardRun};
 
 /// Gates of a GRU: r, z, n.
 pub const GATES: usize = 3;
@@ -50,11 +50,10 @@ pub const OPERANDS: [Operand; 6] = [
 pub struct GruCell;
 
 impl CellMath for GruCell {
-    const GATES: usize = GATES;
-    const CELL_STATE: bool = false;
-    const SEPARATE_RECURRENT: bool = true;
-    const KEEPS: bool = true;
-    const DIRECT_HIDDEN_GRAD: bool = true;
+    const SHAPE: CellShape = CellShape::gates(GATES)
+        .with_separate_recurrent()
+        .keeping_one_array()
+        .with_direct_hidden_grad();
 
     fn forward_run(run: ForwardRun<'_>) {
         let [reset, update, new, _] = run.gates;

@@ -28,7 +28,7 @@
 use crate::cpu::activation::{sigmoid, tanh};
 use crate::cpu::gradients::Operand;
 use crate::cpu::isa::best_isa;
-use crate::cpu::recurrence::{BackwardUnit, CellMath, ForwardRun};
+use crate::cpu::recurrence::{BackwardUnit, CellMath, CellShape, ForwardRun};
 
 /// Gates of an LSTM: i, f, g, o.
 pub const GATES: usize = 4;
@@ -48,11 +48,9 @@ pub const OPERANDS: [Operand; 6] = [
 pub struct LstmCell;
 
 impl CellMath for LstmCell {
-    const GATES: usize = GATES;
-    const CELL_STATE: bool = true;
-    const SEPARATE_RECURRENT: bool = false;
-    const KEEPS: bool = true;
-    const DIRECT_HIDDEN_GRAD: bool = false;
+    const SHAPE: CellShape = CellShape::gates(GATES)
+        .with_cell_state()
+        .keeping_one_array();
 
     fn forward_run(run: ForwardRun<'_>) {
         let [i, f, g, o] = run.gates;

@@ -22,7 +22,7 @@
 use crate::cpu::activation::tanh;
 use crate::cpu::gradients::Operand;
 use crate::cpu::isa::best_isa;
-use crate::cpu::recurrence::{BackwardUnit, CellMath, ForwardRun};
+use crate::cpu::recurrence::{BackwardUnit, CellMath, CellShape, ForwardRun};
 
 /// A plain RNN has one "gate", the pre-activation itself.
 pub const GATES: usize = 1;
@@ -41,11 +41,7 @@ pub const OPERANDS: [Operand; 5] = [
 pub struct RnnCell;
 
 impl CellMath for RnnCell {
-    const GATES: usize = GATES;
-    const CELL_STATE: bool = false;
-    const SEPARATE_RECURRENT: bool = false;
-    const KEEPS: bool = false;
-    const DIRECT_HIDDEN_GRAD: bool = false;
+    const SHAPE: CellShape = CellShape::gates(GATES);
 
     fn forward_run(run: ForwardRun<'_>) {
         let [pre, ..] = run.gates;

@@ -48,21 +48,73 @@ use pointwise::{PlaneRuns, PlaneRunsRead, backward_step, forward_step};
 /// The most gates a cell has (the LSTM's four).
 pub const MAX_GATES: usize = 4;
 
-/// What differs between the fused cells: their shape and their pointwise step each way.
-pub trait CellMath {
+/// What the loops need to know of a cell besides its pointwise steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellShape {
     /// Gate blocks per unit (4 for the LSTM, 3 for the GRU, 1 for the plain RNN).
-    const GATES: usize;
+    pub gates: usize,
     /// Whether the cell carries a cell state `c` beside `h` (the LSTM).
-    const CELL_STATE: bool;
+    pub cell_state: bool,
     /// Whether `U_t = b_h + h_{t-1} · W_h` stays apart from the gates (the GRU, whose reset
     /// gate scales part of it) instead of being added to them.
-    const SEPARATE_RECURRENT: bool;
+    pub separate_recurrent: bool,
     /// Whether the cell keeps one more `H`-wide array per step for the backward pass.
-    const KEEPS: bool;
+    pub keeps: bool,
     /// Whether the backward step writes a direct part of `∂L/∂h_{t-1}` into `grad_hidden` (the
     /// GRU's `grad_h ⊙ z`), which the product with `W_hᵀ` then adds to; otherwise that product
     /// overwrites it.
-    const DIRECT_HIDDEN_GRAD: bool;
+    pub direct_hidden_grad: bool,
+}
+
+impl CellShape {
+    /// A cell of `gates` gates with none of the rest: `h_t` from the gates alone.
+    pub const fn gates(gates: usize) -> Self {
+        Self {
+            gates,
+            cell_state: false,
+            separate_recurrent: false,
+            keeps: false,
+            direct_hidden_grad: false,
+        }
+    }
+
+    /// With a cell state.
+    pub const fn with_cell_state(self) -> Self {
+        Self {
+            cell_state: true,
+            ..self
+        }
+    }
+
+    /// With `U_t` apart from the gates.
+    pub const fn with_separate_recurrent(self) -> Self {
+        Self {
+            separate_recurrent: true,
+            ..self
+        }
+    }
+
+    /// Keeping one more array per step.
+    pub const fn keeping_one_array(self) -> Self {
+        Self {
+            keeps: true,
+            ..self
+        }
+    }
+
+    /// With a direct part of `∂L/∂h_{t-1}`.
+    pub const fn with_direct_hidden_grad(self) -> Self {
+        Self {
+            direct_hidden_grad: true,
+            ..self
+        }
+    }
+}
+
+/// What differs between the fused cells: their shape and their pointwise step each way.
+pub trait CellMath {
+    /// The cell's shape.
+    const SHAPE: CellShape;
 
     /// The pointwise forward step on a run of elements of the step's `[units, B]` arrays.
     fn forward_run(run: ForwardRun<'_>);
@@ -101,7 +153,7 @@ pub struct BackwardUnit<'a> {
     pub kept: &'a [f32],
     /// `∂L/∂h_t` through the step's output.
     pub grad_output: &'a [f32],
-    /// `∂L/∂h_t` from later steps; a cell with [`CellMath::DIRECT_HIDDEN_GRAD`] replaces it
+    /// `∂L/∂h_t` from later steps; a cell with [`CellShape::direct_hidden_grad`] replaces it
     /// with the direct part of `∂L/∂h_{t-1}`.
     pub grad_hidden: &'a mut [f32],
     /// `∂L/∂c_t` from later steps, to be replaced with `∂L/∂c_{t-1}`.
@@ -171,7 +223,11 @@ impl Trace {
             hidden_size,
             ..
         } = self.dims;
-        [seq_len + usize::from(C::CELL_STATE), batch, hidden_size]
+        [
+            seq_len + usize::from(C::SHAPE.cell_state),
+            batch,
+            hidden_size,
+        ]
     }
 }
 
@@ -203,7 +259,9 @@ pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]])
     dims.check_input_and_weights(input, input_weight, recurrent_weight);
     let bias = needed(Operand::Bias);
     check_len("bias", bias, gate_width);
-    let recurrent_bias = C::SEPARATE_RECURRENT.then(|| needed(Operand::RecurrentBias));
+    let recurrent_bias = C::SHAPE
+        .separate_recurrent
+        .then(|| needed(Operand::RecurrentBias));
     if let Some(recurrent_bias) = recurrent_bias {
         check_len("recurrent bias", recurrent_bias, gate_width);
     }
@@ -216,18 +274,25 @@ pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]])
     let mut hidden = scratch(states_len);
     hidden[..state_len].copy_from_slice(&transpose(initial_hidden, hidden_size));
     let mut cell = Vec::new();
-    if C::CELL_STATE {
+    if C::SHAPE.cell_state {
         let initial_cell = needed(Operand::Cell);
         check_len("cell state", initial_cell, state_len);
         cell = scratch(states_len);
         cell[..state_len].copy_from_slice(&transpose(initial_cell, hidden_size));
     }
-    let mut kept = if C::KEEPS {
+    let mut kept = if C::SHAPE.keeps {
         scratch(seq_len * state_len)
     } else {
         Vec::new()
     };
-    let mut from_state = vec![0.0; if C::SEPARATE_RECURRENT { gates_len } else { 0 }];
+    let mut from_state = vec![
+        0.0;
+        if C::SHAPE.separate_recurrent {
+            gates_len
+        } else {
+            0
+        }
+    ];
     let input_weight = RecurrentWeight::new(input_weight, input_size, gate_width, seq_len);
     let recurrent = RecurrentWeight::new(recurrent_weight, hidden_size, gate_width, seq_len);
     for step in 0..seq_len {
@@ -253,13 +318,13 @@ pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]])
             ),
             None => accumulate_step(gates, batch, hidden_matrix, recurrent.matrix()),
         }
-        let (cell_before, cell_after) = if C::CELL_STATE {
+        let (cell_before, cell_after) = if C::SHAPE.cell_state {
             let (before, after) = cell.split_at_mut((step + 1) * state_len);
             (&before[step * state_len..], &mut after[..state_len])
         } else {
             (&[][..], &mut [][..])
         };
-        let kept_now = match C::KEEPS {
+        let kept_now = match C::SHAPE.keeps {
             true => &mut kept[step * state_len..][..state_len],
             false => &mut [][..],
         };
@@ -273,11 +338,11 @@ pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]])
             kept: kept_now,
         });
     }
-    let outputs_len = (seq_len + usize::from(C::CELL_STATE)) * state_len;
+    let outputs_len = (seq_len + usize::from(C::SHAPE.cell_state)) * state_len;
     let mut outputs = scratch(outputs_len);
     let (steps, last_cell) = outputs.split_at_mut(seq_len * state_len);
     row_major_steps_into(&hidden[state_len..], dims, steps);
-    if C::CELL_STATE {
+    if C::SHAPE.cell_state {
         transpose_into(&cell[seq_len * state_len..], batch, last_cell);
     }
     Trace {
@@ -315,25 +380,25 @@ pub fn backward<C: CellMath>(
     let (grad_outputs, grad_last_cell) =
         grad_packed.split_at(grad_packed.len().min(seq_len * state_len));
     read.check(dims, grad_outputs);
-    if C::CELL_STATE {
+    if C::SHAPE.cell_state {
         check_len("final cell gradient", grad_last_cell, state_len);
     }
 
     // Column-major [H, B] like the trace; the gate gradients unit after unit, [G·H, T·B].
     let mut grad_hidden = vec![0.0; state_len];
-    let mut grad_cell = match C::CELL_STATE {
+    let mut grad_cell = match C::SHAPE.cell_state {
         true => transpose(grad_last_cell, hidden_size),
         false => Vec::new(),
     };
     // Every step writes its columns of every unit.
     let mut grad_gates = scratch(gate_width * rows);
-    let mut grad_from_state = match C::SEPARATE_RECURRENT {
+    let mut grad_from_state = match C::SHAPE.separate_recurrent {
         true => scratch(gate_width * rows),
         false => Vec::new(),
     };
     let recurrent_weight_t = Matrix::row_major(read.recurrent_weight, hidden_size, gate_width).t();
     let grad_outputs = step_major_steps(grad_outputs, dims);
-    let write = match C::DIRECT_HIDDEN_GRAD {
+    let write = match C::SHAPE.direct_hidden_grad {
         true => Write::Accumulate,
         false => Write::Overwrite,
     };
@@ -349,7 +414,7 @@ pub fn backward<C: CellMath>(
         );
         // ∂L/∂h_{t-1} (+)= grad_A_t · W_hᵀ; for t = 0 only if h_0's gradient is wanted.
         if step > 0 || wanted.hidden {
-            let grad_recurrent = match C::SEPARATE_RECURRENT {
+            let grad_recurrent = match C::SHAPE.separate_recurrent {
                 true => &grad_from_state,
                 false => &grad_gates,
             };
@@ -366,7 +431,7 @@ pub fn backward<C: CellMath>(
 
     recycle(grad_outputs);
     let grad_gates_all = Matrix::col_major(&grad_gates, rows, gate_width, rows);
-    let grad_recurrent_all = match C::SEPARATE_RECURRENT {
+    let grad_recurrent_all = match C::SHAPE.separate_recurrent {
         true => Matrix::col_major(&grad_from_state, rows, gate_width, rows),
         false => grad_gates_all,
     };
@@ -379,12 +444,12 @@ pub fn backward<C: CellMath>(
             .then(|| recurrent_weight_grad(&trace.hidden, dims, grad_recurrent_all)),
         bias: row_sums(wanted.bias, &grad_gates, rows),
         recurrent_bias: row_sums(
-            C::SEPARATE_RECURRENT && wanted.recurrent_bias,
+            C::SHAPE.separate_recurrent && wanted.recurrent_bias,
             &grad_from_state,
             rows,
         ),
         hidden: wanted.hidden.then(|| transpose(&grad_hidden, batch)),
-        cell: (C::CELL_STATE && wanted.cell).then(|| transpose(&grad_cell, batch)),
+        cell: (C::SHAPE.cell_state && wanted.cell).then(|| transpose(&grad_cell, batch)),
     };
     recycle(grad_gates);
     recycle(grad_from_state);

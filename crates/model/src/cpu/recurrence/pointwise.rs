@@ -67,7 +67,7 @@ pub(super) fn backward_step<C: CellMath>(
     let units_per_run = min_rows_per_task(batch);
     let run = units_per_run * batch;
     let now = step * state_len..(step + 1) * state_len;
-    let gates = &trace.gates[step * C::GATES * state_len..][..C::GATES * state_len];
+    let gates = &trace.gates[step * C::SHAPE.gates * state_len..][..C::SHAPE.gates * state_len];
     let mut gate_runs = PlaneRunsRead::new(gates, state_len, run);
     let (plane_len, grad_run) = (hidden_size * rows, units_per_run * rows);
     let mut grad_gate_runs = PlaneRuns::new(grad_gates, plane_len, grad_run);

@@ -56,7 +56,7 @@ pub fn assert_forward_follows<C: CellMath, const N: usize>(
         let got = &trace.outputs()[t * batch * hidden_size..][..batch * hidden_size];
         assert_close(got, &hidden, &format!("step {t}"));
     }
-    if C::CELL_STATE {
+    if C::SHAPE.cell_state {
         assert_close(trace.last_cell(), &cell, "final cell");
     }
 }
@@ -73,7 +73,7 @@ fn assert_close(got: &[f32], expected: &[f32], what: &str) {
 pub fn assert_backward_matches_finite_differences<C: CellMath, const N: usize>(
     operands: [Operand; N],
 ) {
-    let case = LayerCase::new(17, [4, 2, 3, 2], C::GATES, operands);
+    let case = LayerCase::new(17, [4, 2, 3, 2], C::SHAPE.gates, operands);
     let trace = run::<C, N>(&case);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let weight = random_values(&mut rng, trace.outputs.len());
@@ -85,7 +85,7 @@ pub fn assert_backward_matches_finite_differences<C: CellMath, const N: usize>(
 
 /// Only the wanted gradients of cell `C` are computed: here the two weights'.
 pub fn assert_unwanted_gradients_are_skipped<C: CellMath, const N: usize>(operands: [Operand; N]) {
-    let case = LayerCase::new(3, [2, 1, 2, 3], C::GATES, operands);
+    let case = LayerCase::new(3, [2, 1, 2, 3], C::SHAPE.gates, operands);
     let trace = run::<C, N>(&case);
     let grad_output = vec![1.0; trace.outputs.len()];
     let wanted = Wanted {
