@@ -162,10 +162,7 @@ best_isa! {
 mod tests {
     use super::*;
     use crate::cpu::gradients::LayerCase;
-    use crate::cpu::recurrence::testing::{
-        assert_backward_matches_finite_differences, assert_forward_follows,
-        assert_unwanted_gradients_are_skipped, dot_column,
-    };
+    use crate::cpu::recurrence::testing::{assert_forward_follows, dot_column};
 
     /// The equations in the module doc, one unit at a time with libm's functions.
     #[test]
@@ -188,15 +185,5 @@ mod tests {
             });
             (next.collect(), Vec::new())
         });
-    }
-
-    #[test]
-    fn backward_matches_finite_differences() {
-        assert_backward_matches_finite_differences::<GruCell, 6>(OPERANDS);
-    }
-
-    #[test]
-    fn unwanted_gradients_are_skipped() {
-        assert_unwanted_gradients_are_skipped::<GruCell, 6>(OPERANDS);
     }
 }

@@ -6,7 +6,7 @@
 //!   types (the loops over the steps and the products are `crate::cpu::recurrence`'s)
 //! - `ops`: the backend operation, with the backward step registered for autodiff
 
-mod kernel;
+pub(crate) mod kernel;
 mod ops;
 
 use burn::backend::Dispatch;

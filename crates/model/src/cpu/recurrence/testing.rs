@@ -70,9 +70,7 @@ fn assert_close(got: &[f32], expected: &[f32], what: &str) {
 
 /// Every gradient of cell `C` against central differences of
 /// `L = Σ output ⊙ R` over the operation's whole output (every `h_t`, and `c_T`).
-pub fn assert_backward_matches_finite_differences<C: CellMath, const N: usize>(
-    operands: [Operand; N],
-) {
+fn assert_backward_matches_finite_differences<C: CellMath, const N: usize>(operands: [Operand; N]) {
     let case = LayerCase::new(17, [4, 2, 3, 2], C::SHAPE.gates, operands);
     let trace = run::<C, N>(&case);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -84,7 +82,7 @@ pub fn assert_backward_matches_finite_differences<C: CellMath, const N: usize>(
 }
 
 /// Only the wanted gradients of cell `C` are computed: here the two weights'.
-pub fn assert_unwanted_gradients_are_skipped<C: CellMath, const N: usize>(operands: [Operand; N]) {
+fn assert_unwanted_gradients_are_skipped<C: CellMath, const N: usize>(operands: [Operand; N]) {
     let case = LayerCase::new(3, [2, 1, 2, 3], C::SHAPE.gates, operands);
     let trace = run::<C, N>(&case);
     let grad_output = vec![1.0; trace.outputs.len()];
@@ -97,4 +95,18 @@ pub fn assert_unwanted_gradients_are_skipped<C: CellMath, const N: usize>(operan
     assert!(grads.input_weight.is_some() && grads.recurrent_weight.is_some());
     assert!(grads.input.is_none() && grads.bias.is_none() && grads.recurrent_bias.is_none());
     assert!(grads.hidden.is_none() && grads.cell.is_none());
+}
+
+/// Every cell's gradients against finite differences, and only the wanted ones computed.
+#[test]
+fn every_cells_backward_matches_finite_differences_and_skips_the_unwanted() {
+    use crate::fused_gru::kernel::{self as gru, GruCell};
+    use crate::fused_lstm::kernel::{self as lstm, LstmCell};
+    use crate::fused_rnn::kernel::{self as rnn, RnnCell};
+    assert_backward_matches_finite_differences::<LstmCell, 6>(lstm::OPERANDS);
+    assert_backward_matches_finite_differences::<GruCell, 6>(gru::OPERANDS);
+    assert_backward_matches_finite_differences::<RnnCell, 5>(rnn::OPERANDS);
+    assert_unwanted_gradients_are_skipped::<LstmCell, 6>(lstm::OPERANDS);
+    assert_unwanted_gradients_are_skipped::<GruCell, 6>(gru::OPERANDS);
+    assert_unwanted_gradients_are_skipped::<RnnCell, 5>(rnn::OPERANDS);
 }
