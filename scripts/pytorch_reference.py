@@ -23,7 +23,7 @@ import time
 import torch
 from torch import nn
 
-from reference_model import CELLS, CharModel, add_shape_arguments, detach, stream_chunks
+from reference_model import CELLS, CharModel, add_shape_arguments, stream_chunks, train_step
 
 
 def measure_training(model, ids, args):
@@ -38,13 +38,7 @@ def measure_training(model, ids, args):
             start = time.perf_counter()
         if step == args.warmup_steps + args.steps:
             break
-        logits, state = model(inputs, state)
-        state = detach(state)
-        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
+        loss, state = train_step(model, optimizer, loss_fn, inputs, targets, state, args.grad_clip)
         if step >= args.warmup_steps:
             timed_steps += 1
     loss.item()  # wait for the last step

@@ -23,7 +23,7 @@ import time
 import torch
 from torch import nn
 
-from reference_model import CharModel, add_shape_arguments, detach, stream_chunks
+from reference_model import CharModel, add_shape_arguments, stream_chunks, train_step
 
 
 @torch.no_grad()
@@ -79,13 +79,9 @@ def main():
     while not done:
         state = None
         for inputs, targets in stream_chunks(train_ids, args.batch_size, args.seq_len, False):
-            logits, state = model(inputs, state)
-            state = detach(state)
-            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-            optimizer.step()
+            loss, state = train_step(
+                model, optimizer, loss_fn, inputs, targets, state, args.grad_clip
+            )
             step += 1
             training_seconds = time.perf_counter() - start
             if step in eval_at:

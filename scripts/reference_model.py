@@ -25,6 +25,20 @@ def detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
+def train_step(model, optimizer, loss_fn, inputs, targets, state, grad_clip):
+    """One truncated-BPTT step from the carried `state`, as charlstm takes it: cross-entropy,
+    backward, global-norm clipping at `grad_clip`, the optimizer's step. Returns the loss
+    tensor and the detached state to carry on."""
+    logits, state = model(inputs, state)
+    state = detach(state)
+    loss = loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss, state
+
+
 def stream_chunks(ids, batch_size, seq_len, keep_remainder=False):
     """(inputs, targets) chunks of `batch_size` contiguous streams over the id tensor `ids`, as
     charlstm's StreamBatcher cuts them: stream b reads ids[b·n .. (b+1)·n] and predicts the
