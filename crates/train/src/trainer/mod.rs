@@ -17,7 +17,7 @@ use crate::error::TrainError;
 use crate::init_from;
 use crate::metrics::{MetricsLog, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
-use crate::resume::check_resume;
+use crate::resume::{ResumePlan, check_resume};
 use crate::run_dir::{self, LossPicture};
 use data::TrainingData;
 use session::Session;
@@ -80,13 +80,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let init_from = init_from
         .map(|path| open_init_from(&path, resume, config))
         .transpose()?;
-    let resume_from = run_dir::open(&run_dir, resume)?;
-    // A resumed run may not change what the checkpoint's weights fix: refused here, before
-    // anything is written.
-    let resume_plan = resume_from
-        .as_ref()
-        .map(|checkpoint| check_resume(&checkpoint.config, config))
-        .transpose()?;
+    let (resume_from, resume_plan) = open_resume(&run_dir, resume, config)?;
     let prepared = data::prepare(
         config,
         &locator,
@@ -114,11 +108,8 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     session.announce(&data, schedule.total_steps, resumed_at, observer);
     if init_from.is_some() {
         // Where fine-tuning starts: the loss on the new text before any step.
-        let mut row = MetricsRow::new(0, 1, 0.0, 0.0);
-        session.validate(&data, &mut row, observer)?;
-        if row.has_losses() {
-            metrics.append(&row)?;
-        }
+        let row = MetricsRow::new(0, 1, 0.0, 0.0);
+        finish_row(&mut session, &data, true, row, &mut metrics, observer)?;
     }
 
     let clock = BudgetClock::start(recipe.max_minutes, session.progress.elapsed_seconds);
@@ -143,12 +134,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
             session.report_training(&mut row, schedule.total_steps, observer);
         }
         let eval_now = step.is_multiple_of(recipe.eval_interval) || last;
-        if eval_now {
-            session.validate(&data, &mut row, observer)?;
-        }
-        if row.has_losses() {
-            metrics.append(&row)?;
-        }
+        finish_row(&mut session, &data, eval_now, row, &mut metrics, observer)?;
         if eval_now {
             picture.redraw(&run_dir, observer);
         }
@@ -165,6 +151,40 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     }
     let session_seconds = clock.session_seconds();
     Ok(session.summary(session_seconds, interrupted))
+}
+
+/// The run directory's latest checkpoint when resuming, and what `config` may change of it: a
+/// resumed run may not change what the checkpoint's weights fix, refused here, before anything
+/// is written.
+fn open_resume(
+    run_dir: &Path,
+    resume: bool,
+    config: &RunConfig,
+) -> Result<(Option<Checkpoint>, Option<ResumePlan>), TrainError> {
+    let Some(checkpoint) = run_dir::open(run_dir, resume)? else {
+        return Ok((None, None));
+    };
+    let plan = check_resume(&checkpoint.config, config)?;
+    Ok((Some(checkpoint), Some(plan)))
+}
+
+/// Completes a step's metrics row: the validation (with its sample and best checkpoint) when
+/// `validate`, then the row into `metrics.csv` if it holds a loss.
+fn finish_row(
+    session: &mut Session,
+    data: &TrainingData<'_>,
+    validate: bool,
+    mut row: MetricsRow,
+    metrics: &mut MetricsLog,
+    observer: &mut dyn TrainObserver,
+) -> Result<(), TrainError> {
+    if validate {
+        session.validate(data, &mut row, observer)?;
+    }
+    if row.has_losses() {
+        metrics.append(&row)?;
+    }
+    Ok(())
 }
 
 /// The checkpoint at `path` that a new run starts from, once `config` is known to fit its
