@@ -215,7 +215,8 @@ impl Trace {
         &self.outputs[self.dims.seq_len * self.dims.state_len()..]
     }
 
-    /// The shape of [`Self::outputs`] with, for a cell with a cell state, `c_T` after it.
+    /// The shape of the operation's output: every step's `h_t`, then `c_T` for a cell with a
+    /// cell state.
     pub fn output_shape<C: CellMath>(&self) -> [usize; 3] {
         let Dims {
             seq_len,
@@ -285,14 +286,12 @@ pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]])
     } else {
         Vec::new()
     };
-    let mut from_state = vec![
-        0.0;
-        if C::SHAPE.separate_recurrent {
-            gates_len
-        } else {
-            0
-        }
-    ];
+    let from_state_len = if C::SHAPE.separate_recurrent {
+        gates_len
+    } else {
+        0
+    };
+    let mut from_state = vec![0.0; from_state_len];
     let input_weight = RecurrentWeight::new(input_weight, input_size, gate_width, seq_len);
     let recurrent = RecurrentWeight::new(recurrent_weight, hidden_size, gate_width, seq_len);
     for step in 0..seq_len {
