@@ -80,20 +80,13 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let init_from = init_from
         .map(|path| open_init_from(&path, resume, config))
         .transpose()?;
-    let (resume_from, resume_plan) = open_resume(&run_dir, resume, config)?;
-    let prepared = data::prepare(
-        config,
-        &locator,
-        resume_from.as_ref(),
-        init_from.as_ref(),
-        observer,
-    )?;
+    let resumed = open_resume(&run_dir, resume, config)?;
+    let resume_from = resumed.as_ref().map(|(checkpoint, _)| checkpoint);
+    let prepared = data::prepare(config, &locator, resume_from, init_from.as_ref(), observer)?;
     let data = TrainingData::new(config, &prepared)?;
-    let tokenizer = resume_from
-        .as_ref()
-        .map_or(&prepared.tokenizer, |c| &c.tokenizer);
+    let tokenizer = resume_from.map_or(&prepared.tokenizer, |c| &c.tokenizer);
     let mut session = Session::start(config, &run_dir, tokenizer)?;
-    if let (Some(checkpoint), Some(plan)) = (&resume_from, &resume_plan) {
+    if let Some((checkpoint, plan)) = &resumed {
         session.resume(checkpoint, plan, &data, observer)?;
     }
     if let Some(checkpoint) = &init_from {
@@ -104,7 +97,7 @@ pub fn train(config: &RunConfig, options: TrainOptions<'_>) -> Result<TrainSumma
     let recipe = &config.train;
     let schedule = recipe.schedule_for(data.full.forward.num_batches());
     let early_chunks = recipe.early_chunks();
-    let resumed_at = resume_from.as_ref().map(|c| c.progress.step);
+    let resumed_at = resume_from.map(|c| c.progress.step);
     session.announce(&data, schedule.total_steps, resumed_at, observer);
     if init_from.is_some() {
         // Where fine-tuning starts: the loss on the new text before any step.
@@ -160,12 +153,12 @@ fn open_resume(
     run_dir: &Path,
     resume: bool,
     config: &RunConfig,
-) -> Result<(Option<Checkpoint>, Option<ResumePlan>), TrainError> {
+) -> Result<Option<(Checkpoint, ResumePlan)>, TrainError> {
     let Some(checkpoint) = run_dir::open(run_dir, resume)? else {
-        return Ok((None, None));
+        return Ok(None);
     };
     let plan = check_resume(&checkpoint.config, config)?;
-    Ok((Some(checkpoint), Some(plan)))
+    Ok(Some((checkpoint, plan)))
 }
 
 /// Completes a step's metrics row: the validation (with its sample and best checkpoint) when

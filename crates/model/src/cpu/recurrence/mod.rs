@@ -210,6 +210,7 @@ pub fn forward<C: CellMath>(dims: Dims, operands: &[Operand], inputs: &[&[f32]])
             true => &mut kept[step * state_len..][..state_len],
             false => &mut [][..],
         };
+        // The whole step's arrays: each gate's plane as one run.
         forward_step::<C>(ForwardRun {
             gates: PlaneRuns::new(gates, state_len, state_len).next(),
             from_state: PlaneRunsRead::new(&from_state, state_len, state_len).next(),

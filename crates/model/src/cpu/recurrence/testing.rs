@@ -22,9 +22,8 @@ pub fn dot_column(row: &[f32], weight: &[f32], width: usize, column: usize) -> f
 }
 
 /// Runs cell `C` over `case` and checks every step's output (and the final cell state)
-/// against `equations`, which maps step `t`, sequence `b`, its input row and its states
-/// `h_{t-1}` and `c_{t-1}` (`[H]` each; `c` empty for a cell without one) to `h_t` and
-/// `c_t`.
+/// against `equations`, which maps one sequence's input row `x_t` and states `h_{t-1}` and
+/// `c_{t-1}` (`[H]` each; `c` empty for a cell without one) to `h_t` and `c_t`.
 pub fn assert_forward_follows<C: CellMath, const N: usize>(
     case: &LayerCase<N>,
     equations: impl Fn(&[f32], &[f32], &[f32]) -> (Vec<f32>, Vec<f32>),
