@@ -221,7 +221,7 @@ impl Product {
     fn tile_streams(&self) -> usize {
         match self.isa {
             Isa::Avx512 => 6,
-            Isa::Avx2Fma => 3,
+            Isa::Avx2Fma => 6,
             Isa::Portable => 2,
         }
     }
@@ -246,9 +246,12 @@ impl Product {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => unsafe {
                 match streams {
-                    1 => tile_avx2::<1>(tile),
-                    2 => tile_avx2::<2>(tile),
-                    _ => tile_avx2::<3>(tile),
+                    1 => tile_avx2::<1, 4>(tile),
+                    2 => tile_avx2::<2, 4>(tile),
+                    3 => tile_avx2::<3, 2>(tile),
+                    4 => tile_avx2::<4, 2>(tile),
+                    5 => tile_avx2::<5, 2>(tile),
+                    _ => tile_avx2::<6, 2>(tile),
                 }
             },
             _ => match streams {
@@ -431,31 +434,34 @@ unsafe fn tile_avx512<const STREAMS: usize>(mut tile: Tile<'_>) {
     }
 }
 
-/// The AVX2 kernel: the panel in two halves of four vectors, each against the tile's streams
-/// (sixteen registers would not hold the whole panel for more than one stream).
+/// The AVX2 kernel: the panel in passes of `VECTORS` vectors, each against the tile's streams,
+/// so that the accumulators (`STREAMS · VECTORS`), one panel row's vectors and a broadcast input
+/// fit in the sixteen registers; a spilled accumulator would put a store and a load into its
+/// chain of multiply–adds. Six streams take two vectors at a time (twelve accumulators, as
+/// many multiply–adds per input as the two FMA units can start while the loads keep up); one or
+/// two streams take four.
 ///
 /// # Safety
 ///
 /// The CPU supports AVX2 and FMA, and [`Tile::check`] holds for `STREAMS`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const STREAMS: usize>(mut tile: Tile<'_>) {
+unsafe fn tile_avx2<const STREAMS: usize, const VECTORS: usize>(mut tile: Tile<'_>) {
     use std::arch::x86_64::*;
-    const HALF: usize = PANEL / 2;
-    const VECTORS: usize = HALF / 8;
+    const { assert!(STREAMS * VECTORS + VECTORS < 16 && PANEL.is_multiple_of(VECTORS * 8)) };
     let (panel, xs) = (tile.panel.as_ptr(), tile.xs.as_ptr());
     let (starts, out) = tile.pointers::<STREAMS>();
-    // SAFETY: as in `tile_avx512`; each half reads and writes within its panel's outputs.
+    // SAFETY: as in `tile_avx512`; each pass reads and writes within its panel's outputs.
     unsafe {
-        for half in [0, HALF] {
+        for pass in (0..PANEL).step_by(VECTORS * 8) {
             let mut acc = [[_mm256_setzero_ps(); VECTORS]; STREAMS];
             for (t, acc) in acc.iter_mut().enumerate() {
                 for (v, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_loadu_ps(starts[t].add(half + v * 8));
+                    *acc = _mm256_loadu_ps(starts[t].add(pass + v * 8));
                 }
             }
             for k in tile.block_inputs.clone() {
-                let row = panel.add(k * PANEL + half);
+                let row = panel.add(k * PANEL + pass);
                 let mut w = [_mm256_setzero_ps(); VECTORS];
                 for (v, w) in w.iter_mut().enumerate() {
                     *w = _mm256_loadu_ps(row.add(v * 8));
@@ -469,7 +475,7 @@ unsafe fn tile_avx2<const STREAMS: usize>(mut tile: Tile<'_>) {
             }
             for (t, acc) in acc.iter().enumerate() {
                 for (v, &acc) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(out.add(t * PANEL + half + v * 8), acc);
+                    _mm256_storeu_ps(out.add(t * PANEL + pass + v * 8), acc);
                 }
             }
         }
