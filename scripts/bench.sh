@@ -15,6 +15,11 @@
 #   SAMPLE_LENGTH characters generated, timed (default 2000; per sample when batched)
 #   NUM_SAMPLES   samples generated at once for the batched sampling figure (default 32)
 #   VENV          where PyTorch is installed (default target/bench-venv; created on first use)
+#   ISA           avx2: hold both sides to AVX2 on an AVX-512 machine, to measure the path an
+#                 AVX2-only CPU takes (charlstm's own loops through CHARLSTM_ISA, PyTorch's through
+#                 ATEN_CPU_CAPABILITY, MKL and oneDNN's variables). gemm, which does charlstm's
+#                 training products, has no such switch: build without its `x86-v4` feature (the
+#                 `gemm` line of Cargo.toml) for its AVX2 kernels too.
 #   CHARLSTM_DATA_DIR  a directory holding tinyshakespeare.txt (else the download cache is used)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +36,11 @@ CONFIG=configs/tinyshakespeare.toml
 # The same thread count everywhere: rayon and matrixmultiply (ndarray, flex), OpenMP and
 # intra-op threads (PyTorch).
 export RAYON_NUM_THREADS=$THREADS MATMUL_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+case ${ISA:-} in
+  "") ;;
+  avx2) export CHARLSTM_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 ;;
+  *) echo "ISA=$ISA: only avx2 can be asked for (unset: the widest the CPU has)" >&2; exit 2 ;;
+esac
 
 cargo build --release --quiet
 charlstm=${CARGO_TARGET_DIR:-target}/release/charlstm
@@ -87,6 +97,13 @@ try:
 except (OSError, StopIteration):
     isa = platform.machine()
 print(f"### {datetime.date.today()} - {cpu} ({isa}), {cores} cores, {threads} threads")
+print()
+# The paths each side took: charlstm's own loops (its report) and PyTorch's ATen kernels.
+paths = ", ".join(f"{name}: {r['isa']}" for name, r in rows if r and "isa" in r)
+print(f"Instruction sets used: {paths}.")
+if os.environ.get("CHARLSTM_ISA"):
+    print("charlstm's training products are gemm's: CHARLSTM_ISA does not narrow them (a build"
+          " without gemm's `x86-v4` feature does).")
 print()
 command = "scripts/bench.sh" if cell == "lstm" else f"CELL={cell} scripts/bench.sh"
 print(f"Command: `{command}` (timed training steps: {steps}; wgpu: {wgpu_steps}). "

@@ -95,6 +95,8 @@ def main():
         {
             "implementation": f"pytorch {torch.__version__}",
             "threads": torch.get_num_threads(),
+            # ATen's kernels (DEFAULT, AVX2, AVX512): ATEN_CPU_CAPABILITY can narrow them.
+            "isa": torch.backends.cpu.get_cpu_capability().lower(),
             "train_chars_per_s": round(train_rate, 1),
             "sample_chars_per_s": round(sample_rate, 1),
             "num_samples": args.num_samples,

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use charlstm_data::{CorpusLocator, TokenizerChoice};
+use charlstm_model::cpu::isa::Isa;
 use charlstm_model::{RecurrentState, SamplingOptions};
 use serde::Serialize;
 
@@ -38,6 +39,10 @@ pub struct BenchmarkOptions {
 pub struct BenchmarkReport {
     /// Backend name.
     pub backend: String,
+    /// The instruction set of charlstm's own CPU loops and sampling products (`avx512`,
+    /// `avx2`, `portable`: the widest the CPU has, or narrower as `CHARLSTM_ISA` asks). The
+    /// training products are gemm's, which picks AVX-512 wherever the CPU has it.
+    pub isa: &'static str,
     /// Trainable parameters.
     pub parameters: usize,
     /// Training throughput, in target characters per second.
@@ -145,6 +150,7 @@ pub fn run_benchmark(
 
     Ok(BenchmarkReport {
         backend: config.backend.name().to_string(),
+        isa: Isa::detect().name(),
         parameters,
         train_chars_per_s,
         sample_chars_per_s,
@@ -189,6 +195,7 @@ mod tests {
         };
         let report = run_benchmark(&config, &CorpusLocator::default(), options).unwrap();
         assert_eq!(report.backend, "flex");
+        assert!(["avx512", "avx2", "portable"].contains(&report.isa));
         assert!(report.train_chars_per_s.is_finite() && report.train_chars_per_s > 0.0);
         assert!(report.sample_chars_per_s.is_finite() && report.sample_chars_per_s > 0.0);
         assert!(

@@ -24,8 +24,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{}: training {:.0} chars/s, sampling {:.0} chars/s (batch 1){}, peak memory {}",
+            "{} ({}): training {:.0} chars/s, sampling {:.0} chars/s (batch 1){}, peak memory {}",
             report.backend,
+            report.isa,
             report.train_chars_per_s,
             report.sample_chars_per_s,
             report

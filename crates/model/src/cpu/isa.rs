@@ -1,10 +1,11 @@
 //! Pointwise loops compiled for the best instruction set of the machine they run on.
 //!
 //! Builds target the x86-64 baseline (SSE2), so that one binary runs everywhere; gemm chooses
-//! its AVX2 + FMA kernels at run time (its AVX-512 ones sit behind a feature we leave off, see
-//! BENCHMARKS.md). [`best_isa!`] does the same for our own loops: it compiles a function body three times on x86-64 (baseline, AVX2 + FMA,
-//! AVX-512F) and calls the widest the CPU has ([`Isa::detect`], the standard library's
-//! cached feature detection, once per call). The arithmetic is the same in every version (Rust
+//! its AVX-512 or AVX2 + FMA kernels at run time (the AVX-512 ones through its `x86-v4`
+//! feature, which the workspace enables). [`best_isa!`] does the same for our own loops: it
+//! compiles a function body three times on x86-64 (baseline, AVX2 + FMA, AVX-512F) and calls
+//! the widest the CPU has ([`Isa::detect`], the standard library's cached feature detection,
+//! once per call). The arithmetic is the same in every version (Rust
 //! never fuses `a * b + c` into an FMA on its own), so results are identical bit for bit on
 //! every machine; only the vector width differs. Other architectures get the body as written.
 
@@ -95,6 +96,16 @@ impl Isa {
             asked
         } else {
             self
+        }
+    }
+
+    /// The name `CHARLSTM_ISA` and `charlstm bench` use for it: `avx512`, `avx2` or
+    /// `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2Fma => "avx2",
+            Self::Portable => "portable",
         }
     }
 
