@@ -20,23 +20,14 @@ import sys
 
 import torch
 
+# Each case: its name, then (seq_len, batch, input_size, hidden_size, layers) for the LSTM and
+# for the GRU and RNN, which are smaller so that their fixture stays under 100 KB.
 CASES = [
-    # name, seq_len, batch, input_size, hidden_size, layers
-    ("single_step_single_unit", 1, 1, 1, 1, 1),
-    ("batch_1", 6, 1, 3, 5, 1),
-    ("input_wider_than_hidden", 5, 3, 7, 4, 1),
-    ("two_layers", 7, 2, 5, 4, 2),
-    ("two_layers_one_step", 1, 3, 2, 6, 2),
-]
-
-# Smaller, so that the GRU and RNN fixture stays under 100 KB.
-GRU_RNN_CASES = [
-    # name, seq_len, batch, input_size, hidden_size, layers
-    ("single_step_single_unit", 1, 1, 1, 1, 1),
-    ("batch_1", 5, 1, 3, 4, 1),
-    ("input_wider_than_hidden", 4, 3, 6, 3, 1),
-    ("two_layers", 5, 2, 4, 3, 2),
-    ("two_layers_one_step", 1, 3, 2, 4, 2),
+    ("single_step_single_unit", (1, 1, 1, 1, 1), (1, 1, 1, 1, 1)),
+    ("batch_1", (6, 1, 3, 5, 1), (5, 1, 3, 4, 1)),
+    ("input_wider_than_hidden", (5, 3, 7, 4, 1), (4, 3, 6, 3, 1)),
+    ("two_layers", (7, 2, 5, 4, 2), (5, 2, 4, 3, 2)),
+    ("two_layers_one_step", (1, 3, 2, 6, 2), (1, 3, 2, 4, 2)),
 ]
 
 
@@ -103,10 +94,10 @@ def main():
     out = sys.argv[-1]
     if gru_rnn:
         generator = torch.Generator().manual_seed(20261126)
-        cases = [case(cell, *spec, generator) for cell in ("gru", "rnn") for spec in GRU_RNN_CASES]
+        cases = [case(cell, name, *sizes, generator) for cell in ("gru", "rnn") for name, _, sizes in CASES]
     else:
         generator = torch.Generator().manual_seed(20261125)
-        cases = [case("lstm", *spec, generator) for spec in CASES]
+        cases = [case("lstm", name, *sizes, generator) for name, sizes, _ in CASES]
     fixtures = {
         "generator": f"scripts/golden_fixtures.py, PyTorch {torch.__version__}, float64",
         "cases": cases,

@@ -9,8 +9,7 @@ use common::*;
 
 #[test]
 fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (dir, run_dir) = temp_run_dir();
     assert_ok(&train_tiny(
         &run_dir,
         &sets(&[
@@ -20,9 +19,7 @@ fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
         ]),
     ));
 
-    let output = run(charlstm().args(["info", "--json"]).arg(&run_dir));
-    assert_ok(&output);
-    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let info = info_json(&run_dir);
     let progress: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("best/progress.json")).unwrap())
             .unwrap();
@@ -104,8 +101,7 @@ fn info_describes_a_checkpoint_and_each_validation_writes_a_sample() {
 
 #[test]
 fn export_writes_pytorch_named_safetensors_and_reference_logits() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (dir, run_dir) = temp_run_dir();
     assert_ok(&train_tiny(&run_dir, &["--set", "train.max_steps=5"]));
     let out = dir.path().join("model.safetensors");
     assert_ok(&run(charlstm()
@@ -179,13 +175,11 @@ fn fill_uses_both_directions_and_refuses_what_it_cannot_do() {
         assert!(report.contains(method), "{report}");
     }
 
-    let eval = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
+    let eval = run(&mut checkpoint_command("eval", &run_dir));
     assert_ok(&eval);
     let report = stdout(&eval);
-    assert!(
-        report.contains("validation (forward): ") && report.contains("validation (backward): "),
-        "{report}"
-    );
+    assert_mentions(&report, "validation (forward): ");
+    assert_mentions(&report, "validation (backward): ");
 
     assert_clean_error(
         &fill(&run_dir, &["abcdef"]),
@@ -290,11 +284,7 @@ fn score_gives_each_files_loss_and_every_characters_log_probability() {
         "{} vs {nats}",
         lines[1]
     );
-    assert!(
-        stderr(&per_char).contains("nats/char"),
-        "{}",
-        stderr(&per_char)
-    );
+    assert_mentions(&stderr(&per_char), "nats/char");
 
     let refused = |file: &Path, expected: &str| {
         let output = run(charlstm()

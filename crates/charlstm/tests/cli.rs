@@ -6,8 +6,7 @@ use common::*;
 
 #[test]
 fn train_then_sample_then_eval() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (dir, run_dir) = temp_run_dir();
     let output = train_tiny(&run_dir, &["--set", "train.max_steps=120"]);
     assert_ok(&output);
     let log = stderr(&output);
@@ -30,19 +29,16 @@ fn train_then_sample_then_eval() {
     // alphabet.
     let prime = "abcdefghijklmnopqrstuvwxyz\nabc";
     let sample = |seed: &str| {
-        let output = run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(&run_dir)
-            .args([
-                "--prime",
-                prime,
-                "--length",
-                "50",
-                "--temperature",
-                "0.1",
-                "--seed",
-                seed,
-            ]));
+        let output = run(sample_command(&run_dir).args([
+            "--prime",
+            prime,
+            "--length",
+            "50",
+            "--temperature",
+            "0.1",
+            "--seed",
+            seed,
+        ]));
         assert_ok(&output);
         sampled_text(&output)
     };
@@ -56,9 +52,7 @@ fn train_then_sample_then_eval() {
 
     // Many samples at once: each under a header naming its seed, each the text that seed gives
     // alone.
-    let output = run(charlstm()
-        .args(["sample", "--checkpoint"])
-        .arg(&run_dir)
+    let output = run(sample_command(&run_dir)
         .args(["--prime", prime, "--length", "50", "--temperature", "0.1"])
         .args(["--seed", "1", "--num-samples", "3"]));
     assert_ok(&output);
@@ -75,7 +69,7 @@ fn train_then_sample_then_eval() {
         );
     }
 
-    let output = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
+    let output = run(&mut checkpoint_command("eval", &run_dir));
     assert_ok(&output);
     let report = stdout(&output);
     let nats: f64 = report
@@ -87,9 +81,7 @@ fn train_then_sample_then_eval() {
 
     let text_file = dir.path().join("other.txt");
     std::fs::write(&text_file, "abcdefghijklmnopqrstuvwxyz\n".repeat(20)).unwrap();
-    let output = run(charlstm()
-        .args(["eval", "--checkpoint"])
-        .arg(&run_dir)
+    let output = run(checkpoint_command("eval", &run_dir)
         .arg("--corpus")
         .arg(&text_file));
     assert_ok(&output);
@@ -98,8 +90,7 @@ fn train_then_sample_then_eval() {
 
 #[test]
 fn a_run_resumes_from_its_latest_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     train_tiny_20_steps(&run_dir);
 
     let again = train_tiny(&run_dir, &["--set", "train.max_steps=40"]);
@@ -119,8 +110,7 @@ fn a_run_resumes_from_its_latest_checkpoint() {
 
 #[test]
 fn trains_on_wgpu_and_samples_on_ndarray() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     let output = train_tiny(
         &run_dir,
         &["--backend", "wgpu", "--set", "train.max_steps=30"],
@@ -141,19 +131,16 @@ fn trains_on_wgpu_and_samples_on_ndarray() {
     );
 
     for backend in ["ndarray", "wgpu"] {
-        let output = run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(&run_dir)
-            .args([
-                "--backend",
-                backend,
-                "--length",
-                "20",
-                "--seed",
-                "4",
-                "--prime",
-                "a",
-            ]));
+        let output = run(sample_command(&run_dir).args([
+            "--backend",
+            backend,
+            "--length",
+            "20",
+            "--seed",
+            "4",
+            "--prime",
+            "a",
+        ]));
         assert_ok(&output);
         assert_eq!(sampled_text(&output).chars().count(), 21);
     }
@@ -201,13 +188,10 @@ fn bench_reports_speed_as_json_and_writes_no_run() {
 /// the prime from a file, and a missing, empty or unknown one gets one clear line.
 #[test]
 fn sample_stops_at_a_stop_string_and_reads_its_prime_from_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
-    train_tiny_20_steps(&run_dir);
+    let run_dir = shared_tiny_run();
     let sample = |args: &[&str]| {
-        let output = run(charlstm()
-            .args(["sample", "--length", "400", "--seed", "3", "--checkpoint"])
-            .arg(&run_dir)
+        let output = run(sample_command(run_dir)
+            .args(["--length", "400", "--seed", "3"])
             .args(args));
         assert_ok(&output);
         output
@@ -232,18 +216,15 @@ fn sample_stops_at_a_stop_string_and_reads_its_prime_from_a_file() {
         "3",
     ]));
     for k in 0..3u64 {
-        let alone = sampled_text(&run(charlstm()
-            .args([
-                "sample", "--length", "400", "--prime", "q", "--stop", "a", "--seed",
-            ])
-            .arg((3 + k).to_string())
-            .arg("--checkpoint")
-            .arg(&run_dir)));
+        let alone = sampled_text(&run(sample_command(run_dir)
+            .args(["--length", "400", "--prime", "q", "--stop", "a", "--seed"])
+            .arg((3 + k).to_string())));
         assert!(alone.ends_with('a'), "{alone:?}");
         let header = format!("==> sample {} of 3 (--seed {}) <==\n", k + 1, 3 + k);
         assert!(many.contains(&format!("{header}{alone}\n")), "{many}");
     }
 
+    let dir = tempfile::tempdir().unwrap();
     let prime_file = dir.path().join("prime.txt");
     std::fs::write(&prime_file, "abc\nde").unwrap();
     let from_file = sampled_text(&sample(&["--prime-file", prime_file.to_str().unwrap()]));
@@ -252,11 +233,7 @@ fn sample_stops_at_a_stop_string_and_reads_its_prime_from_a_file() {
     assert!(from_file.starts_with("abc\nde"));
 
     let refused = |args: &[&str], expected: &str| {
-        let output = run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(&run_dir)
-            .args(args));
-        assert_clean_error(&output, expected);
+        assert_clean_error(&run(sample_command(run_dir).args(args)), expected);
     };
     let missing = dir.path().join("missing.txt");
     refused(
@@ -279,13 +256,9 @@ fn sample_stops_at_a_stop_string_and_reads_its_prime_from_a_file() {
 /// time, with its log probability on stderr; it takes no sampling options.
 #[test]
 fn sample_with_a_beam_is_deterministic_and_reports_its_log_probability() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
-    train_tiny_20_steps(&run_dir);
     let beam = |args: &[&str]| {
-        run(charlstm()
-            .args(["sample", "--length", "50", "--prime", "ab", "--checkpoint"])
-            .arg(&run_dir)
+        run(sample_command(shared_tiny_run())
+            .args(["--length", "50", "--prime", "ab"])
             .args(args))
     };
     let first = beam(&["--beam", "3"]);
@@ -295,10 +268,7 @@ fn sample_with_a_beam_is_deterministic_and_reports_its_log_probability() {
     assert_eq!(text.chars().count(), 52);
     assert_eq!(sampled_text(&beam(&["--beam", "3"])), text);
     let log = stderr(&first);
-    assert!(
-        log.contains("beam search (3 beams): log probability -"),
-        "{log}"
-    );
+    assert_mentions(&log, "beam search (3 beams): log probability -");
 
     let conflict = beam(&["--beam", "3", "--temperature", "0.5"]);
     assert_eq!(conflict.status.code(), Some(2), "{}", stderr(&conflict));
@@ -309,14 +279,9 @@ fn sample_with_a_beam_is_deterministic_and_reports_its_log_probability() {
 /// token drawn with its log probability, which add up to the sample's.
 #[test]
 fn sample_as_json_gives_each_tokens_log_probability() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
-    train_tiny_20_steps(&run_dir);
     let sample = |args: &[&str]| {
-        let output = run(charlstm()
-            .args(["sample", "--length", "30", "--prime", "ab", "--seed", "5"])
-            .arg("--checkpoint")
-            .arg(&run_dir)
+        let output = run(sample_command(shared_tiny_run())
+            .args(["--length", "30", "--prime", "ab", "--seed", "5"])
             .args(args));
         assert_ok(&output);
         output

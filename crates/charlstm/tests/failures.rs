@@ -10,8 +10,7 @@ use common::*;
 
 #[test]
 fn bad_input_gets_one_clear_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (dir, run_dir) = temp_run_dir();
 
     let bad_config = dir.path().join("bad.toml");
     std::fs::write(&bad_config, "[train]\nbatch_sise = 3\n").unwrap();
@@ -59,21 +58,14 @@ fn bad_input_gets_one_clear_line() {
     );
 
     assert_clean_error(
-        &run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(dir.path().join("missing"))),
+        &run(&mut sample_command(&dir.path().join("missing"))),
         "no such directory",
     );
     assert_ok(&train_tiny(
         &run_dir,
         &sets(&["train.max_steps=5", "train.eval_interval=5"]),
     ));
-    let sample = |args: &[&str]| {
-        run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(&run_dir)
-            .args(args))
-    };
+    let sample = |args: &[&str]| run(sample_command(&run_dir).args(args));
     assert_clean_error(&sample(&["--prime", "xyZ!"]), "'!', 'Z'");
     assert_clean_error(&sample(&["--temperature", "0"]), "--temperature");
     assert_clean_error(&sample(&["--top-p", "1.5"]), "--top-p");
@@ -85,8 +77,7 @@ fn bad_input_gets_one_clear_line() {
 
 #[test]
 fn more_bad_input_gets_one_clear_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (dir, run_dir) = temp_run_dir();
     let corpus = |name: &str, bytes: &[u8]| {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -167,17 +158,15 @@ fn more_bad_input_gets_one_clear_line() {
         ]),
     );
     assert_ok(&output);
-    assert!(
-        stderr(&output).contains("replaced 401 invalid UTF-8 sequences with U+FFFD"),
-        "{}",
-        stderr(&output)
+    assert_mentions(
+        &stderr(&output),
+        "replaced 401 invalid UTF-8 sequences with U+FFFD",
     );
 }
 
 #[test]
 fn a_diverging_run_stops_at_the_step_and_keeps_the_weights_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (dir, run_dir) = temp_run_dir();
     let diverge = sets(&[
         "train.learning_rate=1e30",
         "train.grad_clip=0",
@@ -192,9 +181,9 @@ fn a_diverging_run_stops_at_the_step_and_keeps_the_weights_before_it() {
     let progress = std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap();
     assert!(progress.contains("\"step\": 1,"), "{progress}");
     // What was saved loads.
-    assert_ok(&run(charlstm()
-        .args(["sample", "--length", "5", "--seed", "1", "--checkpoint"])
-        .arg(run_dir.join("latest"))));
+    assert_ok(&run(
+        sample_command(&run_dir.join("latest")).args(["--length", "5", "--seed", "1"])
+    ));
 
     // Under skip_nonfinite the run goes on, skipping (and saying so) instead of stopping.
     let skip_dir = dir.path().join("skip");
@@ -280,12 +269,13 @@ fn a_full_disk_during_a_save_keeps_the_previous_checkpoint() {
     let err = stderr(&output);
     assert!(
         err.contains("No space left on device") || err.contains("File too large"),
-        "{err}"
+        "{}",
+        err
     );
 
     let progress = std::fs::read_to_string(run_dir.join("latest/progress.json")).unwrap();
     assert!(progress.contains("\"step\": 5,"), "{progress}");
-    assert_ok(&run(charlstm()
-        .args(["sample", "--length", "5", "--seed", "1", "--checkpoint"])
-        .arg(run_dir.join("latest"))));
+    assert_ok(&run(
+        sample_command(&run_dir.join("latest")).args(["--length", "5", "--seed", "1"])
+    ));
 }

@@ -2,29 +2,20 @@
 //! the checkpoint's config as the base, and what `info`, `sample` and the run's
 //! `tokenizer.json` say afterwards.
 
-use std::path::Path;
-
 mod common;
 
 use common::*;
 
 /// The alphabet's lines, then a line of digits: ten characters the alphabet lacks.
-fn write_new_text(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("new.txt");
-    std::fs::write(
-        &path,
-        "abcdefghijklmnopqrstuvwxyz\n0123456789\n".repeat(300),
-    )
-    .unwrap();
-    path
-}
+const NEW_LINES: &str = "abcdefghijklmnopqrstuvwxyz\n0123456789\n";
 
 #[test]
 fn a_run_fine_tuned_from_the_command_line_extends_its_vocabulary() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("runs/alphabet");
     assert_ok(&train_tiny(&base, &sets(&["train.max_steps=40"])));
-    let text = write_new_text(dir.path());
+    let text = dir.path().join("new.txt");
+    std::fs::write(&text, NEW_LINES.repeat(300)).unwrap();
     let corpus = format!("data.corpus={}", text.display());
 
     // No --config: the checkpoint's own is the base; no --out: runs/alphabet-finetuned.
@@ -34,10 +25,8 @@ fn a_run_fine_tuned_from_the_command_line_extends_its_vocabulary() {
         .args(sets(&[corpus.as_str(), "train.max_steps=30"])));
     assert_ok(&output);
     let log = stderr(&output);
-    assert!(
-        log.contains("initialised from") && log.contains("10 new"),
-        "{log}"
-    );
+    assert_mentions(&log, "initialised from");
+    assert_mentions(&log, "10 new");
     let tuned = dir.path().join("runs/alphabet-finetuned");
     let config = std::fs::read_to_string(tuned.join("config.toml")).unwrap();
     assert!(config.contains("hidden_size = 16"), "{config}");
@@ -46,19 +35,13 @@ fn a_run_fine_tuned_from_the_command_line_extends_its_vocabulary() {
     let first = metrics.lines().nth(1).unwrap();
     assert!(first.starts_with("0,"), "{metrics}");
 
-    let output = run(charlstm().args(["info", "--json"]).arg(&tuned));
-    assert_ok(&output);
-    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let info = info_json(&tuned);
     assert_eq!(info["steps"], 30);
     assert_eq!(info["vocab_size"], 37);
     assert_eq!(info["initialized_from"]["step"], 40);
     assert_eq!(info["initialized_from"]["added_tokens"], 10);
     let output = run(charlstm().arg("info").arg(&tuned));
-    assert!(
-        stdout(&output).contains("initialised from:"),
-        "{}",
-        stdout(&output)
-    );
+    assert_mentions(&stdout(&output), "initialised from:");
 
     // The run's tokenizer.json keeps the alphabet's ids and gives the digits the next ones.
     let json: serde_json::Value =
@@ -70,10 +53,8 @@ fn a_run_fine_tuned_from_the_command_line_extends_its_vocabulary() {
     assert_eq!(vocab["0"], 27);
     assert_eq!(vocab["9"], 36);
 
-    let output = run(charlstm()
-        .args(["sample", "--checkpoint"])
-        .arg(&tuned)
-        .args(["--prime", "0123", "--length", "40", "--seed", "1"]));
+    let output =
+        run(sample_command(&tuned).args(["--prime", "0123", "--length", "40", "--seed", "1"]));
     assert_ok(&output);
     assert_eq!(sampled_text(&output).chars().count(), 44);
 

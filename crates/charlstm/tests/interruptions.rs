@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::{assert_ok, charlstm, sets, stderr};
+use common::{assert_mentions, assert_ok, charlstm, sets, stderr, temp_run_dir};
 
 /// A small two-layer model with dropout (so the random masks must line up too), on ndarray,
 /// logging every step and writing `latest` every `checkpoint_interval` steps. Its first 30%
@@ -88,24 +88,42 @@ fn uninterrupted(dir: &Path) -> Vec<String> {
     rows
 }
 
-#[test]
-fn killed_at_random_steps_and_resumed_the_losses_match_bit_for_bit() {
-    let dir = tempfile::tempdir().unwrap();
-    let expected = uninterrupted(dir.path());
+/// Starts (or resumes, from whatever checkpoint survived) the standard run with a checkpoint
+/// every `checkpoint_interval` steps, `starts` times, handing each child to `stop` with the run
+/// directory and a random generator; `stop` kills it at its moment, or says the run ended
+/// first (`true`), which ends the starts. Returns the losses of the run uninterrupted and the
+/// killed run's directory, for the caller to finish.
+fn kill_repeatedly(
+    dir: &Path,
+    checkpoint_interval: usize,
+    starts: usize,
+    mut stop: impl FnMut(Child, &Path, &mut ChaCha8Rng) -> bool,
+) -> (Vec<String>, PathBuf) {
+    let expected = uninterrupted(dir);
     let mut rng = ChaCha8Rng::seed_from_u64(rand::rng().random());
-
-    // Killed three times at random steps, checkpoints every 7 steps.
-    let run_dir = dir.path().join("killed");
-    for _ in 0..3 {
-        let resume = has_checkpoint(&run_dir);
-        let done = metrics(&run_dir).len();
-        let child = train_command(&run_dir, 7, resume)
+    let run_dir = dir.join("killed");
+    for _ in 0..starts {
+        let child = train_command(&run_dir, checkpoint_interval, has_checkpoint(&run_dir))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        kill_after_rows(child, &run_dir, rng.random_range(done + 8..done + 40));
+        if stop(child, &run_dir, &mut rng) {
+            break;
+        }
     }
+    (expected, run_dir)
+}
+
+#[test]
+fn killed_at_random_steps_and_resumed_the_losses_match_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Killed three times at random steps, checkpoints every 7 steps.
+    let (expected, run_dir) = kill_repeatedly(dir.path(), 7, 3, |child, run_dir, rng| {
+        let done = metrics(run_dir).len();
+        kill_after_rows(child, run_dir, rng.random_range(done + 8..done + 40));
+        false
+    });
     assert!(has_checkpoint(&run_dir), "a checkpoint survived the kills");
     assert_ok(&train_command(&run_dir, 7, true).output().unwrap());
     assert_eq!(losses(&metrics(&run_dir)), expected);
@@ -114,26 +132,16 @@ fn killed_at_random_steps_and_resumed_the_losses_match_bit_for_bit() {
 #[test]
 fn killed_many_times_while_saving_it_always_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let expected = uninterrupted(dir.path());
-    let mut rng = ChaCha8Rng::seed_from_u64(rand::rng().random());
-
     // A checkpoint after every step, so most kills land in or near a save.
-    let run_dir = dir.path().join("killed");
-    for _ in 0..12 {
-        let resume = has_checkpoint(&run_dir);
-        let child = train_command(&run_dir, 1, resume)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+    let (expected, run_dir) = kill_repeatedly(dir.path(), 1, 12, |mut child, _, rng| {
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
-        let mut child = child;
         if child.try_wait().unwrap().is_some() {
-            break;
+            return true;
         }
         child.kill().unwrap();
         child.wait().unwrap();
-    }
+        false
+    });
     let resume = has_checkpoint(&run_dir);
     assert_ok(&train_command(&run_dir, 1, resume).output().unwrap());
     assert_eq!(losses(&metrics(&run_dir)), expected);
@@ -182,8 +190,7 @@ fn latest_step(run_dir: &Path) -> usize {
 #[test]
 fn sigint_and_sigterm_finish_the_step_checkpoint_and_say_how_to_resume() {
     for signal in ["-INT", "-TERM"] {
-        let dir = tempfile::tempdir().unwrap();
-        let run_dir = dir.path().join("run");
+        let (_dir, run_dir) = temp_run_dir();
         let child = started_run(&run_dir);
         send(signal, &child);
         let output = child.wait_with_output().unwrap();
@@ -206,10 +213,7 @@ fn sigint_and_sigterm_finish_the_step_checkpoint_and_say_how_to_resume() {
             .parse()
             .unwrap();
         assert_eq!(latest_step(&run_dir), last_row, "{signal}");
-        assert!(
-            err.contains(&format!("interrupted after step {last_row}")),
-            "{err}"
-        );
+        assert_mentions(&err, &format!("interrupted after step {last_row}"));
     }
 }
 
@@ -218,8 +222,7 @@ fn a_second_sigint_exits_at_once() {
     // Steps of about a second (64,000 characters each), so both signals land well inside one
     // step: the orderly stop cannot finish between them, and they are far enough apart not to
     // merge into one pending signal.
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     let mut command = train_command(&run_dir, 0, false);
     command.args(sets(&[
         "model.num_layers=1",
@@ -299,10 +302,7 @@ fn a_damaged_or_foreign_checkpoint_is_refused_in_one_line() {
         std::fs::remove_file(path).unwrap();
     });
     let line = first_error_line(&missing);
-    assert!(
-        line.contains("is incomplete: cannot read state.bin"),
-        "{line}"
-    );
+    assert_mentions(&line, "is incomplete: cannot read state.bin");
 
     let old = damage(&copy("old"), "progress.json", |path| {
         let text = std::fs::read_to_string(path).unwrap();
@@ -313,20 +313,14 @@ fn a_damaged_or_foreign_checkpoint_is_refused_in_one_line() {
         .unwrap();
     });
     let line = first_error_line(&old);
-    assert!(
-        line.contains("format version 1, this charlstm reads version 2"),
-        "{line}"
-    );
+    assert_mentions(&line, "format version 1, this charlstm reads version 2");
 
     // Resuming on another corpus: the checkpoint's vocabulary does not cover it.
     let run_dir = copy("other-corpus");
     let mut command = train_command(&run_dir, 0, true);
     command.args(["--set", "data.corpus=alphabet"]);
     let line = first_error_line(&command.output().unwrap());
-    assert!(
-        line.contains("its vocabulary does not cover the corpus"),
-        "{line}"
-    );
+    assert_mentions(&line, "its vocabulary does not cover the corpus");
 }
 
 /// A bidirectional run (two layers, dropout, residual connections) stopped halfway and resumed

@@ -117,23 +117,15 @@ fn the_cache_is_listed_and_cleaned() {
         .map(|e| (e["state"].as_str().unwrap(), e["name"].as_str().unwrap()))
         .collect();
     assert_eq!(states.len(), 3, "{listed}");
-    let ready = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["state"] == "ready")
-        .unwrap();
+    let entries = listed.as_array().unwrap();
+    let in_state = |state: &str| entries.iter().find(|e| e["state"] == state).unwrap();
+    let ready = in_state("ready");
     assert_eq!(
         ready["sources"][0],
         kept.canonicalize().unwrap().display().to_string()
     );
     assert_eq!(ready["tokenizer"], "12 characters");
-    let missing = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["state"] == "sources_missing")
-        .unwrap();
+    let missing = in_state("sources_missing");
     assert!(
         missing["missing_sources"][0]
             .as_str()
@@ -147,18 +139,12 @@ fn the_cache_is_listed_and_cleaned() {
     let text = stdout(&text);
     assert!(text.starts_with("3 prepared corpora in "), "{text}");
     assert!(text.contains("its sources are gone"), "{text}");
-    assert!(
-        text.contains("left by an interrupted preparation"),
-        "{text}"
-    );
+    assert_mentions(&text, "left by an interrupted preparation");
 
     let dry = cache_command(&cache, &["clean", "--dry-run"]);
     assert_ok(&dry);
     let said = stdout(&dry);
-    assert!(
-        said.contains("by removing 2 prepared corpora; nothing was removed"),
-        "{said}"
-    );
+    assert_mentions(&said, "by removing 2 prepared corpora; nothing was removed");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 4);
 
     let cleaned = cache_command(&cache, &["clean"]);
@@ -177,11 +163,7 @@ fn the_cache_is_listed_and_cleaned() {
 
     // Used just now: kept for a day, removed when anything unused for no time at all goes.
     let recent = cache_command(&cache, &["clean", "--unused-for", "1"]);
-    assert!(
-        stdout(&recent).contains("nothing to remove"),
-        "{}",
-        stdout(&recent)
-    );
+    assert_mentions(&stdout(&recent), "nothing to remove");
     let unused = cache_command(&cache, &["clean", "--unused-for", "0"]);
     assert_ok(&unused);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);

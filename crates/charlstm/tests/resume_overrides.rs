@@ -81,10 +81,7 @@ fn resume(run_dir: &Path, assignments: &[String]) -> std::process::Output {
 fn assert_usable(run_dir: &Path, context: &str) {
     for checkpoint in ["latest", "best"] {
         let path = run_dir.join(checkpoint);
-        let sample = run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(&path)
-            .args(["--length", "20", "--seed", "1"]));
+        let sample = run(sample_command(&path).args(["--length", "20", "--seed", "1"]));
         assert!(
             sample.status.success(),
             "{context}: sample {checkpoint}: {}",
@@ -97,9 +94,7 @@ fn assert_usable(run_dir: &Path, context: &str) {
             stderr(&info)
         );
     }
-    let eval = run(charlstm()
-        .args(["eval", "--checkpoint"])
-        .arg(run_dir.join("latest")));
+    let eval = run(&mut checkpoint_command("eval", &run_dir.join("latest")));
     assert!(eval.status.success(), "{context}: eval: {}", stderr(&eval));
 }
 
@@ -201,8 +196,7 @@ fn resume_one_step_at_batch_10(run_dir: &Path, sets: &[&str]) -> serde_json::Val
 
 #[test]
 fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     train_tiny_20_steps(&run_dir);
     let before = progress(&run_dir);
     assert_eq!(before["batch_in_epoch"], 20);
@@ -216,8 +210,7 @@ fn a_resume_with_a_new_batch_size_continues_at_the_same_place_in_the_epoch() {
 
 #[test]
 fn a_resume_that_drops_the_early_phase_moves_to_full_chunks_at_the_same_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     // Bidirectional, so the backward stack's streams switch too.
     let sets = [
         "train.max_steps=20",
@@ -261,25 +254,17 @@ fn damage_like_older_versions(run_dir: &Path) {
 
 #[test]
 fn a_run_whose_config_lies_about_its_weights_is_named_and_repaired() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     train_tiny_20_steps(&run_dir);
-    let healthy = run(charlstm()
-        .args(["sample", "--checkpoint"])
-        .arg(&run_dir)
-        .args(["--length", "30", "--seed", "3"]));
+    let healthy = run(sample_command(&run_dir).args(["--length", "30", "--seed", "3"]));
     assert_ok(&healthy);
     damage_like_older_versions(&run_dir);
 
-    let sample = run(charlstm()
-        .args(["sample", "--checkpoint"])
-        .arg(&run_dir)
-        .args(["--length", "30", "--seed", "3"]));
+    let sample = run(sample_command(&run_dir).args(["--length", "30", "--seed", "3"]));
     assert_clean_error(&sample, "charlstm repair");
-    assert!(
-        stderr(&sample).contains("model.hidden_size = 32 in config.toml, 16 in the weights"),
-        "{}",
-        stderr(&sample)
+    assert_mentions(
+        &stderr(&sample),
+        "model.hidden_size = 32 in config.toml, 16 in the weights",
     );
     let resumed = resume(&run_dir, &["train.max_steps=30".into()]);
     assert_clean_error(&resumed, "charlstm repair");
@@ -288,11 +273,7 @@ fn a_run_whose_config_lies_about_its_weights_is_named_and_repaired() {
     let before = snapshot(&run_dir);
     let refused = run(charlstm().arg("repair").arg(&run_dir));
     assert_clean_error(&refused, "--yes");
-    assert!(
-        stdout(&refused).contains("model.hidden_size 32 -> 16"),
-        "{}",
-        stdout(&refused)
-    );
+    assert_mentions(&stdout(&refused), "model.hidden_size 32 -> 16");
     assert!(
         snapshot(&run_dir) == before,
         "an unconfirmed repair wrote files"
@@ -301,10 +282,7 @@ fn a_run_whose_config_lies_about_its_weights_is_named_and_repaired() {
     assert_ok(&run(charlstm().args(["repair", "--yes"]).arg(&run_dir)));
     let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(config.contains("hidden_size = 16"), "{config}");
-    let repaired = run(charlstm()
-        .args(["sample", "--checkpoint"])
-        .arg(&run_dir)
-        .args(["--length", "30", "--seed", "3"]));
+    let repaired = run(sample_command(&run_dir).args(["--length", "30", "--seed", "3"]));
     assert_ok(&repaired);
     assert_eq!(
         stdout(&repaired),
@@ -315,21 +293,14 @@ fn a_run_whose_config_lies_about_its_weights_is_named_and_repaired() {
     assert_usable(&run_dir, "after repair");
     let again = run(charlstm().args(["repair", "--yes"]).arg(&run_dir));
     assert_ok(&again);
-    assert!(
-        stdout(&again).contains("nothing to repair"),
-        "{}",
-        stdout(&again)
-    );
+    assert_mentions(&stdout(&again), "nothing to repair");
 }
 
 #[test]
 fn info_reads_the_shape_from_the_weights() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     assert_ok(&train_tiny(&run_dir, &["--set", "train.max_steps=10"]));
-    let info = run(charlstm().args(["info", "--json"]).arg(&run_dir));
-    assert_ok(&info);
-    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let info = info_json(&run_dir);
     assert_eq!(info["model"]["hidden_size"], 16);
     assert_eq!(info["model"]["num_layers"], 1);
     assert_eq!(info["model"]["cell"], "lstm");

@@ -81,35 +81,22 @@ fn small_run() -> impl Strategy<Value = SmallRun> {
             20usize..=200,
         ),
     )
-        .prop_map(
-            |(
-                (backend, corpus, cell, num_layers, hidden_size, embedding_size, bidirectional),
-                (
-                    residual,
-                    dropout,
-                    batch_size,
-                    seq_len,
-                    eval_interval,
-                    checkpoint_interval,
-                    max_steps,
-                ),
-            )| SmallRun {
-                backend,
-                corpus,
-                cell,
-                num_layers,
-                hidden_size,
-                embedding_size,
-                bidirectional,
-                residual,
-                dropout,
-                batch_size,
-                seq_len,
-                eval_interval,
-                checkpoint_interval,
-                max_steps,
-            },
-        )
+        .prop_map(|(model, schedule)| SmallRun {
+            backend: model.0,
+            corpus: model.1,
+            cell: model.2,
+            num_layers: model.3,
+            hidden_size: model.4,
+            embedding_size: model.5,
+            bidirectional: model.6,
+            residual: schedule.0,
+            dropout: schedule.1,
+            batch_size: schedule.2,
+            seq_len: schedule.3,
+            eval_interval: schedule.4,
+            checkpoint_interval: schedule.5,
+            max_steps: schedule.6,
+        })
 }
 
 /// Values a key may be given on resume (valid ones: what happens to a refused or honoured
@@ -245,8 +232,7 @@ fn sequence(
     first_kill_ms: u64,
     second_kill_ms: u64,
 ) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
 
     // 1. Train, killed at a random moment (or finished).
     if let Some(output) = run_killed_after(
@@ -322,10 +308,7 @@ fn sequence(
         if !path.exists() {
             continue;
         }
-        let sample = run(charlstm()
-            .args(["sample", "--checkpoint"])
-            .arg(&path)
-            .args(["--length", "10"]));
+        let sample = run(sample_command(&path).args(["--length", "10"]));
         check_outcome(&sample, "sample")?;
         prop_assert!(
             sample.status.success(),
@@ -333,7 +316,7 @@ fn sequence(
             checkpoint,
             stderr(&sample)
         );
-        let eval = run(charlstm().args(["eval", "--checkpoint"]).arg(&path));
+        let eval = run(&mut checkpoint_command("eval", &path));
         check_outcome(&eval, "eval")?;
         prop_assert!(
             eval.status.success(),

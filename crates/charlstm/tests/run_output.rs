@@ -12,7 +12,8 @@ use rand_chacha::ChaCha8Rng;
 mod common;
 
 use common::{
-    assert_clean_error, assert_ok, charlstm, repo_file, run, sets, stderr, stdout, train_tiny,
+    assert_clean_error, assert_mentions, assert_ok, charlstm, checkpoint_command, info_json,
+    repo_file, run, sample_command, sets, stderr, stdout, temp_run_dir, train_tiny,
 };
 
 const SHORT_RUN: [&str; 6] = [
@@ -66,11 +67,7 @@ fn off_a_terminal_progress_is_plain_lines_at_the_chosen_verbosity() {
 
     let output = run(charlstm().args(["-q", "-v", "info", "x"]));
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("cannot be used with"),
-        "{}",
-        stderr(&output)
-    );
+    assert_mentions(&stderr(&output), "cannot be used with");
 }
 
 /// `script` (util-linux) runs the command on a pseudo-terminal, as a person's shell would.
@@ -88,8 +85,7 @@ fn on_a_terminal(command: &str) -> Option<String> {
 
 #[test]
 fn on_a_terminal_training_shows_a_progress_bar() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
+    let (_dir, run_dir) = temp_run_dir();
     let command = format!(
         "{} train --config {} --out {} {}",
         env!("CARGO_BIN_EXE_charlstm"),
@@ -180,11 +176,7 @@ fn the_run_directory_has_a_tokenizer_json_giving_the_vocabularys_ids() {
             .arg(&run_dir)
             .arg(&corpus));
         assert_ok(&output);
-        assert!(
-            stdout(&output).contains("ids match vocab.json"),
-            "{}",
-            stdout(&output)
-        );
+        assert_mentions(&stdout(&output), "ids match vocab.json");
     }
 }
 
@@ -240,9 +232,7 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
     assert!(run_dir.join("latest/tokenizer.json").is_file());
     assert!(!run_dir.join("latest/vocab.json").exists());
 
-    let info = run(charlstm().args(["info", "--json"]).arg(&run_dir));
-    assert_ok(&info);
-    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let info = info_json(&run_dir);
     let theirs = tokenizers::Tokenizer::from_file(&tokenizer_file).unwrap();
     assert_eq!(info["vocab_size"], theirs.get_vocab_size(true));
     assert!(
@@ -256,12 +246,8 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
     let loss = info["best_validation_loss"].as_f64().unwrap();
     assert!(loss < 0.8 * uniform, "loss {loss} vs uniform {uniform}");
 
-    let sample = run(charlstm()
-        .args([
-            "sample", "--length", "60", "--seed", "3", "--prime", "the cat",
-        ])
-        .arg("--checkpoint")
-        .arg(&run_dir));
+    let sample =
+        run(sample_command(&run_dir).args(["--length", "60", "--seed", "3", "--prime", "the cat"]));
     assert_ok(&sample);
     let text = stdout(&sample);
     assert!(
@@ -269,7 +255,7 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
         "{text:?}"
     );
 
-    let eval = run(charlstm().args(["eval", "--checkpoint"]).arg(&run_dir));
+    let eval = run(&mut checkpoint_command("eval", &run_dir));
     assert_ok(&eval);
     let report = stdout(&eval);
     assert!(
@@ -285,9 +271,7 @@ fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
     text.push_str("naïve café — ☕ déjà vu\n");
     let accented = dir.path().join("accented.txt");
     std::fs::write(&accented, &text).unwrap();
-    let eval = run(charlstm()
-        .args(["eval", "--checkpoint"])
-        .arg(&run_dir)
+    let eval = run(checkpoint_command("eval", &run_dir)
         .arg("--corpus")
         .arg(&accented));
     assert_ok(&eval);
@@ -351,14 +335,9 @@ fn a_code_base_directory_trains_with_globs_and_a_vocabulary_limit() {
     );
     assert_ok(&output);
     let log = stderr(&output);
-    assert!(
-        log.contains("6 files read, 1 binary or empty ones skipped"),
-        "{log}"
-    );
-    assert!(
-        log.contains("rare characters") && log.contains("share the unknown token"),
-        "{log}"
-    );
+    assert_mentions(&log, "6 files read, 1 binary or empty ones skipped");
+    assert_mentions(&log, "rare characters");
+    assert_mentions(&log, "share the unknown token");
     // val_chars caps the validation split.
     assert!(log.contains(" / 300 validation chars"), "{log}");
 
@@ -367,15 +346,11 @@ fn a_code_base_directory_trains_with_globs_and_a_vocabulary_limit() {
             .unwrap();
     assert_eq!(vocab["chars"].as_array().unwrap().len(), 11);
     assert_eq!(vocab["unknown"], true);
-    let info = run(charlstm().args(["info", "--json"]).arg(&run_dir));
-    assert_ok(&info);
-    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let info = info_json(&run_dir);
     assert_eq!(info["vocab_size"], 12);
 
     // Characters the model never had its own id for sample as U+FFFD rather than failing.
-    let sample = run(charlstm()
-        .args(["sample", "--length", "50", "--seed", "1", "--prime", "fn ✓"])
-        .arg("--checkpoint")
-        .arg(&run_dir));
+    let sample =
+        run(sample_command(&run_dir).args(["--length", "50", "--seed", "1", "--prime", "fn ✓"]));
     assert_ok(&sample);
 }

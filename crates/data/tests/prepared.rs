@@ -4,8 +4,8 @@
 
 use charlstm_data::synthetic::SyntheticCorpus;
 use charlstm_data::{
-    InvalidUtf8, PrepareOptions, PreparePhase, RemainderPolicy, StreamBatcher, TokenWidth,
-    Tokenizer, TokenizerChoice, Vocabulary, prepare,
+    CorpusLocator, CorpusPart, FileSelection, InvalidUtf8, PreparePhase, RemainderPolicy,
+    ResolvedCorpus, StreamBatcher, TokenWidth, Tokenizer, TokenizerChoice, Vocabulary,
 };
 
 mod common;
@@ -68,15 +68,18 @@ fn mapped_batches_are_the_in_memory_batches() {
     }
 }
 
-/// The files of a directory come in sorted order whatever order they were written in, a
-/// binary file is skipped, and the same sources always give the same tokens.
+/// Files, directories and names come in the order given, a directory's files in sorted order
+/// whatever order they were written in; empty and binary files are skipped and counted; the same
+/// sources always resolve the same way and give the same tokens, and a file selection narrows a
+/// directory to the files it matches.
 #[test]
-fn many_files_are_read_in_a_fixed_order_skipping_binary_ones() {
+fn many_files_are_read_in_a_fixed_order_skipping_empty_and_binary_ones() {
     let dir = tempfile::tempdir().unwrap();
     let code = dir.path().join("code");
     for (name, bytes) in [
         ("b.rs", &b"fn b() {}\n"[..]),
         ("a/z.rs", b"fn z() {}\n"),
+        ("a/empty.rs", b""),
         ("a/logo.png", b"\x89PNG\x00\x01"),
         ("notes.md", b"# notes\n"),
     ] {
@@ -86,12 +89,46 @@ fn many_files_are_read_in_a_fixed_order_skipping_binary_ones() {
     }
     let intro = dir.path().join("intro.txt");
     std::fs::write(&intro, "intro\n").unwrap();
-    let sources = resolve(&[&intro, &code]);
-    let first = prepare_in(&dir.path().join("one"), &sources, &CHARS);
+    let specs = [&intro, &code].map(|path| path.display().to_string());
+    let with_alphabet = [&specs[..], &["alphabet".to_string()]].concat();
+    let locator = CorpusLocator::default();
+    let sources = locator
+        .resolve_all(&with_alphabet, &FileSelection::default())
+        .unwrap();
+    assert_eq!(
+        part_names(&sources),
+        [
+            "intro.txt",
+            "logo.png",
+            "z.rs",
+            "b.rs",
+            "notes.md",
+            "<alphabet>"
+        ]
+    );
+    assert_eq!(sources.skipped_files, 1, "the empty file");
+    let again = locator
+        .resolve_all(&with_alphabet, &FileSelection::default())
+        .unwrap();
+    assert_eq!(again.identity(), sources.identity());
+    assert_eq!(again.fingerprint(), sources.fingerprint());
+
+    let first = prepare_in(&dir.path().join("one"), &resolve(&[&intro, &code]), &CHARS);
     assert_eq!(text_of(&first), "intro\nfn z() {}\nfn b() {}\n# notes\n");
-    assert_eq!((first.info.files, first.info.skipped_files), (4, 1));
+    assert_eq!((first.info.files, first.info.skipped_files), (4, 2));
     let second = prepare_in(&dir.path().join("two"), &resolve(&[&intro, &code]), &CHARS);
     assert_eq!(first.tokens().to_vec(), second.tokens().to_vec());
+
+    let rust_only = FileSelection::new(&["*.rs".to_string()], &[]).unwrap();
+    let rust = locator.resolve_all(&specs[1..], &rust_only).unwrap();
+    assert_eq!(part_names(&rust), ["z.rs", "b.rs"]);
+    assert_ne!(rust.identity(), sources.identity());
+    let nothing = FileSelection::new(&["*.py".to_string()], &[]).unwrap();
+    let err = locator
+        .resolve_all(&specs[1..], &nothing)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no text files to read"), "{err}");
 
     // A directory of nothing but binary files has no text.
     let images = dir.path().join("images");
@@ -101,6 +138,18 @@ fn many_files_are_read_in_a_fixed_order_skipping_binary_ones() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("has no text files to read"), "{err}");
+}
+
+/// The file names of a corpus's parts, and `<name>` for a generated one.
+fn part_names(sources: &ResolvedCorpus) -> Vec<String> {
+    sources
+        .parts
+        .iter()
+        .map(|part| match part {
+            CorpusPart::File { path, .. } => path.file_name().unwrap().to_string_lossy().into(),
+            CorpusPart::Generated { name, .. } => format!("<{name}>"),
+        })
+        .collect()
 }
 
 #[test]
@@ -145,18 +194,8 @@ fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
         .to_string();
     assert!(err.contains("'c'"), "{err}");
 
-    let mut seen = Vec::new();
     let wide = TokenizerChoice::Use(Tokenizer::Characters(Vocabulary::from_text("abcd\n")));
-    let prepared = prepare(
-        &resolve(&[&path]),
-        &wide,
-        PrepareOptions {
-            cache_dir: None,
-            invalid_utf8: InvalidUtf8::Error,
-            progress: &mut |phase, done, total| seen.push((phase, done, total)),
-        },
-    )
-    .unwrap();
+    let (prepared, mut seen) = prepare_with_progress(&resolve(&[&path]), &wide);
     assert_eq!(prepared.tokenizer.len(), 5);
     // Each phase ends by saying it is done (once more if its last piece already did).
     seen.dedup();
@@ -172,17 +211,7 @@ fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
     std::fs::create_dir_all(&corpus).unwrap();
     std::fs::write(corpus.join("a.txt"), "text\n").unwrap();
     std::fs::write(corpus.join("b.bin"), b"\x00\x01\x02").unwrap();
-    let mut seen = Vec::new();
-    prepare(
-        &resolve(&[&corpus]),
-        &CHARS,
-        PrepareOptions {
-            cache_dir: None,
-            invalid_utf8: InvalidUtf8::Error,
-            progress: &mut |phase, done, total| seen.push((phase, done, total)),
-        },
-    )
-    .unwrap();
+    let (_, seen) = prepare_with_progress(&resolve(&[&corpus]), &CHARS);
     let last_reading = seen
         .iter()
         .rev()

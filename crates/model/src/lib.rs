@@ -17,6 +17,7 @@ pub mod gpu_lstm;
 pub mod gru;
 pub mod loss;
 pub mod lstm;
+pub mod parameters;
 mod projection;
 pub mod recurrent;
 pub mod rnn;
@@ -24,6 +25,7 @@ pub mod sampling;
 pub mod shape;
 pub mod state;
 pub mod stepper;
+pub mod testing;
 
 pub use char_model::{CharModel, Direction};
 pub use config::ModelConfig;

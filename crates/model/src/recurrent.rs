@@ -171,9 +171,8 @@ impl RecurrentLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::parity::{
-        assert_fused_matches_reference, ndarray_device, parameter_grads, parameter_values,
-    };
+    use crate::cpu::parity::{assert_fused_matches_reference, ndarray_device, parameter_grads};
+    use crate::parameters::parameter_values;
 
     const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Gru, CellKind::Rnn];
 

@@ -141,21 +141,9 @@ impl<const D: usize> RecordState for HostLoaded<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::{ModuleVisitor, Param};
     use burn::optim::GradientsParams;
-    use charlstm_model::{CharModel, ModelConfig};
-
-    fn values(model: &CharModel) -> Vec<Vec<f32>> {
-        struct Collect(Vec<Vec<f32>>);
-        impl ModuleVisitor for Collect {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0.push(param.val().try_into_vec_as().unwrap());
-            }
-        }
-        let mut collect = Collect(Vec::new());
-        model.visit(&mut collect);
-        collect.0
-    }
+    use charlstm_model::ModelConfig;
+    use charlstm_model::parameters::parameter_values as values;
 
     /// Four Adam steps on a small model from its squared outputs' gradients, with `optimizer`;
     /// between steps 2 and 3 the optimizer's state goes through its record into `reloaded`, as

@@ -14,12 +14,17 @@ mod common;
 
 use common::*;
 
-#[test]
-fn a_saved_checkpoint_loads_to_identical_logits() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(&["model.num_layers=2"]);
+/// A temporary directory, a two-layer tiny config, and a small vocabulary as its tokenizer.
+fn two_layers_and_a_vocabulary() -> (tempfile::TempDir, RunConfig, Vocabulary, Tokenizer) {
     let vocab = Vocabulary::from_text("hello, wörld!\n");
     let tokenizer = Tokenizer::Characters(vocab.clone());
+    let config = tiny_config(&["model.num_layers=2"]);
+    (tempfile::tempdir().unwrap(), config, vocab, tokenizer)
+}
+
+#[test]
+fn a_saved_checkpoint_loads_to_identical_logits() {
+    let (dir, config, vocab, tokenizer) = two_layers_and_a_vocabulary();
     let device = ndarray().autodiff();
     device.seed(5);
     let model = config.model.init(vocab.len(), &device);
@@ -83,12 +88,25 @@ fn save_best(
     .unwrap()
 }
 
+/// `model` saved as the run's `best` checkpoint and loaded back onto its device.
+fn saved_and_reloaded(
+    run_dir: &Path,
+    config: &RunConfig,
+    tokenizer: &Tokenizer,
+    model: &CharModel,
+) -> CharModel {
+    let progress = Progress::start("ndarray");
+    let path = save_best(run_dir, config, tokenizer, model, &progress);
+    let device = model.devices()[0].clone();
+    Checkpoint::open(&path)
+        .unwrap()
+        .load_model(&device)
+        .unwrap()
+}
+
 #[test]
 fn a_checkpoint_from_before_lstms_had_a_recurrent_bias_loads_to_identical_logits() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(&["model.num_layers=2"]);
-    let vocab = Vocabulary::from_text("hello, wörld!\n");
-    let tokenizer = Tokenizer::Characters(vocab.clone());
+    let (dir, config, vocab, tokenizer) = two_layers_and_a_vocabulary();
     let device = ndarray();
     device.seed(6);
     // What older versions saved: one bias per LSTM layer, the whole gate bias.
@@ -96,18 +114,7 @@ fn a_checkpoint_from_before_lstms_had_a_recurrent_bias_loads_to_identical_logits
         .model
         .init(vocab.len(), &device)
         .without_lstm_recurrent_biases();
-    let path = save_best(
-        dir.path(),
-        &config,
-        &tokenizer,
-        &model,
-        &Progress::start("ndarray"),
-    );
-
-    let reloaded = Checkpoint::open(&path)
-        .unwrap()
-        .load_model(&device)
-        .unwrap();
+    let reloaded = saved_and_reloaded(dir.path(), &config, &tokenizer, &model);
     for layer in &reloaded.layers {
         let RecurrentLayer::Lstm(lstm) = layer else {
             panic!("an LSTM config")
@@ -121,17 +128,7 @@ fn a_checkpoint_from_before_lstms_had_a_recurrent_bias_loads_to_identical_logits
     );
     // A current checkpoint keeps both biases.
     let current = config.model.init(vocab.len(), &device);
-    let path = save_best(
-        dir.path(),
-        &config,
-        &tokenizer,
-        &current,
-        &Progress::start("ndarray"),
-    );
-    let reloaded = Checkpoint::open(&path)
-        .unwrap()
-        .load_model(&device)
-        .unwrap();
+    let reloaded = saved_and_reloaded(dir.path(), &config, &tokenizer, &current);
     let RecurrentLayer::Lstm(lstm) = &reloaded.layers[0] else {
         panic!("an LSTM config")
     };

@@ -135,20 +135,13 @@ fn steps_match_pytorch(device: Device) {
             fixture.grad_clip,
         );
         assert!(outcome.applied);
-        let loss_error = (f64::from(outcome.loss) - step.loss).abs();
-        assert!(
-            loss_error < 1e-5,
-            "step {k}: loss {} vs {}",
-            outcome.loss,
-            step.loss
-        );
-        let norm_error = (f64::from(outcome.grad_norm) - step.grad_norm).abs();
-        assert!(
-            norm_error < 1e-5,
-            "step {k}: gradient norm {} vs {}",
-            outcome.grad_norm,
-            step.grad_norm
-        );
+        for (what, got, expected) in [
+            ("loss", outcome.loss, step.loss),
+            ("gradient norm", outcome.grad_norm, step.grad_norm),
+        ] {
+            let error = (f64::from(got) - expected).abs();
+            assert!(error < 1e-5, "step {k}: {what} {got} vs {expected}");
+        }
         model = outcome.model;
         state = Some(outcome.state);
     }

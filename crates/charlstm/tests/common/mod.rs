@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 pub fn charlstm() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_charlstm"));
@@ -85,6 +86,44 @@ pub fn train_tiny_20_steps(run_dir: &Path) {
     ));
 }
 
+/// A new temporary directory and the path of a run directory `run` in it (not yet created).
+pub fn temp_run_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    (dir, run_dir)
+}
+
+/// A run of [`train_tiny_20_steps`] trained once per test binary, for the tests that only read
+/// it (sample, eval, info). It lives in the target directory's scratch space.
+pub fn shared_tiny_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let run_dir = dir.keep().join("run");
+        train_tiny_20_steps(&run_dir);
+        run_dir
+    })
+}
+
+/// `charlstm <subcommand> --checkpoint run_dir`, for the caller's further arguments.
+pub fn checkpoint_command(subcommand: &str, run_dir: &Path) -> Command {
+    let mut command = charlstm();
+    command.args([subcommand, "--checkpoint"]).arg(run_dir);
+    command
+}
+
+/// `charlstm sample --checkpoint run_dir`, for the caller's further arguments.
+pub fn sample_command(run_dir: &Path) -> Command {
+    checkpoint_command("sample", run_dir)
+}
+
+/// What `charlstm info --json` says of the checkpoint at `path`, which must succeed.
+pub fn info_json(path: &Path) -> serde_json::Value {
+    let output = run(charlstm().args(["info", "--json"]).arg(path));
+    assert_ok(&output);
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
 /// `charlstm train` on `configs/tiny.toml` into `run_dir`, with `extra` arguments.
 pub fn train_tiny_command(run_dir: &Path, extra: &[&str]) -> Command {
     let mut command = charlstm();
@@ -142,4 +181,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&path, &target).unwrap();
         }
     }
+}
+
+/// Asserts that `text` (a command's output) contains `expected`, showing the whole text if not.
+pub fn assert_mentions(text: &str, expected: &str) {
+    assert!(text.contains(expected), "expected '{expected}' in:\n{text}");
 }

@@ -58,29 +58,34 @@ fn load_rejects_repeated_or_multi_char_entries() {
     );
 }
 
+/// `vocab` holds `chars`, then the unknown token, and `[distinct, occurrences]` characters of
+/// the text were left out.
+fn assert_limited(vocab: &Vocabulary, chars: &[char], rare: &RareCharacters, left_out: [usize; 2]) {
+    assert_eq!(vocab.chars(), chars);
+    assert_eq!(vocab.len(), chars.len() + 1);
+    assert_eq!(vocab.unknown_id(), Some(chars.len() as u32));
+    assert_eq!([rare.distinct, rare.occurrences], left_out);
+}
+
+/// Saved to its file and loaded back, `vocab` is unchanged.
+fn assert_survives_its_file(vocab: &Vocabulary) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vocab.json");
+    vocab.save(&path).unwrap();
+    assert_eq!(&Vocabulary::load(&path).unwrap(), vocab);
+}
+
 #[test]
 fn a_size_limit_maps_rare_characters_to_the_unknown_token() {
     let text = "aaaa bbb cc d☃ é";
     let (vocab, rare) = Vocabulary::from_text_limited(text, 4);
     // The three most frequent (' ' 4, 'a' 4, 'b' 3) keep ids; the rest share id 3.
-    assert_eq!(vocab.chars(), &[' ', 'a', 'b']);
-    assert_eq!(vocab.len(), 4);
-    assert_eq!(vocab.unknown_id(), Some(3));
-    assert_eq!(
-        rare,
-        RareCharacters {
-            distinct: 4,
-            occurrences: 5
-        }
-    );
+    assert_limited(&vocab, &[' ', 'a', 'b'], &rare, [4, 5]);
     let ids = vocab.encode("ab cé").unwrap();
     assert_eq!(ids, vec![1, 2, 0, 3, 3]);
     assert_eq!(vocab.decode(&ids), "ab \u{fffd}\u{fffd}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("vocab.json");
-    vocab.save(&path).unwrap();
-    assert_eq!(Vocabulary::load(&path).unwrap(), vocab);
+    assert_survives_its_file(&vocab);
 
     // Under the limit nothing changes.
     let (whole, rare) = Vocabulary::from_text_limited(text, 100);
@@ -108,10 +113,7 @@ fn extension_keeps_every_id_and_appends_new_characters_in_code_point_order() {
     assert_eq!(grown.unknown_id(), None);
 
     // It survives a round trip through its file, though it is not sorted.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("vocab.json");
-    grown.save(&path).unwrap();
-    assert_eq!(Vocabulary::load(&path).unwrap(), grown);
+    assert_survives_its_file(&grown);
 
     // Nothing new: the same vocabulary.
     assert_eq!(base.extended(&counts_of("abba"), 0).0, base);
@@ -122,16 +124,7 @@ fn extension_within_a_size_limit_gives_the_most_frequent_new_characters_ids() {
     let base = Vocabulary::from_text("ab");
     // Room for two more tokens: one new character and the unknown token.
     let (grown, rare) = base.extended(&counts_of("xxxyyza"), 4);
-    assert_eq!(grown.chars(), &['a', 'b', 'x']);
-    assert_eq!(grown.len(), 4);
-    assert_eq!(grown.unknown_id(), Some(3));
-    assert_eq!(
-        rare,
-        RareCharacters {
-            distinct: 2,
-            occurrences: 3
-        }
-    );
+    assert_limited(&grown, &['a', 'b', 'x'], &rare, [2, 3]);
     assert_eq!(grown.encode("abxyz").unwrap(), vec![0, 1, 2, 3, 3]);
 
     // A limit the base already fills still leaves the unknown token a place.

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use charlstm_data::{
-    CorpusLocator, FileSelection, InvalidUtf8, PrepareOptions, PreparedCorpus, ResolvedCorpus,
-    TokenizerChoice, prepare,
+    CorpusLocator, FileSelection, InvalidUtf8, PrepareOptions, PreparePhase, PreparedCorpus,
+    ResolvedCorpus, TokenizerChoice, prepare,
 };
 
 /// Resolves the given files and directories (nothing downloads).
@@ -53,6 +53,25 @@ pub fn prepare_uncached(
             progress: &mut |_, _, _| {},
         },
     )
+}
+
+/// Prepares into a temporary directory, recording every progress report.
+pub fn prepare_with_progress(
+    sources: &ResolvedCorpus,
+    choice: &TokenizerChoice,
+) -> (PreparedCorpus, Vec<(PreparePhase, u64, u64)>) {
+    let mut seen = Vec::new();
+    let prepared = prepare(
+        sources,
+        choice,
+        PrepareOptions {
+            cache_dir: None,
+            invalid_utf8: InvalidUtf8::Error,
+            progress: &mut |phase, done, total| seen.push((phase, done, total)),
+        },
+    )
+    .unwrap();
+    (prepared, seen)
 }
 
 pub fn text_of(prepared: &PreparedCorpus) -> String {

@@ -13,7 +13,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{Device, FloatTensor};
 use burn::backend::{Shape, TensorMetadata};
 
 use super::buffers::recycle;
@@ -142,10 +142,22 @@ impl<B: HostBackend, C: FusedCell<N>, const N: usize> Backward<B, N> for FusedBa
         if let Some(buffer) = B::take_buffer(grad_output) {
             recycle(buffer);
         }
-        for ((node, grad), shape) in parents.into_iter().zip(result).zip(saved.shapes.iter()) {
-            if let (Some(node), Some(grad)) = (node, grad) {
-                grads.register::<B>(node, B::from_host(grad, shape.clone(), &device));
-            }
+        register_grads::<B, N>(grads, parents, result, &saved.shapes[..], &device);
+    }
+}
+
+/// Registers each computed gradient with its parent's node, as a tensor of the parent's shape
+/// on `device`. A parent that wants no gradient (`None`) gets none, whatever was computed.
+pub(crate) fn register_grads<B: HostBackend, const N: usize>(
+    grads: &mut Gradients,
+    parents: [Option<NodeId>; N],
+    computed: [Option<Vec<f32>>; N],
+    shapes: &[Shape],
+    device: &Device<B>,
+) {
+    for ((node, grad), shape) in parents.into_iter().zip(computed).zip(shapes) {
+        if let (Some(node), Some(grad)) = (node, grad) {
+            grads.register::<B>(node, B::from_host(grad, shape.clone(), device));
         }
     }
 }

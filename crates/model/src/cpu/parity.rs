@@ -89,16 +89,3 @@ pub fn parameter_grads(module: &impl Module, grads: &Gradients) -> Vec<Option<Ve
     module.visit(&mut collect);
     collect.found
 }
-
-/// The values of every float parameter of `module`, flattened, in the order it visits them.
-pub fn parameter_values(module: &impl Module) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().try_into_vec_as().unwrap());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    module.visit(&mut collect);
-    collect.0
-}

@@ -18,6 +18,7 @@ use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Flex, NdArray, Shape, TensorMetadata};
 
 use super::kernel::{self, HeadDims, HeadTrace, HeadWanted};
+use crate::cpu::fused_op::register_grads;
 use crate::cpu::tensors::{HostBackend, host_ints};
 
 /// Backends that run the output head and the cross-entropy as one operation.
@@ -141,11 +142,7 @@ impl<B: HostBackend> Backward<B, 3> for HeadBackward {
             wanted,
         );
         let computed = [result.features, result.weight, result.bias];
-        for ((node, grad), shape) in parents.into_iter().zip(computed).zip(saved.shapes.iter()) {
-            if let (Some(node), Some(grad)) = (node, grad) {
-                grads.register::<B>(node, B::from_host(grad, shape.clone(), &device));
-            }
-        }
+        register_grads::<B, 3>(grads, parents, computed, &saved.shapes[..], &device);
     }
 }
 

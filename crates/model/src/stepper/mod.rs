@@ -228,10 +228,21 @@ mod tests {
     }
 
     fn model_with(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
+        small_model(cell, [layers, 20], residual, device)
+    }
+
+    /// A model of `cell` over 13 tokens, with embedding 6 and `[layers, hidden_size]`,
+    /// initialised from a fixed seed: for the steppers' tests.
+    pub(crate) fn small_model(
+        cell: CellKind,
+        [layers, hidden_size]: [usize; 2],
+        residual: bool,
+        device: &Device,
+    ) -> CharModel {
         device.seed(11);
         ModelConfig {
             embedding_size: 6,
-            hidden_size: 20,
+            hidden_size,
             num_layers: layers,
             residual,
             cell,

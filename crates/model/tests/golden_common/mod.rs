@@ -60,22 +60,7 @@ pub fn assert_matches_pytorch(
     }
 }
 
-/// The wgpu device if it computes; without one the test is skipped, unless
-/// CHARLSTM_REQUIRE_WGPU is set (CI), where that is a failure.
-pub fn wgpu() -> Option<Device> {
-    let require = std::env::var_os("CHARLSTM_REQUIRE_WGPU").is_some();
-    let device = Device::wgpu(DeviceKind::DefaultDevice);
-    let probe = device.clone();
-    let works = std::panic::catch_unwind(move || {
-        Tensor::<1>::from_floats([1.0, 2.0], &probe)
-            .sum()
-            .try_into_scalar::<f32>()
-            .is_ok_and(|s| s == 3.0)
-    })
-    .unwrap_or(false);
-    match (works, require) {
-        (true, _) => Some(device),
-        (false, true) => panic!("CHARLSTM_REQUIRE_WGPU is set but wgpu does not work"),
-        (false, false) => None,
-    }
-}
+/// The wgpu device where one works (see [`charlstm_model::testing::wgpu_or_skip`]).
+// The train crate's golden tests include this module and need no wgpu device.
+#[allow(unused_imports)]
+pub use charlstm_model::testing::wgpu_or_skip as wgpu;

@@ -1,17 +1,23 @@
 use super::*;
 use charlstm_model::ModelConfig;
 
-#[test]
-fn names_shapes_and_layouts_are_pytorchs() {
-    let device = Device::flex();
-    let model = ModelConfig {
+/// A 7-token model with embedding 3 and hidden size 4, on flex, as `config` says otherwise.
+fn tiny_model(config: ModelConfig) -> CharModel {
+    ModelConfig {
         embedding_size: 3,
         hidden_size: 4,
+        ..config
+    }
+    .init(7, &Device::flex())
+}
+
+#[test]
+fn names_shapes_and_layouts_are_pytorchs() {
+    let model = tiny_model(ModelConfig {
         num_layers: 2,
         forget_bias: 1.0,
         ..ModelConfig::default()
-    }
-    .init(7, &device);
+    });
     let tensors = pytorch_tensors(&model).unwrap();
     let shapes: Vec<(&str, Vec<usize>)> = tensors
         .iter()
@@ -73,16 +79,12 @@ fn names_shapes_and_layouts_are_pytorchs() {
 /// `nn.RNN`'s (`[H, ·]`, `bias_hh` zeros), and the metadata names the cell.
 #[test]
 fn gru_and_rnn_go_out_under_their_pytorch_names() {
-    let device = Device::flex();
     for (cell, gates) in [(CellKind::Gru, 3), (CellKind::Rnn, 1)] {
-        let model = ModelConfig {
-            embedding_size: 3,
-            hidden_size: 4,
+        let model = tiny_model(ModelConfig {
             num_layers: 2,
             cell,
             ..ModelConfig::default()
-        }
-        .init(7, &device);
+        });
         let tensors = pytorch_tensors(&model).unwrap();
         let shapes: Vec<(String, Vec<usize>)> = tensors
             .iter()
@@ -131,17 +133,13 @@ fn gru_and_rnn_go_out_under_their_pytorch_names() {
 /// the metadata says it is bidirectional and whether layers are residual.
 #[test]
 fn the_backward_stack_goes_out_under_backward_names() {
-    let device = Device::flex();
-    let model = ModelConfig {
-        embedding_size: 3,
-        hidden_size: 4,
+    let model = tiny_model(ModelConfig {
         num_layers: 1,
         bidirectional: true,
         shared_head: false,
         residual: true,
         ..ModelConfig::default()
-    }
-    .init(7, &device);
+    });
     let names: Vec<String> = pytorch_tensors(&model)
         .unwrap()
         .into_iter()

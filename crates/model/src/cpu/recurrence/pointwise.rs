@@ -96,18 +96,10 @@ pub(super) fn backward_step<C: CellMath>(
         )
         .collect();
     runs.into_par_iter().for_each(|run| {
-        let BackwardRun {
-            gates: [g0, g1, g2, g3],
-            hidden_before,
-            cell_before,
-            kept,
-            grad_output,
-            grad_hidden,
-            grad_cell,
-            grad_gates: [a0, a1, a2, a3],
-            grad_from_state: [u0, u1, u2, u3],
-        } = run;
-        for unit in 0..grad_output.len() / batch {
+        let [g0, g1, g2, g3] = run.gates;
+        let [a0, a1, a2, a3] = run.grad_gates;
+        let [u0, u1, u2, u3] = run.grad_from_state;
+        for unit in 0..run.grad_output.len() / batch {
             // The unit's B values of the step's [units, B] arrays, and its columns of this
             // step in the [units, T·B] gradients. (Written out rather than with array maps,
             // which did not inline: 2.5% of a training step.)
@@ -117,12 +109,12 @@ pub(super) fn backward_step<C: CellMath>(
             let column = |all| part_mut(all, now.clone());
             C::backward_unit(BackwardUnit {
                 gates: [value(g0), value(g1), value(g2), value(g3)],
-                hidden_before: value(hidden_before),
-                cell_before: value(cell_before),
-                kept: value(kept),
-                grad_output: value(grad_output),
-                grad_hidden: part_mut(grad_hidden, values.clone()),
-                grad_cell: part_mut(grad_cell, values.clone()),
+                hidden_before: value(run.hidden_before),
+                cell_before: value(run.cell_before),
+                kept: value(run.kept),
+                grad_output: value(run.grad_output),
+                grad_hidden: part_mut(run.grad_hidden, values.clone()),
+                grad_cell: part_mut(run.grad_cell, values.clone()),
                 grad_gates: [column(a0), column(a1), column(a2), column(a3)],
                 grad_from_state: [column(u0), column(u1), column(u2), column(u3)],
             });

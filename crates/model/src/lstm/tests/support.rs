@@ -11,28 +11,7 @@ pub fn ndarray() -> Device {
     Device::ndarray()
 }
 
-/// The wgpu device, checked with one tiny computation; `None` (the wgpu tests skip) if
-/// this machine has no usable adapter, unless `CHARLSTM_REQUIRE_WGPU` is set.
-pub fn wgpu() -> Option<Device> {
-    let device = Device::wgpu(DeviceKind::DefaultDevice);
-    let probe = device.clone();
-    // wgpu reports a missing adapter by panicking on first use.
-    let outcome = std::panic::catch_unwind(move || {
-        Tensor::<1>::from_floats([1.0, 2.0], &probe)
-            .sum()
-            .into_scalar::<f32>()
-    });
-    match outcome {
-        Ok(3.0) => Some(device),
-        _ if std::env::var_os("CHARLSTM_REQUIRE_WGPU").is_some() => {
-            panic!("CHARLSTM_REQUIRE_WGPU is set but wgpu is unusable")
-        }
-        _ => {
-            eprintln!("skipping the wgpu part: no usable wgpu adapter");
-            None
-        }
-    }
-}
+pub use crate::testing::wgpu_or_skip as wgpu;
 
 /// A tensor of `shape` with values drawn uniformly from `[-scale, scale)`.
 pub fn random<const D: usize>(

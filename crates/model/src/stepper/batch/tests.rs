@@ -1,30 +1,11 @@
 use super::super::product::Isa;
 use super::*;
 use crate::char_model::CharModel;
-use crate::config::ModelConfig;
+use crate::stepper::tests::small_model;
 use burn::prelude::*;
 
 fn model(cell: CellKind, layers: usize, residual: bool, device: &Device) -> CharModel {
-    model_of_width(cell, layers, residual, 24, device)
-}
-
-fn model_of_width(
-    cell: CellKind,
-    layers: usize,
-    residual: bool,
-    hidden_size: usize,
-    device: &Device,
-) -> CharModel {
-    device.seed(5);
-    ModelConfig {
-        embedding_size: 5,
-        hidden_size,
-        num_layers: layers,
-        residual,
-        cell,
-        ..ModelConfig::default()
-    }
-    .init(11, device)
+    small_model(cell, [layers, 24], residual, device)
 }
 
 /// After a reorder, a stream continues from its parent's state: bit for bit what a lone
@@ -70,7 +51,7 @@ fn each_stream_steps_exactly_as_it_would_alone() {
     ];
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
         for (layers, residual, hidden) in shapes {
-            let model = model_of_width(cell, layers, residual, hidden, &device);
+            let model = small_model(cell, [layers, hidden], residual, &device);
             for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
                 let mut primed = HostStepper::new(&model)
                     .unwrap()

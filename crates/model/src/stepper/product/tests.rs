@@ -32,35 +32,42 @@ const SHAPES: [(usize, usize); 7] = [
     (300, 0),
 ];
 
+/// Calls `check` with every instruction set (one the machine lacks falls back to the portable
+/// loop), its product, and each of [`SHAPES`] with its weights.
+fn for_every_isa_and_shape(mut check: impl FnMut(Isa, Product, [usize; 2], (Panels, Vec<f32>))) {
+    for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+        for (outputs, inputs) in SHAPES {
+            let product = Product::with_isa(isa);
+            check(isa, product, [outputs, inputs], weights(outputs, inputs));
+        }
+    }
+}
+
 /// Every instruction set the machine has, whole and partial panels, one stream and many,
 /// against a double-precision loop.
 #[test]
 fn every_variant_matches_a_double_precision_loop() {
-    for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
-        let product = Product::with_isa(isa);
-        for (outputs, inputs) in SHAPES {
-            let (panels, rows) = weights(outputs, inputs);
-            for batch in [1, 7] {
-                let xs = values(batch * inputs + 3, 0.1)[3..].to_vec();
-                let init = values(batch * outputs, 1.0);
-                let mut out = vec![f32::NAN; batch * outputs];
-                let inits = rows_of(&init, outputs);
-                product.apply(&panels, &inits, &xs, &mut out, &mut Vec::new());
-                for (index, &got) in out.iter().enumerate() {
-                    let (n, r) = (index / outputs, index % outputs);
-                    let expected: f64 = init[index] as f64
-                        + (0..inputs)
-                            .map(|k| rows[r * inputs + k] as f64 * xs[n * inputs + k] as f64)
-                            .sum::<f64>();
-                    assert!(
-                        (got as f64 - expected).abs() <= 1e-4 * expected.abs().max(1.0),
-                        "{isa:?} [{outputs}, {inputs}] batch {batch}, stream {n}, output {r}: \
-                         {got} vs {expected}"
-                    );
-                }
+    for_every_isa_and_shape(|isa, product, [outputs, inputs], (panels, rows)| {
+        for batch in [1, 7] {
+            let xs = values(batch * inputs + 3, 0.1)[3..].to_vec();
+            let init = values(batch * outputs, 1.0);
+            let mut out = vec![f32::NAN; batch * outputs];
+            let inits = rows_of(&init, outputs);
+            product.apply(&panels, &inits, &xs, &mut out, &mut Vec::new());
+            for (index, &got) in out.iter().enumerate() {
+                let (n, r) = (index / outputs, index % outputs);
+                let expected: f64 = init[index] as f64
+                    + (0..inputs)
+                        .map(|k| rows[r * inputs + k] as f64 * xs[n * inputs + k] as f64)
+                        .sum::<f64>();
+                assert!(
+                    (got as f64 - expected).abs() <= 1e-4 * expected.abs().max(1.0),
+                    "{isa:?} [{outputs}, {inputs}] batch {batch}, stream {n}, output {r}: \
+                     {got} vs {expected}"
+                );
             }
         }
-    }
+    });
 }
 
 /// A batch gives each stream bit for bit what it gets alone, whatever the batch size (whole
@@ -68,43 +75,39 @@ fn every_variant_matches_a_double_precision_loop() {
 /// set; and the panels' padding stays zero.
 #[test]
 fn a_batch_matches_one_stream_at_a_time_exactly() {
-    for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
-        let product = Product::with_isa(isa);
-        for (outputs, inputs) in SHAPES {
-            let (panels, _) = weights(outputs, inputs);
-            for batch in [1, 2, 3, 4, 5, 6, 7, 13] {
-                let xs = values(batch * inputs + 5, 0.1)[5..].to_vec();
-                let init = values(batch * outputs + 2, 1.0)[2..].to_vec();
-                let range = panels.count() / 2..panels.count();
-                let mut out = vec![f32::NAN; range.len() * batch * PANEL];
-                let inits = rows_of(&init, outputs);
-                product.panels(&panels, range.clone(), &inits, &xs, &mut out);
-                for n in 0..batch {
-                    let mut alone = vec![f32::NAN; outputs];
-                    product.apply(
-                        &panels,
-                        &[inits[n]],
-                        &xs[n * inputs..(n + 1) * inputs],
-                        &mut alone,
-                        &mut Vec::new(),
-                    );
-                    for (offset, p) in range.clone().enumerate() {
-                        for j in 0..PANEL {
-                            let got = out[(offset * batch + n) * PANEL + j];
-                            let r = p * PANEL + j;
-                            let expected = alone.get(r).copied().unwrap_or(0.0);
-                            assert_eq!(
-                                got.to_bits(),
-                                expected.to_bits(),
-                                "{isa:?} [{outputs}, {inputs}] batch {batch}: stream {n}, \
-                                 output {r}"
-                            );
-                        }
+    for_every_isa_and_shape(|isa, product, [outputs, inputs], (panels, _)| {
+        for batch in [1, 2, 3, 4, 5, 6, 7, 13] {
+            let xs = values(batch * inputs + 5, 0.1)[5..].to_vec();
+            let init = values(batch * outputs + 2, 1.0)[2..].to_vec();
+            let range = panels.count() / 2..panels.count();
+            let mut out = vec![f32::NAN; range.len() * batch * PANEL];
+            let inits = rows_of(&init, outputs);
+            product.panels(&panels, range.clone(), &inits, &xs, &mut out);
+            for n in 0..batch {
+                let mut alone = vec![f32::NAN; outputs];
+                product.apply(
+                    &panels,
+                    &[inits[n]],
+                    &xs[n * inputs..(n + 1) * inputs],
+                    &mut alone,
+                    &mut Vec::new(),
+                );
+                for (offset, p) in range.clone().enumerate() {
+                    for j in 0..PANEL {
+                        let got = out[(offset * batch + n) * PANEL + j];
+                        let r = p * PANEL + j;
+                        let expected = alone.get(r).copied().unwrap_or(0.0);
+                        assert_eq!(
+                            got.to_bits(),
+                            expected.to_bits(),
+                            "{isa:?} [{outputs}, {inputs}] batch {batch}: stream {n}, \
+                             output {r}"
+                        );
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// AVX2 and AVX-512 both fuse each multiply–add and sum in the same order, so they agree bit
