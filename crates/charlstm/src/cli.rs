@@ -38,6 +38,10 @@ pub enum Command {
     /// carried through each file (any size, constant memory): each file's loss, or with
     /// --per-char every character's log probability and rank as TSV.
     Score(ScoreArgs),
+    /// Look inside a character model over a text: an HTML report of its surprisal at each
+    /// character (top predictions on hover) and of the units that track quotes, line position,
+    /// bracket depth and words; --gates adds the gate-saturation picture.
+    Viz(VizArgs),
     /// Prepare a config's corpus ahead of training: encode it into its cached token file (or
     /// find it there, unchanged) and say what it holds.
     Prepare(PrepareArgs),
@@ -209,6 +213,32 @@ pub struct ScoreArgs {
     /// UTF-8 text files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// `charlstm viz`.
+#[derive(Debug, Args)]
+pub struct VizArgs {
+    /// A run directory (its best checkpoint is used) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Backend [default: the one the checkpoint was trained on].
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
+    /// The UTF-8 text to read with the model (at most 20,000 characters).
+    #[arg(long, value_name = "FILE")]
+    pub text: PathBuf,
+    /// Where to write the HTML report (one self-contained file).
+    #[arg(long, value_name = "FILE", default_value = "report.html")]
+    pub out: PathBuf,
+    /// Also draw the gate-saturation scatter (LSTM and GRU gates) into this PNG.
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// Units shown for each text feature.
+    #[arg(long, default_value_t = 2)]
+    pub units: usize,
+    /// Predictions shown on hover for each character.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
 }
 
 /// How `charlstm fill` chooses a blank's character.

@@ -15,6 +15,7 @@ pub mod fused_lstm;
 pub mod fused_rnn;
 pub mod gpu_lstm;
 pub mod gru;
+pub mod inspect;
 pub mod loss;
 pub mod lstm;
 pub mod parameters;

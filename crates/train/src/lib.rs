@@ -16,6 +16,7 @@ pub mod export;
 pub mod fill;
 pub mod generate;
 pub mod init_from;
+pub mod inspect;
 pub mod metrics;
 pub mod observer;
 pub mod optimizer;

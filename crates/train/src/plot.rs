@@ -30,7 +30,8 @@ const FONT_CANDIDATES: [&str; 8] = [
     "C:\\Windows\\Fonts\\arial.ttf",
 ];
 
-const COLORS: [RGBColor; 6] = [
+/// The colours of the pictures' series, in order.
+pub(crate) const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -86,7 +87,7 @@ impl LossCurves {
 }
 
 /// Whether a font for the pictures' text was found (registered once per process).
-fn font_available() -> bool {
+pub(crate) fn font_available() -> bool {
     static FONT: OnceLock<bool> = OnceLock::new();
     *FONT.get_or_init(|| {
         let candidates = std::env::var_os(FONT_ENV)
@@ -118,14 +119,23 @@ const HEIGHT: u32 = 560;
 fn draw(runs: &[LossCurves], out: &Path, title: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     draw_into(runs, title, &mut pixels)?;
-    // Written beside and renamed over, so a reader never sees half a picture.
+    save_png(&pixels, (WIDTH, HEIGHT), out)
+}
+
+/// Writes RGB `pixels` of `(width, height)` as the PNG `out`: beside it first, then renamed
+/// over it, so a reader never sees half a picture.
+pub(crate) fn save_png(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     let staging = out.with_extension("png.tmp");
     let file = std::io::BufWriter::new(std::fs::File::create(&staging)?);
-    let mut encoder = png::Encoder::new(file, WIDTH, HEIGHT);
+    let mut encoder = png::Encoder::new(file, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header()?;
-    writer.write_image_data(&pixels)?;
+    writer.write_image_data(pixels)?;
     writer.finish()?;
     std::fs::rename(&staging, out)?;
     Ok(())

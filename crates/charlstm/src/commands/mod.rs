@@ -13,6 +13,7 @@ mod repair;
 mod sample;
 mod score;
 mod train;
+mod viz;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Score(args) => score::run(args),
+        Command::Viz(args) => viz::run(args),
         Command::Fill(args) => fill::run(args),
         Command::Prepare(args) => prepare::run(args, verbosity),
         Command::Cache(args) => cache::run(args),
