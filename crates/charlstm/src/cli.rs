@@ -42,6 +42,10 @@ pub enum Command {
     /// character (top predictions on hover) and of the units that track quotes, line position,
     /// bracket depth and words; --gates adds the gate-saturation picture.
     Viz(VizArgs),
+    /// Serve a model over HTTP: a playground page at /, and OpenAI's completions API
+    /// (POST /v1/completions, GET /v1/models) for existing clients; localhost unless --host
+    /// says otherwise.
+    Serve(ServeArgs),
     /// Prepare a config's corpus ahead of training: encode it into its cached token file (or
     /// find it there, unchanged) and say what it holds.
     Prepare(PrepareArgs),
@@ -239,6 +243,38 @@ pub struct VizArgs {
     /// Predictions shown on hover for each character.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+}
+
+/// `charlstm serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run directory (its best checkpoint is used) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Backend [default: the one the checkpoint was trained on].
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
+    /// Address to listen on (0.0.0.0 or :: for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Generations running at once; later requests wait [default: the CPU cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Largest max_tokens a request may ask for.
+    #[arg(long, default_value_t = 4096)]
+    pub max_tokens: usize,
+    /// Largest n a request may ask for.
+    #[arg(long, default_value_t = 16)]
+    pub max_n: usize,
+    /// Longest prompt (or inspected text), in characters.
+    #[arg(long, default_value_t = 8192)]
+    pub max_prompt_chars: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
 }
 
 /// How `charlstm fill` chooses a blank's character.

@@ -209,6 +209,37 @@ pub fn generate_many(
     count: usize,
     device: &Device,
 ) -> Result<Vec<Sample>, TrainError> {
+    generate_many_streaming(model, tokenizer, options, count, device, 0, |_| true)
+}
+
+/// A token of one of [`generate_many_streaming`]'s samples, as soon as it is drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawnPiece<'a> {
+    /// Which sample it belongs to, from 0.
+    pub sample: usize,
+    /// Its place in its sample, from 0.
+    pub position: usize,
+    /// The token, its text and log probability.
+    pub piece: &'a Piece,
+    /// The `top` most likely tokens at this position with their log probabilities (nats),
+    /// most likely first.
+    pub alternatives: &'a [(u32, f64)],
+    /// Whether it ended its sample (a stop string, or the last of `length`).
+    pub last: bool,
+}
+
+/// [`generate_many`], handing each token to `on_piece` as soon as it is drawn, with the `top`
+/// most likely tokens at its position. `on_piece` returns `false` to stop every sample there
+/// (its reader went away); the samples so far are returned.
+pub fn generate_many_streaming(
+    model: &CharModel,
+    tokenizer: &Tokenizer,
+    options: &GenerateOptions,
+    count: usize,
+    device: &Device,
+    top: usize,
+    mut on_piece: impl FnMut(DrawnPiece<'_>) -> bool,
+) -> Result<Vec<Sample>, TrainError> {
     options.validate(tokenizer)?;
     if count == 0 {
         return Err(TrainError::Sampling(
@@ -257,6 +288,17 @@ pub fn generate_many(
                 text: text[start..].to_string(),
                 log_prob: log_prob_of(row, token),
             });
+            let alternatives = most_likely(row, top);
+            let drawn = DrawnPiece {
+                sample: k,
+                position,
+                piece: &sample.pieces[sample.pieces.len() - 1],
+                alternatives: &alternatives,
+                last: !running[k] || position + 1 == options.length,
+            };
+            if !on_piece(drawn) {
+                return Ok(samples);
+            }
         }
         if !running.contains(&true) {
             break;
@@ -266,6 +308,21 @@ pub fn generate_many(
         }
     }
     Ok(samples)
+}
+
+/// The `top` most likely tokens of a row of logits with their log probabilities, most likely
+/// first (none when `top` is 0).
+fn most_likely(row: &[f32], top: usize) -> Vec<(u32, f64)> {
+    if top == 0 {
+        return Vec::new();
+    }
+    let total = log_sum_exp(row);
+    let mut ids: Vec<usize> = (0..row.len()).collect();
+    ids.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    ids.into_iter()
+        .take(top)
+        .map(|id| (id as u32, row[id] as f64 - total))
+        .collect()
 }
 
 /// Where the logits of the streams' next tokens come from.

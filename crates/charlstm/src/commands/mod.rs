@@ -12,6 +12,7 @@ mod prepare;
 mod repair;
 mod sample;
 mod score;
+mod serve;
 mod train;
 mod viz;
 
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Score(args) => score::run(args),
         Command::Viz(args) => viz::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Fill(args) => fill::run(args),
         Command::Prepare(args) => prepare::run(args, verbosity),
         Command::Cache(args) => cache::run(args),

@@ -1,0 +1,632 @@
+//! `charlstm serve` from outside, over loopback HTTP: every endpoint, streaming, bad requests
+//! with the status and error each gets, a client that disconnects mid-stream, 32 streams at
+//! once, and Ctrl-C draining the requests in flight.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A running `charlstm serve` on a free loopback port, stopped when dropped.
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Server {
+    /// Serves `run_dir` with `extra` arguments and waits until it listens.
+    fn start(run_dir: &std::path::Path, extra: &[&str]) -> Self {
+        let mut child = charlstm()
+            .args(["serve", "--port", "0", "--checkpoint"])
+            .arg(run_dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the server says where it listens")
+                .unwrap();
+            if let Some(rest) = line.split("on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep reading its log, so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, address }
+    }
+
+    /// One request; the status and the whole body (de-chunked).
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let mut stream = self.connect();
+        send(&mut stream, method, path, body);
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        parse_response(&raw)
+    }
+
+    /// `POST path` with `body` as JSON: the status and the body as JSON.
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = self.request("POST", path, body.to_string().as_bytes());
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, b"")
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        stream
+    }
+
+    /// The generations running, from `GET /health`.
+    fn running(&self) -> u64 {
+        let (status, body) = self.get("/health");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["running_generations"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send(stream: &mut TcpStream, method: &str, path: &str, body: &[u8]) {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+}
+
+/// The status and body of a whole HTTP/1.1 response, chunked or not.
+fn parse_response(raw: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    if !chunked {
+        return (status, body.to_string());
+    }
+    let mut rest = body;
+    let mut whole = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        whole.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    (status, whole)
+}
+
+/// The `data:` payloads of a server-sent-events body, in order.
+fn events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The streamed text of choice 0, and whether the stream ended with `[DONE]`.
+fn streamed_text(body: &str) -> (String, bool, Vec<Value>) {
+    let data = events(body);
+    let done = data.last().is_some_and(|d| d == "[DONE]");
+    let chunks: Vec<Value> = data
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let text = chunks
+        .iter()
+        .map(|c| c["choices"][0]["text"].as_str().unwrap().to_string())
+        .collect();
+    (text, done, chunks)
+}
+
+#[test]
+fn the_page_the_models_and_completions_in_openais_shapes() {
+    let server = Server::start(shared_tiny_run(), &[]);
+    let (status, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("charlstm playground"), "{page:.200}");
+    for outside in ["http://", "https://", "src="] {
+        assert!(
+            !page.contains(outside),
+            "the page loads nothing: found {outside}"
+        );
+    }
+
+    let (status, models) = server.get("/v1/models");
+    assert_eq!(status, 200);
+    let models: Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(models["object"], "list");
+    assert_eq!(models["data"][0]["id"], "run");
+    assert_eq!(models["data"][0]["object"], "model");
+
+    let request = json!({"model": "run", "prompt": "abc", "max_tokens": 30, "seed": 4});
+    let (status, answer) = server.post("/v1/completions", &request);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["object"], "text_completion");
+    assert_eq!(answer["model"], "run");
+    let text = answer["choices"][0]["text"].as_str().unwrap().to_string();
+    assert_eq!(text.chars().count(), 30);
+    assert_eq!(answer["choices"][0]["finish_reason"], "length");
+    assert_eq!(answer["usage"]["prompt_tokens"], 3);
+    assert_eq!(answer["usage"]["completion_tokens"], 30);
+    assert_eq!(answer["usage"]["total_tokens"], 33);
+    // The same seed gives the same text, and the text `charlstm sample` gives with it.
+    let (_, again) = server.post("/v1/completions", &request);
+    assert_eq!(again["choices"][0]["text"], text.as_str());
+    let sampled = run(sample_command(shared_tiny_run()).args([
+        "--prime",
+        "abc",
+        "--length",
+        "30",
+        "--seed",
+        "4",
+        "--temperature",
+        "1",
+    ]));
+    assert_ok(&sampled);
+    assert_eq!(sampled_text(&sampled), format!("abc{text}"));
+
+    // n completions; log probabilities with the alternatives; a stop string.
+    let (status, many) = server.post(
+        "/v1/completions",
+        &json!({"prompt": "abc", "max_tokens": 12, "n": 3, "seed": 1, "logprobs": 2}),
+    );
+    assert_eq!(status, 200, "{many}");
+    let choices = many["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (index, choice) in choices.iter().enumerate() {
+        assert_eq!(choice["index"], index);
+        let logprobs = &choice["logprobs"];
+        assert_eq!(logprobs["tokens"].as_array().unwrap().len(), 12);
+        for value in logprobs["token_logprobs"].as_array().unwrap() {
+            assert!(value.as_f64().unwrap() <= 0.0);
+        }
+        for top in logprobs["top_logprobs"].as_array().unwrap() {
+            assert_eq!(top.as_object().unwrap().len(), 2, "{top}");
+        }
+        assert_eq!(logprobs["text_offset"][1], 1);
+    }
+    let (status, stopped) = server.post(
+        "/v1/completions",
+        &json!({"prompt": "a", "max_tokens": 200, "stop": "\n", "seed": 2}),
+    );
+    assert_eq!(status, 200);
+    let text = stopped["choices"][0]["text"].as_str().unwrap();
+    assert!(text.ends_with('\n') && text.len() < 200, "{text:?}");
+    assert_eq!(stopped["choices"][0]["finish_reason"], "stop");
+
+    // Temperature 0 is greedy: the same text whatever the seed.
+    let greedy = |seed: u64| {
+        let request = json!({"prompt": "abc", "max_tokens": 20, "temperature": 0, "seed": seed});
+        server.post("/v1/completions", &request).1["choices"][0]["text"].clone()
+    };
+    assert_eq!(greedy(1), greedy(99));
+
+    let (status, inspected) = server.post("/v1/inspect", &json!({"text": "abcdef\nabc"}));
+    assert_eq!(status, 200, "{inspected}");
+    assert_eq!(inspected["chars"].as_array().unwrap().len(), 10);
+    assert!(inspected["surprisal_bits"][0].is_null());
+    assert!(inspected["surprisal_bits"][1].as_f64().unwrap() >= 0.0);
+    assert_eq!(inspected["predictions"][1].as_array().unwrap().len(), 5);
+    let features = inspected["features"].as_array().unwrap();
+    assert_eq!(features.len(), 4);
+    let line = &features[1]["units"][0]["activations"];
+    assert_eq!(line.as_array().unwrap().len(), 10);
+}
+
+#[test]
+fn a_stream_is_the_same_text_token_by_token_and_ends_with_done() {
+    let server = Server::start(shared_tiny_run(), &[]);
+    let request = json!({"prompt": "xyz", "max_tokens": 25, "seed": 9});
+    let (_, whole) = server.post("/v1/completions", &request);
+    let mut streaming = request.clone();
+    streaming["stream"] = json!(true);
+    streaming["logprobs"] = json!(1);
+    let (status, body) =
+        server.request("POST", "/v1/completions", streaming.to_string().as_bytes());
+    assert_eq!(status, 200);
+    let (text, done, chunks) = streamed_text(&body);
+    assert!(done, "{body}");
+    assert_eq!(chunks.len(), 25);
+    assert_eq!(text, whole["choices"][0]["text"].as_str().unwrap());
+    assert!(
+        chunks[..24]
+            .iter()
+            .all(|c| c["choices"][0]["finish_reason"].is_null())
+    );
+    assert_eq!(chunks[24]["choices"][0]["finish_reason"], "length");
+    assert_eq!(
+        chunks[0]["choices"][0]["logprobs"]["top_logprobs"][0]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A request the server must refuse: what it is, its body, and the status, a part of the
+/// message and the field the error must name.
+struct BadRequest {
+    what: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    message: &'static str,
+    param: Option<&'static str>,
+}
+
+fn bad(
+    what: &'static str,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+    message: &'static str,
+    param: Option<&'static str>,
+) -> BadRequest {
+    BadRequest {
+        what,
+        body: body.into(),
+        status,
+        message,
+        param,
+    }
+}
+
+/// Each bad request gets its status and an error in OpenAI's shape naming the field; the
+/// server answers normally afterwards.
+#[test]
+fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
+    let server = Server::start(
+        shared_tiny_run(),
+        &[
+            "--max-body-bytes",
+            "4000",
+            "--max-prompt-chars",
+            "100",
+            "--max-tokens",
+            "500",
+        ],
+    );
+    let cases = vec![
+        bad(
+            "malformed JSON",
+            b"{\"prompt\": \"abc\"".to_vec(),
+            400,
+            "not valid JSON",
+            None,
+        ),
+        bad(
+            "not an object",
+            b"[1, 2]".to_vec(),
+            400,
+            "JSON object",
+            None,
+        ),
+        bad(
+            "max_tokens a string",
+            br#"{"prompt":"abc","max_tokens":"ten"}"#.to_vec(),
+            400,
+            "max_tokens",
+            Some("max_tokens"),
+        ),
+        bad(
+            "max_tokens negative",
+            br#"{"prompt":"abc","max_tokens":-5}"#.to_vec(),
+            400,
+            "max_tokens",
+            Some("max_tokens"),
+        ),
+        bad(
+            "max_tokens zero",
+            br#"{"prompt":"abc","max_tokens":0}"#.to_vec(),
+            400,
+            "from 1 to 500",
+            Some("max_tokens"),
+        ),
+        bad(
+            "max_tokens huge",
+            br#"{"prompt":"abc","max_tokens":1000000000}"#.to_vec(),
+            400,
+            "from 1 to 500",
+            Some("max_tokens"),
+        ),
+        bad(
+            "unknown model",
+            br#"{"model":"gpt-4","prompt":"abc"}"#.to_vec(),
+            404,
+            "does not exist",
+            None,
+        ),
+        bad(
+            "outside the vocabulary",
+            br#"{"prompt":"ab\u00e9"}"#.to_vec(),
+            400,
+            "not in the vocabulary",
+            Some("prompt"),
+        ),
+        bad(
+            "empty prompt",
+            br#"{"prompt":""}"#.to_vec(),
+            400,
+            "prompt is empty",
+            Some("prompt"),
+        ),
+        bad(
+            "two prompts",
+            br#"{"prompt":["ab","cd"]}"#.to_vec(),
+            400,
+            "one prompt per request",
+            Some("prompt"),
+        ),
+        bad(
+            "prompt a number",
+            br#"{"prompt":7}"#.to_vec(),
+            400,
+            "must be a string",
+            Some("prompt"),
+        ),
+        bad(
+            "prompt too long",
+            format!(r#"{{"prompt":"{}"}}"#, "a".repeat(101)).into_bytes(),
+            400,
+            "more than this server's 100",
+            Some("prompt"),
+        ),
+        bad(
+            "temperature negative",
+            br#"{"prompt":"abc","temperature":-1}"#.to_vec(),
+            400,
+            "temperature",
+            Some("temperature"),
+        ),
+        bad(
+            "top_p zero",
+            br#"{"prompt":"abc","top_p":0}"#.to_vec(),
+            400,
+            "top_p",
+            Some("top_p"),
+        ),
+        bad(
+            "n zero",
+            br#"{"prompt":"abc","n":0}"#.to_vec(),
+            400,
+            "n must be",
+            Some("n"),
+        ),
+        bad(
+            "n huge",
+            br#"{"prompt":"abc","n":1000}"#.to_vec(),
+            400,
+            "n must be",
+            Some("n"),
+        ),
+        bad(
+            "stop a number",
+            br#"{"prompt":"abc","stop":3}"#.to_vec(),
+            400,
+            "stop must be",
+            Some("stop"),
+        ),
+        bad(
+            "five stop strings",
+            br#"{"prompt":"abc","stop":["a","b","c","d","e"]}"#.to_vec(),
+            400,
+            "up to 4",
+            Some("stop"),
+        ),
+        bad(
+            "logprobs too many",
+            br#"{"prompt":"abc","logprobs":9}"#.to_vec(),
+            400,
+            "logprobs",
+            Some("logprobs"),
+        ),
+        bad(
+            "stream a string",
+            br#"{"prompt":"abc","stream":"yes"}"#.to_vec(),
+            400,
+            "stream",
+            Some("stream"),
+        ),
+        bad(
+            "seed negative",
+            br#"{"prompt":"abc","seed":-1}"#.to_vec(),
+            400,
+            "seed",
+            Some("seed"),
+        ),
+        bad(
+            "oversized body",
+            format!(r#"{{"prompt":"abc","pad":"{}"}}"#, "x".repeat(5000)).into_bytes(),
+            413,
+            "larger than",
+            None,
+        ),
+    ];
+    assert!(cases.len() >= 15);
+    for BadRequest {
+        what,
+        body,
+        status,
+        message,
+        param,
+    } in &cases
+    {
+        let (got, text) = server.request("POST", "/v1/completions", body);
+        assert_eq!(got, *status, "{what}: {text}");
+        let error: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: {text}"));
+        let error = &error["error"];
+        let said = error["message"].as_str().unwrap();
+        assert!(said.contains(message), "{what}: {said}");
+        assert!(error["type"].is_string(), "{what}: {error}");
+        if let Some(param) = param {
+            assert_eq!(error["param"], *param, "{what}: {error}");
+        }
+    }
+    let (status, text) = server.get("/v1/nothing-here");
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("no such path"));
+    let (status, text) = server.get("/v1/completions");
+    assert_eq!(status, 405, "{text}");
+    let (status, text) = server.post("/v1/inspect", &json!({"text": 5}));
+    assert_eq!(status, 400, "{text}");
+    let (status, answer) = server.post(
+        "/v1/completions",
+        &json!({"prompt": "abc", "max_tokens": 5}),
+    );
+    assert_eq!(status, 200, "still serving: {answer}");
+    assert_eq!(
+        answer["choices"][0]["text"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        5
+    );
+}
+
+/// A client that goes away mid-stream stops its generation: the server's count of running
+/// generations falls back to zero at once, where the ten million tokens it asked for take this
+/// tiny model about 15 seconds (the test fails in 5).
+#[test]
+fn a_client_that_disconnects_stops_its_generation() {
+    let server = Server::start(shared_tiny_run(), &["--max-tokens", "10000000"]);
+    let mut stream = server.connect();
+    let request = json!({"prompt": "abc", "max_tokens": 10_000_000, "stream": true});
+    send(
+        &mut stream,
+        "POST",
+        "/v1/completions",
+        request.to_string().as_bytes(),
+    );
+    let mut first = [0u8; 512];
+    let read = stream.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).contains("200 OK"));
+    assert_eq!(
+        server.running(),
+        1,
+        "the generation runs while its client reads"
+    );
+    drop(stream);
+    let start = Instant::now();
+    while server.running() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the generation goes on without its client"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _) = server.post(
+        "/v1/completions",
+        &json!({"prompt": "abc", "max_tokens": 3}),
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn thirty_two_streams_at_once_all_complete() {
+    let server = Server::start(shared_tiny_run(), &["--workers", "4"]);
+    let texts: Vec<(String, bool)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|k| {
+                let server = &server;
+                scope.spawn(move || {
+                    let request =
+                        json!({"prompt": "abc", "max_tokens": 60, "seed": k, "stream": true});
+                    let (status, body) =
+                        server.request("POST", "/v1/completions", request.to_string().as_bytes());
+                    assert_eq!(status, 200, "{body}");
+                    let (text, done, _) = streamed_text(&body);
+                    (text, done)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (k, (text, done)) in texts.iter().enumerate() {
+        assert!(done, "stream {k} ended with [DONE]");
+        assert_eq!(text.chars().count(), 60, "stream {k}");
+    }
+    assert_eq!(server.running(), 0);
+    let (status, _) = server.get("/v1/models");
+    assert_eq!(status, 200);
+}
+
+/// Ctrl-C while a stream is running: the stream still ends with `[DONE]`, then the server exits
+/// cleanly.
+#[test]
+fn ctrl_c_lets_the_requests_in_flight_finish() {
+    let mut server = Server::start(shared_tiny_run(), &[]);
+    let mut stream = server.connect();
+    let request = json!({"prompt": "abc", "max_tokens": 3000, "stream": true, "seed": 1});
+    send(
+        &mut stream,
+        "POST",
+        "/v1/completions",
+        request.to_string().as_bytes(),
+    );
+    let mut first = [0u8; 256];
+    let read = stream.read(&mut first).unwrap();
+    let mut raw = first[..read].to_vec();
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    stream.read_to_end(&mut raw).unwrap();
+    let (status, body) = parse_response(&raw);
+    assert_eq!(status, 200);
+    let (text, done, _) = streamed_text(&body);
+    assert!(done, "the stream in flight finished");
+    assert_eq!(text.chars().count(), 3000);
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// OpenAI's own Python client lists, completes, streams and gets its error types, where
+/// `CHARLSTM_PYTHON` names a Python with the `openai` package (CI installs it).
+#[test]
+fn openais_python_client_works_unchanged() {
+    let Some(python) = std::env::var_os("CHARLSTM_PYTHON") else {
+        eprintln!("skipping: CHARLSTM_PYTHON is not set");
+        return;
+    };
+    let server = Server::start(shared_tiny_run(), &[]);
+    let output = run(Command::new(python)
+        .arg(repo_file("scripts/check_openai_client.py"))
+        .arg(format!("http://{}/v1", server.address))
+        .arg("run"));
+    assert_ok(&output);
+    assert_mentions(&stdout(&output), "the openai client completes and streams");
+}
