@@ -113,23 +113,13 @@ impl CompletionRequest {
                 ),
             ));
         }
-        let length = whole(raw.max_tokens.as_ref(), "max_tokens", 16)?;
-        if length == 0 || length > limits.max_tokens as u64 {
-            return Err(ApiError::invalid(
-                Some("max_tokens"),
-                format!(
-                    "max_tokens must be from 1 to {} (--max-tokens)",
-                    limits.max_tokens
-                ),
-            ));
-        }
-        let n = whole(raw.n.as_ref(), "n", 1)?;
-        if n == 0 || n > limits.max_n as u64 {
-            return Err(ApiError::invalid(
-                Some("n"),
-                format!("n must be from 1 to {} (--max-n)", limits.max_n),
-            ));
-        }
+        let length = counted(
+            raw.max_tokens.as_ref(),
+            ("max_tokens", 16),
+            limits.max_tokens,
+            "--max-tokens",
+        )?;
+        let n = counted(raw.n.as_ref(), ("n", 1), limits.max_n, "--max-n")?;
         let temperature = number(raw.temperature.as_ref(), "temperature", 1.0)?;
         if !(0.0..=5.0).contains(&temperature) {
             return Err(ApiError::invalid(
@@ -244,6 +234,23 @@ fn whole(value: Option<&Value>, name: &'static str, default: u64) -> Result<u64,
 }
 
 /// A finite number (`default` when absent or null).
+/// A whole number from 1 to `max` (`default` when absent); the error names the server's `flag`.
+fn counted(
+    value: Option<&Value>,
+    (name, default): (&'static str, u64),
+    max: usize,
+    flag: &str,
+) -> Result<u64, ApiError> {
+    let count = whole(value, name, default)?;
+    if count == 0 || count > max as u64 {
+        return Err(ApiError::invalid(
+            Some(name),
+            format!("{name} must be from 1 to {max} ({flag})"),
+        ));
+    }
+    Ok(count)
+}
+
 fn number(value: Option<&Value>, name: &'static str, default: f64) -> Result<f64, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(default),

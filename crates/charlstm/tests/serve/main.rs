@@ -1,153 +1,20 @@
 //! `charlstm serve` from outside, over loopback HTTP: every endpoint, streaming, bad requests
 //! with the status and error each gets, a client that disconnects mid-stream, 32 streams at
-//! once, and Ctrl-C draining the requests in flight.
+//! once, Ctrl-C draining the requests in flight, OpenAI's Python client, and the page in a real
+//! browser.
 
+#[path = "../common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod browser;
+mod harness;
+
+use std::io::Read;
+use std::process::Command;
 
 use common::*;
+use harness::*;
 use serde_json::{Value, json};
-
-/// A running `charlstm serve` on a free loopback port, stopped when dropped.
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Server {
-    /// Serves `run_dir` with `extra` arguments and waits until it listens.
-    fn start(run_dir: &std::path::Path, extra: &[&str]) -> Self {
-        let mut child = charlstm()
-            .args(["serve", "--port", "0", "--checkpoint"])
-            .arg(run_dir)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens")
-                .unwrap();
-            if let Some(rest) = line.split("on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        // Keep reading its log, so that it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, address }
-    }
-
-    /// One request; the status and the whole body (de-chunked).
-    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-        let mut stream = self.connect();
-        send(&mut stream, method, path, body);
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        parse_response(&raw)
-    }
-
-    /// `POST path` with `body` as JSON: the status and the body as JSON.
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let (status, text) = self.request("POST", path, body.to_string().as_bytes());
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        self.request("GET", path, b"")
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        stream
-    }
-
-    /// The generations running, from `GET /health`.
-    fn running(&self) -> u64 {
-        let (status, body) = self.get("/health");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str::<Value>(&body).unwrap()["running_generations"]
-            .as_u64()
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn send(stream: &mut TcpStream, method: &str, path: &str, body: &[u8]) {
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-}
-
-/// The status and body of a whole HTTP/1.1 response, chunked or not.
-fn parse_response(raw: &[u8]) -> (u16, String) {
-    let text = String::from_utf8_lossy(raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    if !chunked {
-        return (status, body.to_string());
-    }
-    let mut rest = body;
-    let mut whole = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        whole.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
-    (status, whole)
-}
-
-/// The `data:` payloads of a server-sent-events body, in order.
-fn events(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The streamed text of choice 0, and whether the stream ended with `[DONE]`.
-fn streamed_text(body: &str) -> (String, bool, Vec<Value>) {
-    let data = events(body);
-    let done = data.last().is_some_and(|d| d == "[DONE]");
-    let chunks: Vec<Value> = data
-        .iter()
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let text = chunks
-        .iter()
-        .map(|c| c["choices"][0]["text"].as_str().unwrap().to_string())
-        .collect();
-    (text, done, chunks)
-}
 
 #[test]
 fn the_page_the_models_and_completions_in_openais_shapes() {
@@ -536,14 +403,7 @@ fn a_client_that_disconnects_stops_its_generation() {
         "the generation runs while its client reads"
     );
     drop(stream);
-    let start = Instant::now();
-    while server.running() > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the generation goes on without its client"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.assert_idle_soon("the generation goes on without its client");
     let (status, _) = server.post(
         "/v1/completions",
         &json!({"prompt": "abc", "max_tokens": 3}),
