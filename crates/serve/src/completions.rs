@@ -37,21 +37,22 @@ pub async fn complete(
     let options = request.options.clone();
     let n = request.n;
     let samples = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let mut alternatives: Vec<Vec<Vec<(u32, f64)>>> = vec![Vec::new(); n];
-        let samples = generate_many_streaming(
-            &worker.model,
-            &worker.tokenizer,
-            &options,
-            n,
-            &worker.device,
-            top,
-            |drawn| {
-                alternatives[drawn.sample].push(drawn.alternatives.to_vec());
-                true
-            },
-        );
-        samples.map(|samples| (samples, alternatives))
+        slot.run(|| {
+            let mut alternatives: Vec<Vec<Vec<(u32, f64)>>> = vec![Vec::new(); n];
+            let samples = generate_many_streaming(
+                &worker.model,
+                &worker.tokenizer,
+                &options,
+                n,
+                &worker.device,
+                top,
+                |drawn| {
+                    alternatives[drawn.sample].push(drawn.alternatives.to_vec());
+                    true
+                },
+            );
+            samples.map(|samples| (samples, alternatives))
+        })
     })
     .await
     .map_err(|e| server_error(format!("the generation failed: {e}")))?
@@ -108,51 +109,52 @@ async fn stream(
     let worker = served.clone();
     let created = now_seconds();
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let length = request.options.length;
-        let chunk = |drawn: DrawnPiece<'_>| {
-            let logprobs = request.logprobs.map(|_| {
-                let token = &drawn.piece.text;
+        slot.run(|| {
+            let length = request.options.length;
+            let chunk = |drawn: DrawnPiece<'_>| {
+                let logprobs = request.logprobs.map(|_| {
+                    let token = &drawn.piece.text;
+                    json!({
+                        "tokens": [token],
+                        "token_logprobs": [drawn.piece.log_prob],
+                        "top_logprobs": [top_map(&worker, drawn.alternatives)],
+                        "text_offset": [Value::Null],
+                    })
+                });
+                let finish = drawn.last.then(|| {
+                    if drawn.position + 1 < length {
+                        "stop"
+                    } else {
+                        "length"
+                    }
+                });
                 json!({
-                    "tokens": [token],
-                    "token_logprobs": [drawn.piece.log_prob],
-                    "top_logprobs": [top_map(&worker, drawn.alternatives)],
-                    "text_offset": [Value::Null],
+                    "id": id,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": worker.id,
+                    "choices": [{
+                        "text": drawn.piece.text,
+                        "index": drawn.sample,
+                        "logprobs": logprobs,
+                        "finish_reason": finish,
+                    }],
                 })
-            });
-            let finish = drawn.last.then(|| {
-                if drawn.position + 1 < length {
-                    "stop"
-                } else {
-                    "length"
-                }
-            });
-            json!({
-                "id": id,
-                "object": "text_completion",
-                "created": created,
-                "model": worker.id,
-                "choices": [{
-                    "text": drawn.piece.text,
-                    "index": drawn.sample,
-                    "logprobs": logprobs,
-                    "finish_reason": finish,
-                }],
-            })
-        };
-        let result = generate_many_streaming(
-            &worker.model,
-            &worker.tokenizer,
-            &request.options,
-            request.n,
-            &worker.device,
-            request.logprobs.unwrap_or(0),
-            // A closed channel is a client that went away: stop generating.
-            |drawn| sender.blocking_send(Chunk::Piece(chunk(drawn))).is_ok(),
-        );
-        if let Err(e) = result {
-            let _ = sender.blocking_send(Chunk::Failed(e.to_string()));
-        }
+            };
+            let result = generate_many_streaming(
+                &worker.model,
+                &worker.tokenizer,
+                &request.options,
+                request.n,
+                &worker.device,
+                request.logprobs.unwrap_or(0),
+                // A closed channel is a client that went away: stop generating.
+                |drawn| sender.blocking_send(Chunk::Piece(chunk(drawn))).is_ok(),
+            );
+            if let Err(e) = result {
+                let _ = sender.blocking_send(Chunk::Failed(e.to_string()));
+            }
+        })
     });
     let events = ReceiverStream::new(receiver)
         .map(|chunk| {

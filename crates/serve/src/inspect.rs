@@ -48,57 +48,58 @@ pub async fn inspect(
     let slot = pool.slot().await?;
     let worker = served.clone();
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let inspection = inspect_text(&worker.model, &worker.tokenizer, &text, 5)
-            .map_err(|e| ApiError::invalid(Some("text"), e.to_string()))?;
-        let rankings = rank_units(
-            &inspection.inside,
-            &inspection.chars,
-            &TextFeature::ALL,
-            units,
-        );
-        let features: Vec<Value> = rankings
-            .iter()
-            .map(|ranking| {
-                let units: Vec<Value> = ranking
-                    .units
-                    .iter()
-                    .map(|score| {
-                        let layer = &inspection.inside.layers[score.layer];
-                        let activations: Vec<f32> = layer
-                            .activations()
-                            .into_iter()
-                            .skip(score.unit)
-                            .step_by(layer.hidden_size)
-                            .collect();
-                        json!({
-                            "layer": score.layer,
-                            "unit": score.unit,
-                            "correlation": score.correlation,
-                            "activations": activations,
+        slot.run(|| {
+            let inspection = inspect_text(&worker.model, &worker.tokenizer, &text, 5)
+                .map_err(|e| ApiError::invalid(Some("text"), e.to_string()))?;
+            let rankings = rank_units(
+                &inspection.inside,
+                &inspection.chars,
+                &TextFeature::ALL,
+                units,
+            );
+            let features: Vec<Value> = rankings
+                .iter()
+                .map(|ranking| {
+                    let units: Vec<Value> = ranking
+                        .units
+                        .iter()
+                        .map(|score| {
+                            let layer = &inspection.inside.layers[score.layer];
+                            let activations: Vec<f32> = layer
+                                .activations()
+                                .into_iter()
+                                .skip(score.unit)
+                                .step_by(layer.hidden_size)
+                                .collect();
+                            json!({
+                                "layer": score.layer,
+                                "unit": score.unit,
+                                "correlation": score.correlation,
+                                "activations": activations,
+                            })
                         })
-                    })
-                    .collect();
-                json!({"feature": ranking.feature.label(), "units": units})
-            })
-            .collect();
-        let predictions: Vec<Value> = inspection
-            .predictions
-            .iter()
-            .map(|guesses| {
-                guesses
+                        .collect();
+                    json!({"feature": ranking.feature.label(), "units": units})
+                })
+                .collect();
+            let predictions: Vec<Value> = inspection
+                .predictions
+                .iter()
+                .map(|guesses| {
+                    guesses
                     .iter()
                     .map(|p| json!({"char": p.character.to_string(), "probability": p.probability}))
                     .collect()
-            })
-            .collect();
-        Ok(Json(json!({
-            "chars": inspection.chars.iter().map(char::to_string).collect::<Vec<_>>(),
-            "surprisal_bits": inspection.surprisal_bits,
-            "predictions": predictions,
-            "bits_per_char": inspection.bits_per_char(),
-            "features": features,
-        })))
+                })
+                .collect();
+            Ok(Json(json!({
+                "chars": inspection.chars.iter().map(char::to_string).collect::<Vec<_>>(),
+                "surprisal_bits": inspection.surprisal_bits,
+                "predictions": predictions,
+                "bits_per_char": inspection.bits_per_char(),
+                "features": features,
+            })))
+        })
     })
     .await
     .map_err(|e| {

@@ -61,7 +61,10 @@ struct AppState {
 pub fn router(served: Arc<ServedModel>, workers: usize, limits: Limits) -> Router {
     let state = AppState {
         served,
-        pool: Pool::new(workers),
+        pool: Pool::new(
+            workers,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
         limits,
     };
     Router::new()
