@@ -14,23 +14,28 @@ fn each_feature_reads_the_text_as_documented() {
             .map(|v| v as i64)
             .collect()
     };
-    //                                         a  ␠  "  (  b  )  "  ⏎  [  {  x  _  1
-    assert_eq!(
-        as_ints(TextFeature::InsideQuotes),
-        [0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
-    );
-    assert_eq!(
-        as_ints(TextFeature::LinePosition),
-        [1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5]
-    );
-    assert_eq!(
-        as_ints(TextFeature::BracketDepth),
-        [0, 0, 0, 1, 1, 0, 0, 0, 1, 2, 2, 2, 2]
-    );
-    assert_eq!(
-        as_ints(TextFeature::InsideWord),
-        [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1]
-    );
+    let expected: [(TextFeature, [i64; 13]); 4] = [
+        //                           a  ␠  "  (  b  )  "  ⏎  [  {  x  _  1
+        (
+            TextFeature::InsideQuotes,
+            [0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            TextFeature::LinePosition,
+            [1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5],
+        ),
+        (
+            TextFeature::BracketDepth,
+            [0, 0, 0, 1, 1, 0, 0, 0, 1, 2, 2, 2, 2],
+        ),
+        (
+            TextFeature::InsideWord,
+            [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1],
+        ),
+    ];
+    for (feature, values) in expected {
+        assert_eq!(as_ints(feature), values, "{feature:?}");
+    }
 }
 
 /// `numpy.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1]` is 0.9979487.
