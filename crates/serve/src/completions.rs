@@ -121,13 +121,9 @@ async fn stream(
                         "text_offset": [Value::Null],
                     })
                 });
-                let finish = drawn.last.then(|| {
-                    if drawn.position + 1 < length {
-                        "stop"
-                    } else {
-                        "length"
-                    }
-                });
+                let finish = drawn
+                    .last
+                    .then(|| finish_reason(drawn.position + 1, length));
                 json!({
                     "id": id,
                     "object": "text_completion",

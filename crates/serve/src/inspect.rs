@@ -27,16 +27,7 @@ pub async fn inspect(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid(Some("text"), "text must be a string"))?
         .to_string();
-    let chars = text.chars().count();
-    if chars > limits.max_prompt_chars {
-        return Err(ApiError::invalid(
-            Some("text"),
-            format!(
-                "the text has {chars} characters, more than this server's {} (--max-prompt-chars)",
-                limits.max_prompt_chars
-            ),
-        ));
-    }
+    limits.check_text(&text, "text")?;
     let units = match request.get("units") {
         None | Some(Value::Null) => 2,
         Some(value) => value

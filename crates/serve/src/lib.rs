@@ -44,8 +44,8 @@ const PAGE: &str = include_str!("page.html");
 pub struct ServeOptions {
     /// Address to listen on (port 0: any free port).
     pub address: SocketAddr,
-    /// Generations at once.
-    pub workers: usize,
+    /// Generations at once (`None`: one per core).
+    pub workers: Option<usize>,
     /// Caps on what one request may ask for.
     pub limits: Limits,
 }
@@ -57,14 +57,13 @@ struct AppState {
     limits: Limits,
 }
 
-/// The router over `served`: every route, the body limit and the JSON fallbacks.
-pub fn router(served: Arc<ServedModel>, workers: usize, limits: Limits) -> Router {
+/// The router over `served`: every route, the body limit and the JSON fallbacks. `workers`
+/// generations run at once (`None`: one per core), each on its share of the cores.
+pub fn router(served: Arc<ServedModel>, workers: Option<usize>, limits: Limits) -> Router {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let state = AppState {
         served,
-        pool: Pool::new(
-            workers,
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        ),
+        pool: Pool::new(workers.unwrap_or(cores), cores),
         limits,
     };
     Router::new()
@@ -151,19 +150,12 @@ async fn inspect_text(
 /// A body that could not be read: too large (413) or cut off.
 fn body_error(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::with_status(
-            status,
-            "invalid_request_error",
-            "the request body is larger than this server accepts (--max-body-bytes)",
-        )
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is larger than this server accepts (--max-body-bytes)".to_string()
     } else {
-        ApiError::with_status(
-            status,
-            "invalid_request_error",
-            format!("cannot read the request body: {rejection}"),
-        )
-    }
+        format!("cannot read the request body: {rejection}")
+    };
+    ApiError::with_status(status, "invalid_request_error", message)
 }
 
 async fn not_found() -> ApiError {

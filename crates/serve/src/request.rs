@@ -24,6 +24,23 @@ pub struct Limits {
     pub max_body_bytes: usize,
 }
 
+impl Limits {
+    /// Refuses a text (the `field` of a request) longer than `max_prompt_chars`.
+    pub fn check_text(&self, text: &str, field: &'static str) -> Result<(), ApiError> {
+        let chars = text.chars().count();
+        if chars > self.max_prompt_chars {
+            return Err(ApiError::invalid(
+                Some(field),
+                format!(
+                    "the {field} has {chars} characters, more than this server's {} (--max-prompt-chars)",
+                    self.max_prompt_chars
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -103,16 +120,7 @@ impl CompletionRequest {
             }
         }
         let prompt = prompt(raw.prompt.as_ref())?;
-        let chars = prompt.chars().count();
-        if chars > limits.max_prompt_chars {
-            return Err(ApiError::invalid(
-                Some("prompt"),
-                format!(
-                    "the prompt has {chars} characters, more than this server's {} (--max-prompt-chars)",
-                    limits.max_prompt_chars
-                ),
-            ));
-        }
+        limits.check_text(&prompt, "prompt")?;
         let length = counted(
             raw.max_tokens.as_ref(),
             ("max_tokens", 16),
@@ -233,7 +241,6 @@ fn whole(value: Option<&Value>, name: &'static str, default: u64) -> Result<u64,
     }
 }
 
-/// A finite number (`default` when absent or null).
 /// A whole number from 1 to `max` (`default` when absent); the error names the server's `flag`.
 fn counted(
     value: Option<&Value>,
@@ -251,6 +258,7 @@ fn counted(
     Ok(count)
 }
 
+/// A finite number (`default` when absent or null).
 fn number(value: Option<&Value>, name: &'static str, default: f64) -> Result<f64, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(default),

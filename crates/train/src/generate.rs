@@ -317,12 +317,27 @@ fn most_likely(row: &[f32], top: usize) -> Vec<(u32, f64)> {
         return Vec::new();
     }
     let total = log_sum_exp(row);
-    let mut ids: Vec<usize> = (0..row.len()).collect();
-    ids.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-    ids.into_iter()
-        .take(top)
+    top_ids(row, top)
+        .into_iter()
         .map(|id| (id as u32, row[id] as f64 - total))
         .collect()
+}
+
+/// The ids of the `k` largest of `values`, largest first (ties: lower id first). Selects
+/// before it sorts, so a large vocabulary costs one pass, not a sort of every token.
+pub(crate) fn top_ids(values: &[f32], k: usize) -> Vec<usize> {
+    let order = |&a: &usize, &b: &usize| values[b].total_cmp(&values[a]).then(a.cmp(&b));
+    let mut ids: Vec<usize> = (0..values.len()).collect();
+    let k = k.min(ids.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < ids.len() {
+        ids.select_nth_unstable_by(k - 1, order);
+        ids.truncate(k);
+    }
+    ids.sort_by(order);
+    ids
 }
 
 /// Where the logits of the streams' next tokens come from.
@@ -443,4 +458,23 @@ fn read_logits(logits: Tensor<1>) -> Result<Vec<f32>, TrainError> {
     logits
         .try_into_vec_as()
         .map_err(|e| TrainError::Backend(format!("cannot read logits from the device: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    /// Selecting then sorting gives what sorting everything gives, ties (few distinct values)
+    /// included, for every k.
+    #[test]
+    fn top_ids_are_the_first_of_a_full_sort() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let values: Vec<f32> = (0..200).map(|_| rng.random_range(0..20) as f32).collect();
+        let mut sorted: Vec<usize> = (0..values.len()).collect();
+        sorted.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+        for k in [0, 1, 5, 199, 200, 300] {
+            assert_eq!(top_ids(&values, k), sorted[..k.min(200)], "k = {k}");
+        }
+    }
 }

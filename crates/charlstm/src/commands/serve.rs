@@ -26,10 +26,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         id: model_id(&args.checkpoint),
         created: charlstm_serve::completions::now_seconds(),
     });
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let options = ServeOptions {
         address: SocketAddr::new(args.host, args.port),
-        workers: args.workers.unwrap_or(cores).max(1),
+        workers: args.workers,
         limits: Limits {
             max_prompt_chars: args.max_prompt_chars,
             max_tokens: args.max_tokens,

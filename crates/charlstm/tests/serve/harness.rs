@@ -51,6 +51,21 @@ impl Server {
         parse_response(&raw)
     }
 
+    /// Sends a completion `request` and reads the first bytes of the answer, leaving the rest
+    /// on the returned connection.
+    pub fn open_stream(&self, request: &Value) -> (TcpStream, Vec<u8>) {
+        let mut stream = self.connect();
+        send(
+            &mut stream,
+            "POST",
+            "/v1/completions",
+            request.to_string().as_bytes(),
+        );
+        let mut first = [0u8; 512];
+        let read = stream.read(&mut first).unwrap();
+        (stream, first[..read].to_vec())
+    }
+
     /// `POST path` with `body` as JSON: the status and the body as JSON.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let (status, text) = self.request("POST", path, body.to_string().as_bytes());

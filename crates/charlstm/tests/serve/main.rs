@@ -386,17 +386,9 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
 #[test]
 fn a_client_that_disconnects_stops_its_generation() {
     let server = Server::start(shared_tiny_run(), &["--max-tokens", "10000000"]);
-    let mut stream = server.connect();
-    let request = json!({"prompt": "abc", "max_tokens": 10_000_000, "stream": true});
-    send(
-        &mut stream,
-        "POST",
-        "/v1/completions",
-        request.to_string().as_bytes(),
-    );
-    let mut first = [0u8; 512];
-    let read = stream.read(&mut first).unwrap();
-    assert!(String::from_utf8_lossy(&first[..read]).contains("200 OK"));
+    let (stream, first) =
+        server.open_stream(&json!({"prompt": "abc", "max_tokens": 10_000_000, "stream": true}));
+    assert!(String::from_utf8_lossy(&first).contains("200 OK"));
     assert_eq!(
         server.running(),
         1,
@@ -445,17 +437,8 @@ fn thirty_two_streams_at_once_all_complete() {
 #[test]
 fn ctrl_c_lets_the_requests_in_flight_finish() {
     let mut server = Server::start(shared_tiny_run(), &[]);
-    let mut stream = server.connect();
     let request = json!({"prompt": "abc", "max_tokens": 3000, "stream": true, "seed": 1});
-    send(
-        &mut stream,
-        "POST",
-        "/v1/completions",
-        request.to_string().as_bytes(),
-    );
-    let mut first = [0u8; 256];
-    let read = stream.read(&mut first).unwrap();
-    let mut raw = first[..read].to_vec();
+    let (mut stream, mut raw) = server.open_stream(&request);
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")

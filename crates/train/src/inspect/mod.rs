@@ -15,6 +15,7 @@ use charlstm_model::inspect::{Inspection, inspect};
 
 use crate::durable::write_atomically;
 use crate::error::TrainError;
+use crate::generate::top_ids;
 use features::{FeatureRanking, TextFeature, rank_units};
 use report::{ReportHeading, html_report};
 
@@ -203,10 +204,8 @@ fn top_predictions(
     k: usize,
     char_of: impl Fn(usize) -> char,
 ) -> Vec<Prediction> {
-    let mut ids: Vec<usize> = (0..distribution.len()).collect();
-    ids.sort_by(|&a, &b| distribution[b].total_cmp(&distribution[a]).then(a.cmp(&b)));
-    ids.into_iter()
-        .take(k)
+    top_ids(distribution, k)
+        .into_iter()
         .map(|id| Prediction {
             character: char_of(id),
             probability: distribution[id],
