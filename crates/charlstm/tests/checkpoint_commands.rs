@@ -302,7 +302,7 @@ fn score_gives_each_files_loss_and_every_characters_log_probability() {
     );
     let binary = dir.path().join("binary.txt");
     std::fs::write(&binary, b"abc\xffdef").unwrap();
-    refused(&binary, "is not valid UTF-8 (at byte 3)");
+    refused(&binary, "is not valid UTF-8 at byte 3");
     let one = dir.path().join("one.txt");
     std::fs::write(&one, "a").unwrap();
     refused(&one, "fewer than two characters");

@@ -149,29 +149,20 @@ fn trains_on_wgpu_and_samples_on_ndarray() {
 #[test]
 fn bench_reports_speed_as_json_and_writes_no_run() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(charlstm()
-        .current_dir(dir.path())
-        .args([
-            "bench",
-            "--json",
-            "--steps",
-            "2",
-            "--sample-length",
-            "20",
-            "--config",
-        ])
+    let output = run(charlstm_in(dir.path())
+        .args("bench --json --steps 2 --sample-length 20 --config".split(' '))
         .arg(repo_file("configs/tiny.toml")));
     assert_ok(&output);
-    let report = stdout(&output);
-    for key in [
-        "\"train_chars_per_s\":",
-        "\"sample_chars_per_s\":",
-        "\"batch_sample_chars_per_s\":",
-        "\"num_samples\":32",
-        "\"backend\":\"ndarray\"",
-    ] {
-        assert!(report.contains(key), "{key} missing from {report}");
-    }
+    assert_mentions_all(
+        &stdout(&output),
+        &[
+            "\"train_chars_per_s\":",
+            "\"sample_chars_per_s\":",
+            "\"batch_sample_chars_per_s\":",
+            "\"num_samples\":32",
+            "\"backend\":\"ndarray\"",
+        ],
+    );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,

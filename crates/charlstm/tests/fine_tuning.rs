@@ -19,8 +19,7 @@ fn a_run_fine_tuned_from_the_command_line_extends_its_vocabulary() {
     let corpus = format!("data.corpus={}", text.display());
 
     // No --config: the checkpoint's own is the base; no --out: runs/alphabet-finetuned.
-    let output = run(charlstm()
-        .current_dir(dir.path())
+    let output = run(charlstm_in(dir.path())
         .args(["train", "--init-from", "runs/alphabet/best"])
         .args(sets(&[corpus.as_str(), "train.max_steps=30"])));
     assert_ok(&output);
@@ -59,27 +58,16 @@ fn a_run_fine_tuned_from_the_command_line_extends_its_vocabulary() {
     assert_eq!(sampled_text(&output).chars().count(), 44);
 
     // A shape the checkpoint does not have, and a checkpoint that is not there.
-    let output = run(charlstm()
-        .current_dir(dir.path())
-        .args([
-            "train",
-            "--init-from",
-            "runs/alphabet",
-            "--out",
-            "runs/other",
-        ])
+    let output = run(charlstm_in(dir.path())
+        .args("train --init-from runs/alphabet --out runs/other".split(' '))
         .args(sets(&[corpus.as_str(), "model.hidden_size=32"])));
     assert_clean_error(
         &output,
         "model.hidden_size = 32 in the config, 16 in the checkpoint",
     );
-    let output = run(charlstm().current_dir(dir.path()).args([
-        "train",
-        "--init-from",
-        "runs/missing",
-        "--out",
-        "runs/other",
-    ]));
+    let output =
+        run(charlstm_in(dir.path())
+            .args("train --init-from runs/missing --out runs/other".split(' ')));
     assert_clean_error(&output, "no such directory");
     assert!(!dir.path().join("runs/other/latest").exists());
 }

@@ -26,11 +26,9 @@ fn prepare_json(corpus: &Path, cache: &Path, extra: &[&str]) -> serde_json::Valu
 /// reads the same prepared file; `data.cache = false` leaves no file behind.
 #[test]
 fn a_prepared_corpus_is_reused_until_it_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let corpus = dir.path().join("corpus.txt");
     let text = "abcdefghijklmnopqrstuvwxyz\n".repeat(200);
-    std::fs::write(&corpus, &text).unwrap();
+    let (dir, corpus) = temp_file("corpus.txt", &text);
+    let cache = dir.path().join("cache");
 
     let first = prepare_json(&corpus, &cache, &[]);
     assert_eq!(first["reused"], false);
@@ -150,7 +148,7 @@ fn the_cache_is_listed_and_cleaned() {
     let cleaned = cache_command(&cache, &["clean"]);
     assert_ok(&cleaned);
     let said = stdout(&cleaned);
-    assert!(said.contains("kept 1 prepared corpus"), "{said}");
+    assert_mentions(&said, "kept 1 prepared corpus");
     let mut left: Vec<String> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -3,7 +3,7 @@
 //! Python's `tokenizers` when CI provides it), and training with a byte-level BPE
 //! tokenizer.json instead of characters.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rand::{Rng, SeedableRng};
@@ -12,8 +12,9 @@ use rand_chacha::ChaCha8Rng;
 mod common;
 
 use common::{
-    assert_clean_error, assert_mentions, assert_ok, charlstm, checkpoint_command, info_json,
-    repo_file, run, sample_command, sets, stderr, stdout, temp_run_dir, train_tiny,
+    assert_clean_error, assert_mentions, assert_mentions_all, assert_ok, charlstm,
+    checkpoint_command, info_json, repo_file, run, sample_command, sets, stderr, stdout,
+    temp_run_dir, train_tiny,
 };
 
 const SHORT_RUN: [&str; 6] = [
@@ -32,15 +33,16 @@ fn off_a_terminal_progress_is_plain_lines_at_the_chosen_verbosity() {
     let output = train_tiny(&dir.path().join("default"), &SHORT_RUN);
     assert_ok(&output);
     let log = stderr(&output);
-    for expected in [
-        "training on ndarray:",
-        "step     10/40 | epoch   1 | train loss ",
-        "step     40/40 | epoch   1 | train loss ",
-        "step     20 | validation loss ",
-        "done: 40 steps",
-    ] {
-        assert!(log.contains(expected), "'{expected}' missing from:\n{log}");
-    }
+    assert_mentions_all(
+        &log,
+        &[
+            "training on ndarray:",
+            "step     10/40 | epoch   1 | train loss ",
+            "step     40/40 | epoch   1 | train loss ",
+            "step     20 | validation loss ",
+            "done: 40 steps",
+        ],
+    );
     assert!(
         !log.contains('\r') && !log.contains('\u{1b}'),
         "no bar or colour codes off a terminal:\n{log:?}"
@@ -96,26 +98,25 @@ fn on_a_terminal_training_shows_a_progress_bar() {
     let Some(screen) = on_a_terminal(&command) else {
         panic!("`script` (util-linux) is needed to run charlstm on a pseudo-terminal");
     };
-    for expected in [
-        "epoch 1 [",
-        "/40 steps",
-        " | loss ",
-        " | val ",
-        "chars/s",
-        "ETA",
-    ] {
-        assert!(
-            screen.contains(expected),
-            "'{expected}' missing from the bar:\n{screen}"
-        );
-    }
+    assert_mentions_all(
+        &screen,
+        &[
+            "epoch 1 [",
+            "/40 steps",
+            " | loss ",
+            " | val ",
+            "chars/s",
+            "ETA",
+        ],
+    );
     // Validation results are logged above the bar; per-step lines are left to the bar.
     assert!(screen.contains("validation loss"), "{screen}");
     assert!(!screen.contains("step     10/40 |"), "{screen}");
 }
 
-/// A corpus of made-up sentences with some multi-byte characters.
-fn write_sentences(path: &Path, sentences: usize) {
+/// A temporary directory holding `sentences.txt`, a corpus of `sentences` made-up sentences
+/// with some multi-byte characters, and that file's path.
+fn sentences_corpus(sentences: usize) -> (tempfile::TempDir, PathBuf) {
     let words = [
         "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "Zürich", "café",
         "naïve", "日本", "🦀", "over", "under", "it",
@@ -130,14 +131,15 @@ fn write_sentences(path: &Path, sentences: usize) {
         text += &sentence.join(" ");
         text += ".\n";
     }
-    std::fs::write(path, text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentences.txt");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
 }
 
 #[test]
 fn the_run_directory_has_a_tokenizer_json_giving_the_vocabularys_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("sentences.txt");
-    write_sentences(&corpus, 400);
+    let (dir, corpus) = sentences_corpus(400);
     let run_dir = dir.path().join("run");
     let corpus_set = format!("data.corpus={}", corpus.display());
     let assignments = [corpus_set.as_str(), "train.max_steps=2"];
@@ -206,9 +208,7 @@ fn byte_level_bpe(corpus: &Path, vocab_size: usize, out: &Path) {
 
 #[test]
 fn trains_samples_and_evaluates_with_a_byte_level_bpe_tokenizer() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("sentences.txt");
-    write_sentences(&corpus, 1500);
+    let (dir, corpus) = sentences_corpus(1500);
     let tokenizer_file = dir.path().join("bpe.json");
     byte_level_bpe(&corpus, 300, &tokenizer_file);
 

@@ -13,19 +13,13 @@ use sha2::{Digest, Sha256};
 use crate::DataError;
 use crate::download::download;
 pub use crate::download::verify_sha256;
+use crate::env_vars::{CACHE_DIR_ENV, DATA_DIR_ENV, PREPARED_DIR_ENV};
 use crate::files::hex;
 use crate::registry::{RegisteredCorpus, find_registered, registered_corpora};
 use crate::sources::FileSelection;
 use crate::synthetic::SyntheticCorpus;
 use crate::text_stream::{PIECE_BYTES, read_pieces};
 use crate::tokenizer::pieces_at_line_breaks;
-
-/// The environment variable naming a directory of ready corpora (CI: `../shared/corpora`).
-pub const DATA_DIR_ENV: &str = "CHARLSTM_DATA_DIR";
-/// The environment variable naming the download cache.
-pub const CACHE_DIR_ENV: &str = "CHARLSTM_CACHE_DIR";
-/// The environment variable naming where prepared corpora (token files) are kept.
-pub const PREPARED_DIR_ENV: &str = "CHARLSTM_PREPARED_DIR";
 
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::DataError;
-use crate::corpus::DATA_DIR_ENV;
+use crate::env_vars::DATA_DIR_ENV;
 use crate::files::hex;
 use crate::registry::RegisteredCorpus;
 

@@ -10,6 +10,7 @@ pub mod batcher;
 pub mod config;
 pub mod corpus;
 mod download;
+pub mod env_vars;
 pub mod error;
 pub mod files;
 pub mod prepare;

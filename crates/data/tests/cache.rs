@@ -60,21 +60,15 @@ fn the_cache_is_reused_until_a_source_or_the_settings_change() {
     assert!(prepare_in(&cache, &resolve(&[&corpus]), &CHARS).reused);
 
     // No leftovers: one directory per entry, nothing half-written.
-    let mut names: Vec<String> = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = entry_names(&cache);
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.iter().all(|n| !n.contains('.')), "{names:?}");
 }
 
 #[test]
 fn a_damaged_cache_entry_is_prepared_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, path) = temp_file("a.txt", "some text\n".repeat(10));
     let cache = dir.path().join("cache");
-    let path = dir.path().join("a.txt");
-    std::fs::write(&path, "some text\n".repeat(10)).unwrap();
     let prepared = prepare_in(&cache, &resolve(&[&path]), &CHARS);
     let tokens = prepared.location.join("tokens.bin");
     drop(prepared);
@@ -87,9 +81,7 @@ fn a_damaged_cache_entry_is_prepared_again() {
 /// A cache directory that cannot be written to is passed over with a reason, not an error.
 #[test]
 fn an_unwritable_cache_falls_back_to_a_temporary_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.txt");
-    std::fs::write(&path, "text\n").unwrap();
+    let (dir, path) = temp_file("a.txt", "text\n");
     // A file where the cache directory should be: nothing can be created inside it.
     let blocked = dir.path().join("not-a-directory");
     std::fs::write(&blocked, "").unwrap();
@@ -104,11 +96,9 @@ fn an_unwritable_cache_falls_back_to_a_temporary_directory() {
 /// it, whichever of them publishes the cache entry first, and leave one entry behind.
 #[test]
 fn runs_preparing_the_same_corpus_at_once_all_succeed() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let path = dir.path().join("a.txt");
     let text = "the same corpus, prepared by many runs at once\n".repeat(4_000);
-    std::fs::write(&path, &text).unwrap();
+    let (dir, path) = temp_file("a.txt", &text);
+    let cache = dir.path().join("cache");
     for round in 0..6 {
         // A new modification time each round, so every run misses the cache and prepares.
         touch(&path, 2_000 + round);
@@ -214,9 +204,6 @@ fn the_cache_knows_its_entries_and_removes_them() {
     remove_entry(fresh.iter().find(|e| e.path == first.location).unwrap()).unwrap();
     assert!(!first.location.exists());
     assert_eq!(text_of(&first), "first corpus\n".repeat(20));
-    let names: Vec<String> = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = entry_names(&cache);
     assert_eq!(names.len(), 3, "{names:?}");
 }

@@ -14,10 +14,8 @@ use common::*;
 
 #[test]
 fn a_prepared_corpus_holds_the_text_in_the_narrowest_width() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("small.txt");
     let text = "héllo wörld\n".repeat(100);
-    std::fs::write(&path, &text).unwrap();
+    let (dir, path) = temp_file("small.txt", &text);
     let prepared = prepare_in(&dir.path().join("cache"), &resolve(&[&path]), &CHARS);
     assert_eq!(prepared.info.width, TokenWidth::U8);
     assert_eq!(prepared.info.tokens, text.chars().count());
@@ -46,10 +44,8 @@ fn a_prepared_corpus_holds_the_text_in_the_narrowest_width() {
 /// and reversed.
 #[test]
 fn mapped_batches_are_the_in_memory_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("text.txt");
     let text = SyntheticCorpus::from_name("brackets").unwrap().generate();
-    std::fs::write(&path, &text).unwrap();
+    let (dir, path) = temp_file("text.txt", &text);
     let prepared = prepare_in(&dir.path().join("cache"), &resolve(&[&path]), &CHARS);
     let vocab = Vocabulary::from_text(&text);
     let in_memory = vocab.encode(&text).unwrap();
@@ -185,9 +181,7 @@ fn bad_text_is_refused_or_replaced_as_the_policy_says() {
 /// With a binary file skipped, the phases still end at the total.
 #[test]
 fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.txt");
-    std::fs::write(&path, "abcabc\n").unwrap();
+    let (dir, path) = temp_file("a.txt", "abcabc\n");
     let narrow = TokenizerChoice::Use(Tokenizer::Characters(Vocabulary::from_text("ab\n")));
     let err = prepare_uncached(&resolve(&[&path]), &narrow, InvalidUtf8::Error)
         .unwrap_err()
@@ -225,9 +219,7 @@ fn a_given_vocabulary_must_cover_the_corpus_and_progress_is_reported() {
 /// and a size limit sends what does not fit to the unknown token.
 #[test]
 fn an_extended_vocabulary_keeps_the_base_ids_and_is_cached() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.txt");
-    std::fs::write(&path, "cab!\nzab\n").unwrap();
+    let (dir, path) = temp_file("a.txt", "cab!\nzab\n");
     let base = Vocabulary::from_text("abc\n");
     let extend = TokenizerChoice::ExtendCharacters {
         base: base.clone(),

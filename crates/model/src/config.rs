@@ -61,14 +61,14 @@ impl Default for ModelConfig {
 impl ModelConfig {
     /// A freshly initialised model for `vocab_size` tokens on `device`. Seed the device first for reproducibility.
     pub fn init(&self, vocab_size: usize, device: &Device) -> CharModel {
+        // The bottom layer reads the embedding, every other layer the one below it.
+        let input_sizes = std::iter::once(self.embedding_size)
+            .chain(std::iter::repeat(self.hidden_size))
+            .take(self.num_layers);
         let stack = || -> Vec<RecurrentLayer> {
-            (0..self.num_layers)
-                .map(|index| {
-                    let input_size = if index == 0 {
-                        self.embedding_size
-                    } else {
-                        self.hidden_size
-                    };
+            input_sizes
+                .clone()
+                .map(|input_size| {
                     RecurrentLayer::new(
                         self.cell,
                         input_size,

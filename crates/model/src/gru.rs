@@ -21,13 +21,15 @@
 //! ([`SequenceLayer::forward_stepwise`], which the fused path is tested against). A GRU has no cell
 //! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
+use burn::backend::Dispatch;
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use crate::fused_gru;
+use crate::cpu;
+use crate::fused_gru::ops::GruOps;
 use crate::projection::project_steps;
-use crate::recurrent::{SequenceLayer, pytorch_uniform};
+use crate::sequence_layer::{SequenceLayer, pytorch_uniform};
 use crate::state::LayerState;
 
 /// A single-direction GRU layer with the three gates fused into one weight matrix per input.
@@ -74,16 +76,17 @@ impl SequenceLayer for GruLayer {
     }
 
     fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let (outputs, hidden) = fused_gru::gru_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.input_bias.val(),
-            self.recurrent_bias.val(),
-            state.hidden,
-        );
-        let cell = state.cell;
-        (outputs, LayerState { hidden, cell })
+        cpu::assert_accepts("GRU", &input);
+        let outputs = Tensor::<3>::from_dispatch(<Dispatch as GruOps>::gru_sequence(
+            input.into_dispatch(),
+            self.input_weight.val().into_dispatch(),
+            self.recurrent_weight.val().into_dispatch(),
+            self.input_bias.val().into_dispatch(),
+            self.recurrent_bias.val().into_dispatch(),
+            state.hidden.into_dispatch(),
+        ));
+        let hidden = cpu::last_step(&outputs);
+        (outputs, LayerState { hidden, ..state })
     }
 
     /// Step by step in Burn tensor operations, on any backend; autodiff derives the backward
@@ -120,6 +123,34 @@ impl SequenceLayer for GruLayer {
 mod tests {
     use super::*;
     use crate::cpu::parity::ndarray_device as device;
+
+    /// The fused operation refuses an operand of the wrong shape and names it: here a
+    /// recurrent bias of 4 where 3 gates of 2 units need 6, and a state of batch 2 for a
+    /// batch of 1.
+    #[test]
+    fn the_fused_layer_names_an_operand_of_the_wrong_shape() {
+        let device = device();
+        let run = |layer: &GruLayer, batch: usize| {
+            let input = Tensor::<3>::zeros([2, 1, 3], &device);
+            let state = LayerState::zeros(batch, 2, &device);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                layer.forward_fused(input, state)
+            }))
+            .map(|_| ())
+            .map_err(|panic| panic.downcast::<String>().map(|m| *m).unwrap_or_default())
+        };
+        let mut layer = GruLayerConfig::new(3, 2).init(&device);
+        assert_eq!(run(&layer, 1), Ok(()));
+        assert_eq!(
+            run(&layer, 2),
+            Err("the fused GRU's hidden is [2, 2], not [1, 2]".to_string())
+        );
+        layer.recurrent_bias = Param::from_tensor(Tensor::zeros([4], &device));
+        assert_eq!(
+            run(&layer, 1),
+            Err("the fused GRU's recurrent_bias is [4], not [6]".to_string())
+        );
+    }
 
     /// One step by hand for a 1-unit GRU whose weights are all 0.5 and biases 0.25:
     /// with x = 1, h = 0.4: a = 0.75, u = 0.45 for every gate; r = z = σ(1.2);

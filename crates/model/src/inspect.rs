@@ -26,7 +26,8 @@ use burn::tensor::activation::{sigmoid, softmax};
 use crate::char_model::CharModel;
 use crate::gru::GruLayer;
 use crate::lstm::LstmLayer;
-use crate::recurrent::{CellKind, RecurrentLayer, SequenceLayer};
+use crate::recurrent::{CellKind, RecurrentLayer};
+use crate::sequence_layer::SequenceLayer;
 use crate::state::LayerState;
 
 /// Why a text could not be inspected.

@@ -26,14 +26,17 @@
 //! sum starts spread twice as wide. A layer saved before it had `b_h` has its whole `b` in
 //! `b_x` and no `b_h` ([`LstmLayer::without_recurrent_bias`]).
 
+use burn::backend::Dispatch;
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 
-use crate::recurrent::{SequenceLayer, pytorch_bound, pytorch_uniform};
+use crate::cpu;
+use crate::fused_lstm::ops::LstmOps;
+use crate::gpu_lstm;
+use crate::sequence_layer::{SequenceLayer, pytorch_bound, pytorch_uniform};
 use crate::state::LayerState;
-use crate::{fused_lstm, gpu_lstm};
 
 /// Configuration of an [`LstmLayer`].
 #[derive(Config, Debug)]
@@ -185,13 +188,23 @@ impl SequenceLayer for LstmLayer {
     }
 
     fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        fused_lstm::lstm_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.gate_bias(),
-            state,
-        )
+        cpu::assert_accepts("LSTM", &input);
+        let [seq_len, batch, _] = input.dims();
+        // [T+1, B, H]: h_1 … h_T, then c_T.
+        let packed = Tensor::<3>::from_dispatch(<Dispatch as LstmOps>::lstm_sequence(
+            input.into_dispatch(),
+            self.input_weight.val().into_dispatch(),
+            self.recurrent_weight.val().into_dispatch(),
+            self.gate_bias().into_dispatch(),
+            state.hidden.into_dispatch(),
+            state.cell.into_dispatch(),
+        ));
+        let outputs = packed.clone().narrow(0, 0, seq_len);
+        let hidden = cpu::last_step(&outputs);
+        let cell = packed
+            .narrow(0, seq_len, 1)
+            .reshape([batch, self.hidden_size]);
+        (outputs, LayerState { hidden, cell })
     }
 
     /// With the GPU cell ([`LstmLayer::forward_cell_op`]) where [`gpu_lstm::accepts`] the

@@ -13,12 +13,14 @@
 //! ([`SequenceLayer::forward_stepwise`], which the fused path is tested against). It has no cell
 //! state: the `cell` of the [`LayerState`] is carried through unchanged.
 
+use burn::backend::Dispatch;
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::fused_rnn;
+use crate::cpu;
+use crate::fused_rnn::ops::RnnOps;
 use crate::projection::project_steps;
-use crate::recurrent::{SequenceLayer, pytorch_uniform};
+use crate::sequence_layer::{SequenceLayer, pytorch_uniform};
 use crate::state::LayerState;
 
 /// A single-direction Elman layer with tanh.
@@ -61,15 +63,16 @@ impl SequenceLayer for RnnLayer {
     }
 
     fn forward_fused(&self, input: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let (outputs, hidden) = fused_rnn::rnn_sequence(
-            input,
-            self.input_weight.val(),
-            self.recurrent_weight.val(),
-            self.bias.val(),
-            state.hidden,
-        );
-        let cell = state.cell;
-        (outputs, LayerState { hidden, cell })
+        cpu::assert_accepts("RNN", &input);
+        let outputs = Tensor::<3>::from_dispatch(<Dispatch as RnnOps>::rnn_sequence(
+            input.into_dispatch(),
+            self.input_weight.val().into_dispatch(),
+            self.recurrent_weight.val().into_dispatch(),
+            self.bias.val().into_dispatch(),
+            state.hidden.into_dispatch(),
+        ));
+        let hidden = cpu::last_step(&outputs);
+        (outputs, LayerState { hidden, ..state })
     }
 
     /// Step by step in Burn tensor operations, on any backend; autodiff derives the backward

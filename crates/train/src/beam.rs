@@ -5,7 +5,8 @@ use charlstm_data::Tokenizer;
 use charlstm_model::{CharModel, HostStepper};
 
 use crate::error::TrainError;
-use crate::generate::{GenerateOptions, log_sum_exp};
+use crate::generate::GenerateOptions;
+use crate::log_probs::log_sum_exp;
 
 /// What a beam search found.
 #[derive(Debug, Clone, PartialEq)]

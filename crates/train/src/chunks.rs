@@ -7,7 +7,7 @@
 //! position where an early chunk boundary is also a full-length one (at most `ratio - 1`
 //! more short steps), so the carried recurrent state continues across it unchanged.
 
-use crate::checkpoint::Progress;
+use crate::progress::Progress;
 
 /// The early phase of a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,40 +105,30 @@ mod tests {
         // Streams of 47 steps: 9 early chunks or 4 full ones per pass. The early phase ends
         // after 3 steps, at an odd early chunk: one more short step, then full chunks.
         let chunks = walk(47, 3, 12);
-        assert_eq!(
-            chunks,
-            vec![
-                (0, 0, 5),
-                (0, 5, 5),
-                (0, 10, 5),
-                (0, 15, 5),
-                (0, 20, 10),
-                (0, 30, 10),
-                (1, 0, 10),
-                (1, 10, 10),
-                (1, 20, 10),
-                (1, 30, 10),
-                (2, 0, 10),
-                (2, 10, 10),
-            ]
-        );
+        let expected = [
+            run(0, 0, 5, 4),
+            run(0, 20, 10, 2),
+            run(1, 0, 10, 4),
+            run(2, 0, 10, 2),
+        ];
+        assert_eq!(chunks, expected.concat());
     }
 
     #[test]
     fn an_early_phase_longer_than_an_epoch_stays_early_into_the_next() {
         // 4 early chunks per pass (the last 2 steps are never read), 2 full ones.
-        assert_eq!(
-            walk(22, 6, 8),
-            vec![
-                (0, 0, 5),
-                (0, 5, 5),
-                (0, 10, 5),
-                (0, 15, 5),
-                (1, 0, 5),
-                (1, 5, 5),
-                (1, 10, 10),
-                (2, 0, 10),
-            ]
-        );
+        let expected = [
+            run(0, 0, 5, 4),
+            run(1, 0, 5, 2),
+            run(1, 10, 10, 1),
+            run(2, 0, 10, 1),
+        ];
+        assert_eq!(walk(22, 6, 8), expected.concat());
+    }
+
+    /// `count` chunks `len` steps long one after another from `start` in `epoch`, as [`walk`]
+    /// gives them.
+    fn run(epoch: usize, start: usize, len: usize, count: usize) -> Vec<(usize, usize, usize)> {
+        (0..count).map(|k| (epoch, start + k * len, len)).collect()
     }
 }

@@ -5,32 +5,18 @@
 //! column bit for bit, and new characters get freshly initialised ones (or share the unknown
 //! token, within `data.max_vocab`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::nn::DropoutConfig;
 use burn::prelude::Device;
 use charlstm_data::{CHARACTER_TOKENIZER, Tokenizer, TokenizerChoice};
 use charlstm_model::CharModel;
-use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::progress::InitializedFrom;
 use crate::weights_shape::{config_mismatch, describe_mismatch};
-
-/// What a fine-tuned run started from, as its checkpoints record it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InitializedFrom {
-    /// The checkpoint directory the weights came from.
-    pub checkpoint: PathBuf,
-    /// The steps that checkpoint had trained.
-    pub step: usize,
-    /// Its vocabulary size.
-    pub vocab_size: usize,
-    /// Tokens the new corpus added to it.
-    pub added_tokens: usize,
-}
 
 /// Refuses `given` when its model shape is not the checkpoint's, naming every field that
 /// differs with both values.

@@ -214,15 +214,32 @@ fn draw_into(
             .iter()
             .any(|r| !r.train.is_empty() || !r.validation.is_empty())
     {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()?;
+        draw_legend(&mut chart, 15)?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// The chart of a picture: a bitmap with steps, losses or fractions on both axes.
+pub(crate) type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws the legend of `chart`'s labelled series in its upper right corner, on a pale
+/// background, in text `font_size` pixels high.
+pub(crate) fn draw_legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    font_size: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", font_size))
+        .draw()?;
     Ok(())
 }
 

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use charlstm_data::{Split, TokenView};
 
-use crate::checkpoint::Progress;
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::progress::Progress;
 use crate::setup::training_streams;
 
 /// What a resumed run does with a new value of a config key.

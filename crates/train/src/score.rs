@@ -9,7 +9,8 @@ use charlstm_data::{Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, HostStepper};
 
 use crate::error::TrainError;
-use crate::generate::log_sum_exp;
+use crate::log_probs::log_sum_exp;
+use crate::text_file::not_utf8;
 
 /// How well a model predicts one file.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,10 +101,10 @@ pub fn score_file(
             // An incomplete character at the end waits for the next block.
             Err(e) if e.error_len().is_none() && read > 0 => e.valid_up_to(),
             Err(e) => {
-                return Err(TrainError::Sampling(format!(
-                    "{shown} is not valid UTF-8 (at byte {}): give a text file",
-                    offset + e.valid_up_to() as u64
-                )));
+                return Err(not_utf8(
+                    &shown.to_string(),
+                    offset + e.valid_up_to() as u64,
+                ));
             }
         };
         let text = std::str::from_utf8(&pending[..valid]).expect("checked above");

@@ -7,7 +7,8 @@ use std::path::Path;
 use burn::prelude::*;
 use charlstm_data::{Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, RecurrentLayer};
-use charlstm_train::checkpoint::{self, CheckpointContents, FORMAT_VERSION};
+use charlstm_train::checkpoint::{self, CheckpointContents};
+use charlstm_train::progress::FORMAT_VERSION;
 use charlstm_train::{Checkpoint, Progress, RunConfig};
 
 mod common;

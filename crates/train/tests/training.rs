@@ -163,8 +163,7 @@ fn zero_samples_at_once_is_refused_in_one_line() {
     let err = generate_many(&model, &checkpoint.tokenizer, &options, 0, &device)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("--num-samples 0 is invalid"), "{err}");
-    assert!(!err.contains('\n'), "{err}");
+    assert_one_line(&err, "--num-samples 0 is invalid");
 }
 
 #[test]

@@ -17,6 +17,13 @@ pub fn charlstm() -> Command {
     command
 }
 
+/// [`charlstm`] run in `dir`, so that relative paths in its arguments are `dir`'s.
+pub fn charlstm_in(dir: &Path) -> Command {
+    let mut command = charlstm();
+    command.current_dir(dir);
+    command
+}
+
 /// Where the tests' runs keep prepared corpora: inside the target directory, shared by the
 /// tests (the same generated corpus is prepared once).
 pub fn prepared_dir() -> PathBuf {
@@ -91,6 +98,14 @@ pub fn temp_run_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     (dir, run_dir)
+}
+
+/// A new temporary directory holding one file, `name`, of `contents`, and that file's path.
+pub fn temp_file(name: &str, contents: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
 }
 
 /// A run of [`train_tiny_20_steps`] trained once per test binary, for the tests that only read
@@ -186,4 +201,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// Asserts that `text` (a command's output) contains `expected`, showing the whole text if not.
 pub fn assert_mentions(text: &str, expected: &str) {
     assert!(text.contains(expected), "expected '{expected}' in:\n{text}");
+}
+
+/// [`assert_mentions`] for each of `expected`.
+pub fn assert_mentions_all(text: &str, expected: &[&str]) {
+    for expected in expected {
+        assert_mentions(text, expected);
+    }
 }

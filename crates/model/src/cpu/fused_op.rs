@@ -19,6 +19,7 @@ use burn::backend::{Shape, TensorMetadata};
 use super::buffers::recycle;
 use super::gradients::{Operand, ReadInputs, Wanted};
 use super::recurrence::{self, CellMath, Trace};
+use super::sequence::Dims;
 use super::tensors::{HostBackend, sequence_dims};
 
 /// Implements a fused cell's backend-extension trait (`$ops`, whose one method `$method` takes
@@ -59,6 +60,8 @@ pub(crate) use impl_fused_ops;
 /// `[H, gates·H]`, then the cell's biases and initial states. The operation's output is
 /// `h_1 … h_T` `[T, B, H]`, then `c_T` for a cell with a cell state.
 pub trait FusedCell<const N: usize>: CellMath + Debug + Default + Send + Sync + 'static {
+    /// The layer's name in messages (`LSTM`).
+    const NAME: &'static str;
     /// What each of the operation's inputs is, in order.
     const OPERANDS: [Operand; N];
 }
@@ -72,6 +75,7 @@ pub fn host_forward<B: HostBackend, C: FusedCell<N>, const N: usize>(
         .position(|operand| *operand == Operand::Hidden)
         .expect("a recurrent cell has an initial hidden state");
     let dims = sequence_dims::<B>(&inputs[0], &inputs[hidden], C::SHAPE.gates);
+    check_shapes::<B, C, N>(inputs, dims);
     let host = inputs.each_ref().map(|tensor| B::host_slice(tensor));
     let mut trace = recurrence::forward::<C>(
         dims,
@@ -82,6 +86,28 @@ pub fn host_forward<B: HostBackend, C: FusedCell<N>, const N: usize>(
     // The backward pass reads the states it keeps column-major, not these.
     let values = std::mem::take(&mut trace.outputs);
     (B::from_host(values, shape, &inputs[0].device()), trace)
+}
+
+/// Checks that each of `inputs` has its operand's shape in a layer of `dims`.
+///
+/// # Panics
+///
+/// If one has not, naming the layer and the operand.
+fn check_shapes<B: HostBackend, C: FusedCell<N>, const N: usize>(
+    inputs: &[FloatTensor<B>; N],
+    dims: Dims,
+) {
+    for (operand, tensor) in C::OPERANDS.iter().zip(inputs) {
+        let shape = tensor.shape();
+        let expected = operand.shape(dims);
+        assert!(
+            shape.as_slice() == expected,
+            "the fused {}'s {} is {:?}, not {expected:?}",
+            C::NAME,
+            operand.name(),
+            shape.as_slice()
+        );
+    }
 }
 
 /// Runs cell `C` on `Autodiff` over a CPU backend, registering its backward pass in the graph.
@@ -165,6 +191,7 @@ pub(crate) fn register_grads<B: HostBackend, const N: usize>(
 /// What the backward pass keeps from the forward pass: the kernel's trace, the three tensors
 /// it reads (held, not copied; biases and initial states are not needed) and every input's
 /// shape, which is its gradient's.
+#[derive(Clone)]
 struct Saved<B: HostBackend> {
     trace: Arc<Trace>,
     input: FloatTensor<B>,
@@ -188,18 +215,6 @@ impl<B: HostBackend> Saved<B> {
             input_weight: next(),
             recurrent_weight: next(),
             shapes: Arc::new(shapes),
-        }
-    }
-}
-
-impl<B: HostBackend> Clone for Saved<B> {
-    fn clone(&self) -> Self {
-        Self {
-            trace: Arc::clone(&self.trace),
-            input: self.input.clone(),
-            input_weight: self.input_weight.clone(),
-            recurrent_weight: self.recurrent_weight.clone(),
-            shapes: Arc::clone(&self.shapes),
         }
     }
 }

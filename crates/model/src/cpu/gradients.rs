@@ -25,8 +25,31 @@ pub enum Operand {
 }
 
 impl Operand {
+    /// The input and the two weights: the first operands of every cell's operation, before
+    /// the cell's own biases and initial states.
+    const WEIGHTED_INPUT: [Self; 3] = [Self::Input, Self::InputWeight, Self::RecurrentWeight];
+
+    /// A cell's operands: [`Self::WEIGHTED_INPUT`], then the cell's own `rest` (`N` is three
+    /// more than `M`).
+    pub const fn after_weights<const N: usize, const M: usize>(rest: [Self; M]) -> [Self; N] {
+        assert!(
+            N == M + 3,
+            "a cell's operands are the input, two weights and the rest"
+        );
+        let mut operands = [Self::Input; N];
+        let mut index = 0;
+        while index < N {
+            operands[index] = if index < 3 {
+                Self::WEIGHTED_INPUT[index]
+            } else {
+                rest[index - 3]
+            };
+            index += 1;
+        }
+        operands
+    }
+
     /// The operand's name, as a Rust field (`input_weight`).
-    #[cfg(test)]
     pub fn name(self) -> &'static str {
         match self {
             Self::Input => "input",
@@ -39,16 +62,21 @@ impl Operand {
         }
     }
 
-    /// Its number of elements in a run of size `dims`.
+    /// Its shape in a layer of size `dims`.
+    pub fn shape(self, dims: Dims) -> Vec<usize> {
+        match self {
+            Self::Input => vec![dims.seq_len, dims.batch, dims.input_size],
+            Self::InputWeight => vec![dims.input_size, dims.gate_width()],
+            Self::RecurrentWeight => vec![dims.hidden_size, dims.gate_width()],
+            Self::Bias | Self::RecurrentBias => vec![dims.gate_width()],
+            Self::Hidden | Self::Cell => vec![dims.batch, dims.hidden_size],
+        }
+    }
+
+    /// Its number of elements in a layer of size `dims`.
     #[cfg(test)]
     pub fn len(self, dims: Dims) -> usize {
-        match self {
-            Self::Input => dims.rows() * dims.input_size,
-            Self::InputWeight => dims.input_size * dims.gate_width(),
-            Self::RecurrentWeight => dims.hidden_size * dims.gate_width(),
-            Self::Bias | Self::RecurrentBias => dims.gate_width(),
-            Self::Hidden | Self::Cell => dims.state_len(),
-        }
+        self.shape(dims).iter().product()
     }
 }
 

@@ -58,19 +58,13 @@ pub fn accepts(input: &Tensor<3>) -> bool {
     supports(&input.device()) && input.dims()[0] > 0 && input.dtype() == DType::F32
 }
 
-/// Checks what every fused layer takes: an input it [`accepts`], `W_x` `[I, gates·H]` and
-/// `W_h` `[H, gates·H]`; returns `[T, B, I, H]`.
+/// Checks that a fused `layer` can run on `input` ([`accepts`]); the operation checks the
+/// other operands' shapes.
 ///
 /// # Panics
 ///
-/// If one of them is not so, naming the `layer`.
-pub(crate) fn check_layer(
-    layer: &str,
-    input: &Tensor<3>,
-    input_weight: &Tensor<2>,
-    recurrent_weight: &Tensor<2>,
-    gates: usize,
-) -> [usize; 4] {
+/// If it cannot, naming the `layer`.
+pub(crate) fn assert_accepts(layer: &str, input: &Tensor<3>) {
     assert!(
         accepts(input),
         "the fused {layer} runs f32 sequences of at least one step on flex or ndarray, not {:?} {:?} of shape {:?}",
@@ -78,20 +72,6 @@ pub(crate) fn check_layer(
         input.dtype(),
         input.dims()
     );
-    let [seq_len, batch, input_size] = input.dims();
-    let hidden_size = recurrent_weight.dims()[0];
-    let gate_width = gates * hidden_size;
-    assert_eq!(
-        input_weight.dims(),
-        [input_size, gate_width],
-        "{layer} input weight"
-    );
-    assert_eq!(
-        recurrent_weight.dims(),
-        [hidden_size, gate_width],
-        "{layer} recurrent weight"
-    );
-    [seq_len, batch, input_size, hidden_size]
 }
 
 /// The last step of `[T, B, H]` outputs, `[B, H]`: a fused layer's final hidden state.

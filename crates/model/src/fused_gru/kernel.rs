@@ -33,16 +33,10 @@ use crate::cpu::recurrence::{BackwardUnit, CellMath, CellShape, ForwardRun};
 /// Gates of a GRU: r, z, n.
 pub const GATES: usize = 3;
 
-/// The layer's operands, in the order its operation takes them (`Bias` is `b_x`,
-/// `RecurrentBias` is `b_h`).
-pub const OPERANDS: [Operand; 6] = [
-    Operand::Input,
-    Operand::InputWeight,
-    Operand::RecurrentWeight,
-    Operand::Bias,
-    Operand::RecurrentBias,
-    Operand::Hidden,
-];
+/// The layer's operands, in the order its operation takes them: the input and the two
+/// weights, then `b_x`, `b_h` and the initial state.
+pub const OPERANDS: [Operand; 6] =
+    Operand::after_weights([Operand::Bias, Operand::RecurrentBias, Operand::Hidden]);
 
 /// The GRU's pointwise steps: `U_t` stays apart from the gates, and it keeps `U_n` for the
 /// backward pass.

@@ -49,5 +49,6 @@ impl_fused_ops!(
 );
 
 impl FusedCell<6> for GruCell {
+    const NAME: &'static str = "GRU";
     const OPERANDS: [Operand; 6] = kernel::OPERANDS;
 }

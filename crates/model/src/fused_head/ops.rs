@@ -148,22 +148,12 @@ impl<B: HostBackend> Backward<B, 3> for HeadBackward {
 
 /// What the backward pass keeps: the trace, the two tensors it reads (held, not copied), and
 /// the shapes of the three inputs, which are their gradients'.
+#[derive(Clone)]
 struct Saved<B: HostBackend> {
     trace: Arc<HeadTrace>,
     features: FloatTensor<B>,
     weight: FloatTensor<B>,
     shapes: Arc<[Shape; 3]>,
-}
-
-impl<B: HostBackend> Clone for Saved<B> {
-    fn clone(&self) -> Self {
-        Self {
-            trace: Arc::clone(&self.trace),
-            features: self.features.clone(),
-            weight: self.weight.clone(),
-            shapes: Arc::clone(&self.shapes),
-        }
-    }
 }
 
 impl<B: HostBackend> std::fmt::Debug for Saved<B> {

@@ -33,15 +33,10 @@ use crate::cpu::recurrence::{BackwardUnit, CellMath, CellShape, ForwardRun};
 /// Gates of an LSTM: i, f, g, o.
 pub const GATES: usize = 4;
 
-/// The layer's operands, in the order its operation takes them.
-pub const OPERANDS: [Operand; 6] = [
-    Operand::Input,
-    Operand::InputWeight,
-    Operand::RecurrentWeight,
-    Operand::Bias,
-    Operand::Hidden,
-    Operand::Cell,
-];
+/// The layer's operands, in the order its operation takes them: the input and the two
+/// weights, then the bias and the initial state.
+pub const OPERANDS: [Operand; 6] =
+    Operand::after_weights([Operand::Bias, Operand::Hidden, Operand::Cell]);
 
 /// The LSTM's pointwise steps: it keeps `tanh(c_t)` for the backward pass.
 #[derive(Debug, Default)]

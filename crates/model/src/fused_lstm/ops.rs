@@ -46,5 +46,6 @@ impl_fused_ops!(
 );
 
 impl FusedCell<6> for LstmCell {
+    const NAME: &'static str = "LSTM";
     const OPERANDS: [Operand; 6] = kernel::OPERANDS;
 }

@@ -27,14 +27,9 @@ use crate::cpu::recurrence::{BackwardUnit, CellMath, CellShape, ForwardRun};
 /// A plain RNN has one "gate", the pre-activation itself.
 pub const GATES: usize = 1;
 
-/// The layer's operands, in the order its operation takes them.
-pub const OPERANDS: [Operand; 5] = [
-    Operand::Input,
-    Operand::InputWeight,
-    Operand::RecurrentWeight,
-    Operand::Bias,
-    Operand::Hidden,
-];
+/// The layer's operands, in the order its operation takes them: the input and the two
+/// weights, then the bias and the initial state.
+pub const OPERANDS: [Operand; 5] = Operand::after_weights([Operand::Bias, Operand::Hidden]);
 
 /// The plain RNN's pointwise steps: its one gate's activation is `h_t`.
 #[derive(Debug, Default)]

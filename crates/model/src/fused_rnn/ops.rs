@@ -40,5 +40,6 @@ impl_fused_ops!(
 );
 
 impl FusedCell<5> for RnnCell {
+    const NAME: &'static str = "RNN";
     const OPERANDS: [Operand; 5] = kernel::OPERANDS;
 }

@@ -36,21 +36,17 @@ use burn::store::ModuleRecord;
 use charlstm_data::quiet_panic::catch_quietly;
 use charlstm_data::{TOKENIZER_FILE, Tokenizer, Vocabulary};
 use charlstm_model::{CharModel, LayerState, RecurrentState};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
 pub use crate::durable::{write_atomically, write_synced};
 use crate::error::TrainError;
-use crate::init_from::InitializedFrom;
+use crate::progress::{FORMAT_VERSION, Progress};
 use crate::weights_shape::{config_mismatch, describe_mismatch, weights_shape};
 
 mod save;
 
 pub use save::{CheckpointContents, save, tokenizer_files};
-
-/// Version of the checkpoint layout; a checkpoint of another version is refused.
-pub const FORMAT_VERSION: u32 = 2;
 
 const CONFIG_FILE: &str = "config.toml";
 const VOCAB_FILE: &str = "vocab.json";
@@ -59,78 +55,6 @@ const SAFETENSORS_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.bin";
 const PROGRESS_FILE: &str = "progress.json";
-
-/// Where a run stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Progress {
-    /// Checkpoint layout version.
-    pub format_version: u32,
-    /// Optimizer steps taken.
-    pub step: usize,
-    /// Epoch (0-based) of the next step.
-    pub epoch: usize,
-    /// Index within the epoch of the next batch.
-    pub batch_in_epoch: usize,
-    /// Whether `batch_in_epoch` counts the early phase's shorter chunks
-    /// (`train.early_seq_len`) rather than `train.seq_len`-long ones.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub early_chunks: bool,
-    /// Mean training loss over the last report interval, nats/char.
-    pub train_loss: Option<f32>,
-    /// Validation loss of this checkpoint's weights, nats/char.
-    pub validation_loss: Option<f32>,
-    /// Lowest validation loss seen in the run so far (of a bidirectional model: the forward
-    /// loss of the checkpoint with the lowest sum of both directions).
-    pub best_validation_loss: Option<f32>,
-    /// The backward stack's training loss (bidirectional models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backward_train_loss: Option<f32>,
-    /// The backward stack's validation loss (bidirectional models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backward_validation_loss: Option<f32>,
-    /// The backward validation loss of the best checkpoint (bidirectional models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub best_backward_validation_loss: Option<f32>,
-    /// Seconds spent training so far.
-    pub elapsed_seconds: f64,
-    /// The backend that wrote the checkpoint.
-    pub backend: String,
-    /// Steps skipped because their loss or gradient was not finite (`train.skip_nonfinite`).
-    pub skipped_steps: usize,
-    /// The carried state's shape, `[layers, batch, hidden]`, when `state.bin` holds one.
-    pub state_shape: Option<[usize; 3]>,
-    /// sha256 (hex) of every other file of the checkpoint, by file name.
-    pub checksums: BTreeMap<String, String>,
-    /// The checkpoint a fine-tuned run's weights started from (`train --init-from`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initialized_from: Option<InitializedFrom>,
-}
-
-impl Progress {
-    /// Where a new run starts.
-    pub fn start(backend: &str) -> Self {
-        Self {
-            format_version: FORMAT_VERSION,
-            step: 0,
-            epoch: 0,
-            batch_in_epoch: 0,
-            early_chunks: false,
-            train_loss: None,
-            validation_loss: None,
-            best_validation_loss: None,
-            backward_train_loss: None,
-            backward_validation_loss: None,
-            best_backward_validation_loss: None,
-            elapsed_seconds: 0.0,
-            backend: backend.to_string(),
-            skipped_steps: 0,
-            state_shape: None,
-            checksums: BTreeMap::new(),
-            initialized_from: None,
-        }
-    }
-}
 
 /// A checkpoint directory read from disk (weights are loaded on demand).
 #[derive(Debug, Clone)]

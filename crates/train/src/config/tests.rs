@@ -32,8 +32,7 @@ fn unknown_keys_wrong_types_and_bad_values_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "[train]\nbatch_sise = 8\n");
     let err = RunConfig::load(Some(&path), &[]).unwrap_err().to_string();
-    assert!(err.contains("batch_sise"), "{err}");
-    assert!(!err.contains('\n'), "one line: {err}");
+    assert_one_line(&err, "batch_sise");
 
     let path = write(dir.path(), "[train]\nbatch_size = \"big\"\n");
     let err = RunConfig::load(Some(&path), &[]).unwrap_err().to_string();
@@ -102,8 +101,7 @@ fn a_decay_fraction_outside_its_range_is_refused() {
         let err = RunConfig::load(None, &[format!("train.decay_fraction={value}")])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("train.decay_fraction"), "{err}");
-        assert!(!err.contains('\n'), "one line: {err}");
+        assert_one_line(&err, "train.decay_fraction");
     }
 }
 
@@ -122,8 +120,7 @@ fn an_early_phase_needs_chunks_that_divide_seq_len_and_a_share_below_one() {
         (&["train.early_share=nan"], "train.early_share"),
     ] {
         let err = load(sets).unwrap_err().to_string();
-        assert!(err.contains(key), "{sets:?}: {err}");
-        assert!(!err.contains('\n'), "one line: {err}");
+        assert_one_line(&err, key);
     }
     let recipe = load(&["train.early_seq_len=25", "train.early_share=0.5"])
         .unwrap()
@@ -164,4 +161,10 @@ fn adam_decay_rates_outside_zero_to_one_are_refused() {
 fn toml_round_trip() {
     let config = RunConfig::load(None, &["train.max_minutes=2.5".into()]).unwrap();
     assert_eq!(RunConfig::from_toml(&config.to_toml()).unwrap(), config);
+}
+
+/// Asserts that the error message `err` names `expected`, in one line.
+fn assert_one_line(err: &str, expected: &str) {
+    assert!(err.contains(expected), "expected '{expected}' in: {err}");
+    assert!(!err.contains('\n'), "one line: {err}");
 }

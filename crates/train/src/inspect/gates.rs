@@ -8,7 +8,7 @@ use charlstm_model::inspect::{GateTrace, Inspection};
 use plotters::prelude::*;
 
 use crate::error::TrainError;
-use crate::plot::{COLORS, font_available, save_png};
+use crate::plot::{COLORS, draw_legend, font_available, save_png};
 
 /// Below this a gate counts as closed (left-saturated).
 pub const CLOSED_BELOW: f32 = 0.1;
@@ -105,13 +105,7 @@ pub fn draw_gates_png(inside: &Inspection, out: &Path, title: &str) -> Result<()
                 }
             }
             if text {
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()?;
+                draw_legend(&mut chart, 14)?;
             }
         }
         root.present()?;

@@ -15,7 +15,8 @@ use charlstm_model::inspect::{Inspection, inspect};
 
 use crate::durable::write_atomically;
 use crate::error::TrainError;
-use crate::generate::top_ids;
+use crate::log_probs::top_ids;
+use crate::text_file::read_text;
 use features::{FeatureRanking, TextFeature, rank_units};
 use report::{ReportHeading, html_report};
 
@@ -98,16 +99,7 @@ impl Visualization {
         title: String,
         options: VizOptions,
     ) -> Result<Self, TrainError> {
-        let shown = path.display();
-        let bytes = std::fs::read(path).map_err(|e| {
-            TrainError::Sampling(format!("cannot read '{shown}': {e} (check the path)"))
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            TrainError::Sampling(format!(
-                "'{shown}' is not valid UTF-8 at byte {} (give a UTF-8 text file)",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
+        let text = read_text(path, &format!("'{}'", path.display()))?;
         let inspection = inspect_text(model, tokenizer, &text, options.top_k)?;
         let rankings = rank_units(
             &inspection.inside,

@@ -105,3 +105,9 @@ pub fn assert_logits_agree(context: &str, on_cpu: &[f32], on_other: &[f32]) {
         );
     }
 }
+
+/// Asserts that the error message `err` names `expected`, in one line.
+pub fn assert_one_line(err: &str, expected: &str) {
+    assert!(err.contains(expected), "expected '{expected}' in: {err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+}

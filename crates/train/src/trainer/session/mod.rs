@@ -15,7 +15,7 @@ use charlstm_model::{CharModel, RecurrentState};
 
 use super::TrainSummary;
 use super::data::TrainingData;
-use crate::checkpoint::{self, Checkpoint, CheckpointContents, Progress};
+use crate::checkpoint::{self, Checkpoint, CheckpointContents};
 use crate::chunks::next_chunk;
 use crate::config::RunConfig;
 use crate::error::TrainError;
@@ -23,6 +23,7 @@ use crate::init_from;
 use crate::metrics::{LossWindow, MetricsRow};
 use crate::observer::{TrainEvent, TrainObserver};
 use crate::optimizer::adam;
+use crate::progress::Progress;
 use crate::resume::{OnResume, ResumePlan, recut_streams};
 use crate::setup::{SeededModel, seeded_model};
 use crate::step::{Chunk, step_seed, train_step};

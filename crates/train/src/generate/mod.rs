@@ -3,15 +3,17 @@
 
 use burn::prelude::*;
 use charlstm_data::Tokenizer;
-use charlstm_model::{
-    BatchStepper, CharModel, HostStepper, RecurrentState, Sampler, SamplingOptions, cpu,
-};
+use charlstm_model::{CharModel, Sampler, SamplingOptions};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::TrainError;
+use crate::log_probs::{log_prob_of, most_likely};
 use crate::stop::StopStrings;
-use crate::tensors::token_tensor;
+use crate::text_file::read_text;
+use logit_source::LogitSource;
+
+mod logit_source;
 
 /// What to generate.
 #[derive(Debug, Clone, Default)]
@@ -67,17 +69,7 @@ impl GenerateOptions {
     /// Reads a prime from `path` (`--prime-file`): UTF-8 text of at least one character.
     pub fn read_prime_file(path: &std::path::Path) -> Result<String, TrainError> {
         let shown = path.display();
-        let bytes = std::fs::read(path).map_err(|e| {
-            TrainError::Sampling(format!(
-                "cannot read --prime-file {shown}: {e} (check the path)"
-            ))
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            TrainError::Sampling(format!(
-                "--prime-file {shown} is not valid UTF-8 (at byte {}): give a text file",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
+        let text = read_text(path, &format!("--prime-file {shown}"))?;
         if text.is_empty() {
             return Err(TrainError::Sampling(format!(
                 "--prime-file {shown} is empty: give a file with at least one character"
@@ -180,18 +172,6 @@ impl Sample {
     pub fn log_prob(&self) -> f64 {
         self.pieces.iter().map(|piece| piece.log_prob).sum()
     }
-}
-
-/// `log Σ exp(row)`, in f64: `row[i]` minus it is the log probability of `i`.
-pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
-    max + sum.ln()
-}
-
-/// `log softmax(row)[index]`, in f64.
-fn log_prob_of(row: &[f32], index: usize) -> f64 {
-    row[index] as f64 - log_sum_exp(row)
 }
 
 /// Generates `count` independent samples at once, each `options.length` tokens after
@@ -308,173 +288,4 @@ pub fn generate_many_streaming(
         }
     }
     Ok(samples)
-}
-
-/// The `top` most likely tokens of a row of logits with their log probabilities, most likely
-/// first (none when `top` is 0).
-fn most_likely(row: &[f32], top: usize) -> Vec<(u32, f64)> {
-    if top == 0 {
-        return Vec::new();
-    }
-    let total = log_sum_exp(row);
-    top_ids(row, top)
-        .into_iter()
-        .map(|id| (id as u32, row[id] as f64 - total))
-        .collect()
-}
-
-/// The ids of the `k` largest of `values`, largest first (ties: lower id first). Selects
-/// before it sorts, so a large vocabulary costs one pass, not a sort of every token.
-pub(crate) fn top_ids(values: &[f32], k: usize) -> Vec<usize> {
-    let order = |&a: &usize, &b: &usize| values[b].total_cmp(&values[a]).then(a.cmp(&b));
-    let mut ids: Vec<usize> = (0..values.len()).collect();
-    let k = k.min(ids.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    if k < ids.len() {
-        ids.select_nth_unstable_by(k - 1, order);
-        ids.truncate(k);
-    }
-    ids.sort_by(order);
-    ids
-}
-
-/// Where the logits of the streams' next tokens come from.
-enum LogitSource<'a> {
-    /// The host steppers (CPU backends).
-    Host(HostSource),
-    /// The model's own operations on its device.
-    Device(DeviceSource<'a>),
-}
-
-impl<'a> LogitSource<'a> {
-    fn new(model: &'a CharModel, device: &'a Device, count: usize) -> Result<Self, TrainError> {
-        if cpu::supports(device) && HostStepper::fits(model) {
-            let stepper =
-                HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
-            Ok(Self::Host(HostSource {
-                stepper: Box::new(stepper),
-                batch: None,
-                count,
-            }))
-        } else {
-            Ok(Self::Device(DeviceSource {
-                model,
-                device,
-                state: None,
-                count,
-            }))
-        }
-    }
-
-    /// Reads the prime into every stream and returns the logits after it, `[count, V]`.
-    fn read_prime(&mut self, prime: &[u32]) -> Result<Vec<f32>, TrainError> {
-        match self {
-            Self::Host(source) => Ok(source.read_prime(prime)),
-            Self::Device(source) => source.read_prime(prime),
-        }
-    }
-
-    /// Reads `tokens[k]` into stream `k` and puts the logits after them into `logits`.
-    fn step(&mut self, tokens: &[u32], logits: &mut Vec<f32>) -> Result<(), TrainError> {
-        match self {
-            Self::Host(source) => {
-                source.step(tokens, logits);
-                Ok(())
-            }
-            Self::Device(source) => source.step(tokens, logits),
-        }
-    }
-}
-
-/// One stream steps on a [`HostStepper`]; many read the prime on one, which then forks into
-/// a [`BatchStepper`].
-struct HostSource {
-    stepper: Box<HostStepper>,
-    batch: Option<Box<BatchStepper>>,
-    count: usize,
-}
-
-impl HostSource {
-    fn read_prime(&mut self, prime: &[u32]) -> Vec<f32> {
-        let mut logits = &[][..];
-        for &token in prime {
-            logits = self.stepper.step(token as usize);
-        }
-        let logits = logits.repeat(self.count);
-        if self.count > 1 {
-            self.batch = Some(Box::new(self.stepper.fork(self.count)));
-        }
-        logits
-    }
-
-    fn step(&mut self, tokens: &[u32], logits: &mut Vec<f32>) {
-        logits.clear();
-        match &mut self.batch {
-            Some(batch) => {
-                let tokens: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
-                logits.extend_from_slice(batch.step(&tokens));
-            }
-            None => logits.extend_from_slice(self.stepper.step(tokens[0] as usize)),
-        }
-    }
-}
-
-/// All streams step as one batch of the model's operations on its device.
-struct DeviceSource<'a> {
-    model: &'a CharModel,
-    device: &'a Device,
-    state: Option<RecurrentState>,
-    count: usize,
-}
-
-impl DeviceSource<'_> {
-    fn read_prime(&mut self, prime: &[u32]) -> Result<Vec<f32>, TrainError> {
-        let ids = prime.repeat(self.count);
-        let tokens = token_tensor(&ids, self.count, prime.len(), self.device);
-        let (logits, next) = self.model.forward(tokens, None);
-        self.state = Some(next);
-        let vocab_size = logits.dims()[2];
-        read_logits(
-            logits
-                .narrow(1, prime.len() - 1, 1)
-                .reshape([self.count * vocab_size]),
-        )
-    }
-
-    fn step(&mut self, tokens: &[u32], logits: &mut Vec<f32>) -> Result<(), TrainError> {
-        let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
-        let tokens = Tensor::<1, Int>::from_data(TensorData::new(ids, [self.count]), self.device);
-        let (next_logits, next) = self.model.step(tokens, self.state.take());
-        self.state = Some(next);
-        let [rows, vocab_size] = next_logits.dims();
-        *logits = read_logits(next_logits.reshape([rows * vocab_size]))?;
-        Ok(())
-    }
-}
-
-fn read_logits(logits: Tensor<1>) -> Result<Vec<f32>, TrainError> {
-    logits
-        .try_into_vec_as()
-        .map_err(|e| TrainError::Backend(format!("cannot read logits from the device: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::Rng;
-
-    /// Selecting then sorting gives what sorting everything gives, ties (few distinct values)
-    /// included, for every k.
-    #[test]
-    fn top_ids_are_the_first_of_a_full_sort() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let values: Vec<f32> = (0..200).map(|_| rng.random_range(0..20) as f32).collect();
-        let mut sorted: Vec<usize> = (0..values.len()).collect();
-        sorted.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
-        for k in [0, 1, 5, 199, 200, 300] {
-            assert_eq!(top_ids(&values, k), sorted[..k.min(200)], "k = {k}");
-        }
-    }
 }
