@@ -1,7 +1,7 @@
-//! One layer of the recurrent stack, whichever its cell ([`RecurrentLayer`]), and the cells there
-//! are ([`CellKind`]). A stack holds [`RecurrentLayer`]s, so another cell or a faster
-//! implementation of one is one more variant here, and the embedding, head,
-//! training loop and sampler need not change.
+//! One layer of the recurrent stack, whichever its cell ([`RecurrentLayer`]), and the cells
+//! there are ([`CellKind`]). A stack holds [`RecurrentLayer`]s, so another cell or a faster
+//! implementation of one is one more variant here, and the embedding, head, training loop and
+//! sampler need not change.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
