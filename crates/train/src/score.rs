@@ -10,7 +10,7 @@ use charlstm_model::{CharModel, HostStepper};
 
 use crate::error::TrainError;
 use crate::log_probs::log_sum_exp;
-use crate::text_file::not_utf8;
+use crate::text_file::{cannot_read, not_utf8};
 
 /// How well a model predicts one file.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +69,9 @@ pub fn score_file(
         )
     })?;
     let shown = path.display();
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| TrainError::Sampling(format!("cannot read {shown}: {e} (check the path)")))?;
+    // How the read and UTF-8 errors name the file.
+    let named = shown.to_string();
+    let mut file = std::fs::File::open(path).map_err(|e| cannot_read(&named, &e))?;
     let mut stepper = HostStepper::new(model).map_err(|e| TrainError::Backend(e.to_string()))?;
     let mut score = FileScore {
         path: path.to_path_buf(),
@@ -90,9 +91,7 @@ pub fn score_file(
             Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(TrainError::Sampling(format!(
-                    "cannot read {shown}: {e} (check the path)"
-                )));
+                return Err(cannot_read(&named, &e));
             }
         };
         pending.extend_from_slice(&block[..read]);
@@ -101,10 +100,7 @@ pub fn score_file(
             // An incomplete character at the end waits for the next block.
             Err(e) if e.error_len().is_none() && read > 0 => e.valid_up_to(),
             Err(e) => {
-                return Err(not_utf8(
-                    &shown.to_string(),
-                    offset + e.valid_up_to() as u64,
-                ));
+                return Err(not_utf8(&named, offset + e.valid_up_to() as u64));
             }
         };
         let text = std::str::from_utf8(&pending[..valid]).expect("checked above");

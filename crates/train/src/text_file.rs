@@ -8,9 +8,13 @@ use crate::error::TrainError;
 /// Reads `path` as UTF-8 text; `named` is how the errors name it (`--prime-file x.txt`,
 /// `'x.txt'`).
 pub fn read_text(path: &Path, named: &str) -> Result<String, TrainError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| TrainError::Sampling(format!("cannot read {named}: {e} (check the path)")))?;
+    let bytes = std::fs::read(path).map_err(|e| cannot_read(named, &e))?;
     String::from_utf8(bytes).map_err(|e| not_utf8(named, e.utf8_error().valid_up_to() as u64))
+}
+
+/// The error for a text file `named` that could not be opened or read.
+pub(crate) fn cannot_read(named: &str, error: &std::io::Error) -> TrainError {
+    TrainError::Sampling(format!("cannot read {named}: {error} (check the path)"))
 }
 
 /// The error for a text file `named` whose bytes stop being UTF-8 at `offset`.
