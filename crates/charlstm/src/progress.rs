@@ -138,6 +138,7 @@ impl TrainObserver for ConsoleObserver {
                 total_steps,
                 resumed_at,
                 time_budget,
+                regularization,
             } => {
                 self.unit = unit.to_string();
                 self.total_steps = total_steps;
@@ -153,6 +154,7 @@ impl TrainObserver for ConsoleObserver {
                         share * 100.0
                     );
                 }
+                info!("regularisation: {regularization}");
                 if let Some(step) = resumed_at {
                     info!("resuming at step {step}");
                 }

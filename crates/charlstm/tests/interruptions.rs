@@ -18,6 +18,28 @@ use common::{assert_mentions, assert_ok, charlstm, sets, stderr, temp_run_dir};
 /// logging every step and writing `latest` every `checkpoint_interval` steps. Its first 30%
 /// of steps train on chunks half as long, so kills land on both sides of the switch.
 fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Command {
+    train_command_with(run_dir, checkpoint_interval, resume, &[])
+}
+
+/// Every regularisation that draws masks or keeps state beyond the weights: locked dropout
+/// between layers, on the input and of embedding rows, weight drop, weight decay and the
+/// averaged weights (which the validation losses measure).
+const REGULARISED: &[&str] = &[
+    "model.locked_dropout=true",
+    "model.input_dropout=0.1",
+    "model.embedding_dropout=0.1",
+    "model.weight_drop=0.3",
+    "train.weight_decay=0.1",
+    "train.ema_decay=0.9",
+];
+
+/// [`train_command`] with `extra` overrides after the standard ones.
+fn train_command_with(
+    run_dir: &Path,
+    checkpoint_interval: usize,
+    resume: bool,
+    extra: &[&str],
+) -> Command {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
     let mut command = charlstm();
     command.args(["train", "--quiet", "--config"]).arg(config);
@@ -40,6 +62,7 @@ fn train_command(run_dir: &Path, checkpoint_interval: usize, resume: bool) -> Co
         "train.log_interval=1",
         &format!("train.checkpoint_interval={checkpoint_interval}"),
     ]));
+    command.args(sets(extra));
     command
 }
 
@@ -80,9 +103,13 @@ fn kill_after_rows(mut child: Child, run_dir: &Path, rows: usize) {
     child.wait().unwrap();
 }
 
-fn uninterrupted(dir: &Path) -> Vec<String> {
+fn uninterrupted(dir: &Path, extra: &[&str]) -> Vec<String> {
     let run_dir = dir.join("uninterrupted");
-    assert_ok(&train_command(&run_dir, 0, false).output().unwrap());
+    assert_ok(
+        &train_command_with(&run_dir, 0, false, extra)
+            .output()
+            .unwrap(),
+    );
     let rows = losses(&metrics(&run_dir));
     assert_eq!(rows.len(), 160);
     rows
@@ -97,13 +124,15 @@ fn kill_repeatedly(
     dir: &Path,
     checkpoint_interval: usize,
     starts: usize,
+    extra: &[&str],
     mut stop: impl FnMut(Child, &Path, &mut ChaCha8Rng) -> bool,
 ) -> (Vec<String>, PathBuf) {
-    let expected = uninterrupted(dir);
+    let expected = uninterrupted(dir, extra);
     let mut rng = ChaCha8Rng::seed_from_u64(rand::rng().random());
     let run_dir = dir.join("killed");
     for _ in 0..starts {
-        let child = train_command(&run_dir, checkpoint_interval, has_checkpoint(&run_dir))
+        let resume = has_checkpoint(&run_dir);
+        let child = train_command_with(&run_dir, checkpoint_interval, resume, extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -117,15 +146,30 @@ fn kill_repeatedly(
 
 #[test]
 fn killed_at_random_steps_and_resumed_the_losses_match_bit_for_bit() {
+    killed_and_resumed_matches(&[]);
+}
+
+/// The same with every regularisation on: its masks come out the same after a resume, and the
+/// averaged weights (which validation measures) are saved and resumed exactly.
+#[test]
+fn a_regularised_run_killed_and_resumed_matches_bit_for_bit() {
+    killed_and_resumed_matches(REGULARISED);
+}
+
+fn killed_and_resumed_matches(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     // Killed three times at random steps, checkpoints every 7 steps.
-    let (expected, run_dir) = kill_repeatedly(dir.path(), 7, 3, |child, run_dir, rng| {
+    let (expected, run_dir) = kill_repeatedly(dir.path(), 7, 3, extra, |child, run_dir, rng| {
         let done = metrics(run_dir).len();
         kill_after_rows(child, run_dir, rng.random_range(done + 8..done + 40));
         false
     });
     assert!(has_checkpoint(&run_dir), "a checkpoint survived the kills");
-    assert_ok(&train_command(&run_dir, 7, true).output().unwrap());
+    assert_ok(
+        &train_command_with(&run_dir, 7, true, extra)
+            .output()
+            .unwrap(),
+    );
     assert_eq!(losses(&metrics(&run_dir)), expected);
 }
 
@@ -133,7 +177,7 @@ fn killed_at_random_steps_and_resumed_the_losses_match_bit_for_bit() {
 fn killed_many_times_while_saving_it_always_resumes() {
     let dir = tempfile::tempdir().unwrap();
     // A checkpoint after every step, so most kills land in or near a save.
-    let (expected, run_dir) = kill_repeatedly(dir.path(), 1, 12, |mut child, _, rng| {
+    let (expected, run_dir) = kill_repeatedly(dir.path(), 1, 12, &[], |mut child, _, rng| {
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
         if child.try_wait().unwrap().is_some() {
             return true;

@@ -15,6 +15,7 @@ use burn::prelude::*;
 use crate::fused_head;
 use crate::loss::sum_cross_entropy;
 use crate::recurrent::RecurrentLayer;
+use crate::regularization::{self, Regularization};
 use crate::state::{LayerState, RecurrentState};
 
 /// Embedding → `num_layers` recurrent layers → linear head.
@@ -36,6 +37,10 @@ pub struct CharModel {
     pub backward_head: Option<Linear>,
     /// Whether layers above the first add their input to their output.
     pub residual: bool,
+    /// What else is dropped while training (embedding rows, the bottom layer's input,
+    /// recurrent weights; locked masks between layers).
+    #[module(skip)]
+    pub regularization: Regularization,
 }
 
 /// Which way a stack reads the text.
@@ -196,21 +201,32 @@ impl CharModel {
             "state has one entry per layer"
         );
 
+        let extra = &self.regularization;
         // The recurrent layers work time-major, [seq_len, batch, features], so that every step
         // reads a contiguous block.
-        let mut features = self.embedding.forward(tokens).swap_dims(0, 1);
+        let embedded = if extra.embedding_dropout > 0.0 {
+            let weight =
+                regularization::drop_rows(self.embedding.weight.val(), extra.embedding_dropout);
+            burn::tensor::module::embedding(weight, tokens)
+        } else {
+            self.embedding.forward(tokens)
+        };
+        let mut features =
+            regularization::locked_dropout(embedded.swap_dims(0, 1), extra.input_dropout);
         let last = layers.len() - 1;
         let mut final_states = Vec::with_capacity(layers.len());
         for (index, (layer, layer_state)) in layers.iter().zip(state.layers).enumerate() {
             // x_{l+1} = f_l(x_l) + x_l above the first layer (equal widths there).
             let skip = (self.residual && index > 0).then(|| features.clone());
+            let dropped = regularization::drop_recurrent_weight(layer, extra.weight_drop);
+            let layer = dropped.as_ref().unwrap_or(layer);
             let (mut output, final_state) = layer.forward(features, layer_state);
             final_states.push(final_state);
             if let Some(input) = skip {
                 output = output + input;
             }
             features = if index < last || self.output_dropout {
-                self.dropout.forward(output)
+                self.drop_between_layers(output)
             } else {
                 output
             };
@@ -221,6 +237,21 @@ impl CharModel {
                 layers: final_states,
             },
         )
+    }
+
+    /// The dropout between layers: one mask per step and feature, or, with locked dropout,
+    /// one per stream and feature for the whole chunk.
+    fn drop_between_layers(&self, output: Tensor<3>) -> Tensor<3> {
+        if self.regularization.locked_dropout {
+            let prob = if self.dropout.training.is_enabled() {
+                self.dropout.prob
+            } else {
+                0.0
+            };
+            regularization::locked_dropout(output, prob)
+        } else {
+            self.dropout.forward(output)
+        }
     }
 
     /// One step of the forward stack for sampling: `tokens` `[batch]` → logits

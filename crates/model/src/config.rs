@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::char_model::CharModel;
 use crate::recurrent::{CellKind, RecurrentLayer};
+use crate::regularization::Regularization;
 use crate::shape::ModelShape;
 
 /// The network's shape (the vocabulary comes from the corpus).
@@ -27,6 +28,15 @@ pub struct ModelConfig {
     /// Also apply `dropout` to the top layer's output, before the head (char-rnn's
     /// convention; the only dropout a one-layer model can have).
     pub output_dropout: bool,
+    /// Keep one `dropout` mask per stream and feature over a chunk's steps (variational
+    /// dropout) instead of a new one at every step.
+    pub locked_dropout: bool,
+    /// Locked dropout on the embedding's output, the bottom layer's input, in `[0, 1)`.
+    pub input_dropout: f64,
+    /// Probability of dropping a token's whole embedding row for a step, in `[0, 1)`.
+    pub embedding_dropout: f64,
+    /// DropConnect on every recurrent weight matrix (one mask per step), in `[0, 1)`.
+    pub weight_drop: f64,
     /// Added to the initial forget-gate bias of LSTM layers (0: PyTorch's initialisation; GRU
     /// and RNN layers ignore it).
     pub forget_bias: f64,
@@ -50,6 +60,10 @@ impl Default for ModelConfig {
             num_layers: 2,
             dropout: 0.0,
             output_dropout: false,
+            locked_dropout: false,
+            input_dropout: 0.0,
+            embedding_dropout: 0.0,
+            weight_drop: 0.0,
             forget_bias: 0.0,
             bidirectional: false,
             shared_head: true,
@@ -93,7 +107,27 @@ impl ModelConfig {
             },
             backward_head: (self.bidirectional && !self.shared_head).then(head),
             residual: self.residual,
+            regularization: self.regularization(),
         }
+    }
+
+    /// What the model drops while training besides `dropout` between layers.
+    pub fn regularization(&self) -> Regularization {
+        Regularization {
+            embedding_dropout: self.embedding_dropout,
+            input_dropout: self.input_dropout,
+            weight_drop: self.weight_drop,
+            locked_dropout: self.locked_dropout,
+        }
+    }
+
+    /// Gives `model` (loaded from a checkpoint, or another run's weights) this config's
+    /// training-time regularisation, which is no part of the weights: every dropout rate and
+    /// where it applies.
+    pub fn apply_regularization(&self, model: &mut CharModel) {
+        model.dropout = DropoutConfig::new(self.dropout).init();
+        model.output_dropout = self.output_dropout;
+        model.regularization = self.regularization();
     }
 
     /// The shape a model initialised from this config for `vocab_size` tokens has.

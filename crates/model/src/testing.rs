@@ -31,3 +31,13 @@ pub fn wgpu_or_skip() -> Option<Device> {
         }
     }
 }
+
+/// Held by the tests of a test binary that seed a CPU device's generator and need its draws
+/// to be theirs alone: the CPU backends keep one generator per process, and tests run on
+/// threads side by side, so a test drawing in between would change another's numbers.
+pub fn generator_lock() -> std::sync::MutexGuard<'static, ()> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

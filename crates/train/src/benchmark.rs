@@ -11,6 +11,7 @@ use charlstm_model::cpu::isa::Isa;
 use charlstm_model::{RecurrentState, SamplingOptions};
 use serde::Serialize;
 
+use crate::averaging::WeightAverage;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::generate::{GenerateOptions, generate, generate_many};
@@ -79,6 +80,8 @@ pub fn run_benchmark(
     } = seeded_model(config, vocab.len())?;
     let parameters = model.num_params();
     let mut optimizer = adam(&config.train);
+    // The moving average of the weights is part of a step when the run keeps one.
+    let mut average = (recipe.ema_decay > 0.0).then(|| WeightAverage::new(recipe.ema_decay));
     let mut state: Option<RecurrentState> = None;
     let mut backward_state: Option<RecurrentState> = None;
     let mut clock = None;
@@ -111,6 +114,9 @@ pub fn run_benchmark(
             recipe.grad_clip,
         );
         model = outcome.model;
+        if let Some(average) = &mut average {
+            average.update(&model);
+        }
         state = Some(outcome.state);
         backward_state = outcome.backward_state;
         // The step read its loss, which waits for the device, so the clock sees finished work.

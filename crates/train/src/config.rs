@@ -68,6 +68,12 @@ pub struct TrainConfig {
     /// Adam's decay rate of the squared gradient's running mean (PyTorch's default 0.999).
     /// Smaller values adapt the step size faster, which short runs may prefer.
     pub adam_beta2: f64,
+    /// Decoupled weight decay (AdamW) of the weight matrices and the embedding: each step
+    /// shrinks them by `learning_rate · weight_decay` of themselves (0: plain Adam).
+    pub weight_decay: f64,
+    /// Keep an exponential moving average of the weights with this decay (0: none); it is
+    /// what validation measures, `best/` keeps and sampling reads.
+    pub ema_decay: f64,
     /// Clip the global gradient norm (all parameters together, as PyTorch's
     /// `clip_grad_norm_`) to this value; 0 turns clipping off.
     pub grad_clip: f64,
@@ -118,6 +124,8 @@ impl Default for TrainConfig {
             warmup_steps: 100,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
+            weight_decay: 0.0,
+            ema_decay: 0.0,
             grad_clip: 5.0,
             epochs: 10,
             max_steps: 0,
@@ -171,6 +179,40 @@ impl TrainConfig {
 }
 
 impl RunConfig {
+    /// The run's regularisation in words, e.g. `dropout 0.2 (locked), weight drop 0.3,
+    /// weight decay 0.1, weights averaged (decay 0.999)`, or `none`.
+    pub fn describe_regularization(&self) -> String {
+        let (m, t) = (&self.model, &self.train);
+        let mut parts = Vec::new();
+        if m.dropout > 0.0 {
+            let placement = match (m.locked_dropout, m.output_dropout) {
+                (true, true) => " (locked, also before the head)",
+                (true, false) => " (locked)",
+                (false, true) => " (also before the head)",
+                (false, false) => "",
+            };
+            parts.push(format!("dropout {}{placement}", m.dropout));
+        }
+        for (name, value) in [
+            ("input dropout", m.input_dropout),
+            ("embedding dropout", m.embedding_dropout),
+            ("weight drop", m.weight_drop),
+            ("weight decay", t.weight_decay),
+        ] {
+            if value > 0.0 {
+                parts.push(format!("{name} {value}"));
+            }
+        }
+        if t.ema_decay > 0.0 {
+            parts.push(format!("weights averaged (decay {})", t.ema_decay));
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Reads `path` (if given) over the defaults, applies `overrides` (`key=value`, dotted
     /// keys such as `train.learning_rate=1e-3`), and validates the result.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, TrainError> {
@@ -310,6 +352,20 @@ impl RunConfig {
                 return bad(key, beta.to_string(), "in [0, 1)");
             }
         }
+        if !(recipe.weight_decay.is_finite() && recipe.weight_decay >= 0.0) {
+            return bad(
+                "train.weight_decay",
+                recipe.weight_decay.to_string(),
+                ">= 0 (0 turns it off)",
+            );
+        }
+        if !(0.0..1.0).contains(&recipe.ema_decay) {
+            return bad(
+                "train.ema_decay",
+                recipe.ema_decay.to_string(),
+                "in [0, 1) (0 turns averaging off)",
+            );
+        }
         if !(recipe.grad_clip.is_finite() && recipe.grad_clip >= 0.0) {
             return bad(
                 "train.grad_clip",
@@ -325,8 +381,15 @@ impl RunConfig {
             );
         }
         let m = &self.model;
-        if !(m.dropout.is_finite() && (0.0..1.0).contains(&m.dropout)) {
-            return bad("model.dropout", m.dropout.to_string(), "in [0, 1)");
+        for (key, prob) in [
+            ("model.dropout", m.dropout),
+            ("model.input_dropout", m.input_dropout),
+            ("model.embedding_dropout", m.embedding_dropout),
+            ("model.weight_drop", m.weight_drop),
+        ] {
+            if !(prob.is_finite() && (0.0..1.0).contains(&prob)) {
+                return bad(key, prob.to_string(), "in [0, 1)");
+            }
         }
         if !m.forget_bias.is_finite() {
             return bad(

@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use burn::nn::DropoutConfig;
 use burn::prelude::Device;
 use charlstm_data::{CHARACTER_TOKENIZER, Tokenizer, TokenizerChoice};
 use charlstm_model::CharModel;
@@ -74,7 +73,7 @@ pub fn tokenizer_choice(
 
 /// The model a fine-tuned run starts from: the checkpoint's weights on `device`, its
 /// vocabulary grown to `fresh`'s (a model initialised for the run's tokenizer, whose rows the
-/// new tokens take), with the dropout `config` gives.
+/// new tokens take), with the dropout and other regularisation `config` gives.
 pub fn initial_model(
     checkpoint: &Checkpoint,
     config: &RunConfig,
@@ -82,8 +81,7 @@ pub fn initial_model(
     device: &Device,
 ) -> Result<CharModel, TrainError> {
     let mut model = checkpoint.load_model(device)?.with_vocabulary_of(fresh);
-    model.dropout = DropoutConfig::new(config.model.dropout).init();
-    model.output_dropout = config.model.output_dropout;
+    config.model.apply_regularization(&mut model);
     Ok(model)
 }
 

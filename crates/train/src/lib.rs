@@ -2,6 +2,7 @@
 //! (truncated BPTT with carried state, Adam, global gradient-norm clipping, a learning-rate
 //! schedule, periodic validation), evaluation, text generation and checkpoints.
 
+pub mod averaging;
 pub mod backend;
 pub mod beam;
 pub mod benchmark;

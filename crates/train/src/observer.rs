@@ -30,6 +30,8 @@ pub enum TrainEvent<'a> {
         resumed_at: Option<usize>,
         /// `train.max_minutes` in seconds, if set, and the part of it already used.
         time_budget: Option<(f64, f64)>,
+        /// The regularisation, in words ([`crate::RunConfig::describe_regularization`]).
+        regularization: &'a str,
     },
     /// The corpus is being prepared: read (checked and counted), then encoded into the
     /// token file; sent after each piece of about 1 MiB.

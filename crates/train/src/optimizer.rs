@@ -1,4 +1,5 @@
-//! The optimizer every run uses: Adam with PyTorch's epsilon and the run's decay rates. On the
+//! The optimizer every run uses: Adam with PyTorch's epsilon and the run's decay rates, and
+//! decoupled weight decay on the weight matrices (AdamW, `train.weight_decay`). On the
 //! CPU backends each parameter tensor takes its step in one fused pass
 //! ([`charlstm_model::fused_adam`]), the clipping scale included; elsewhere Burn's `Adam` takes
 //! it. Both keep Burn's `AdamState`, so a checkpoint's optimizer record is the same whichever
@@ -48,7 +49,8 @@ pub fn step_scaled<M: Module>(
 /// PyTorch's default epsilon, so that the two are comparable (Burn's default is 1e-5).
 const EPSILON: f32 = 1e-8;
 
-/// The run's optimizer over the whole model (`train.adam_beta1`, `train.adam_beta2`).
+/// The run's optimizer over the whole model (`train.adam_beta1`, `train.adam_beta2`,
+/// `train.weight_decay`).
 pub fn adam(train: &TrainConfig) -> ModuleOptimizer {
     let config = AdamConfig::new()
         .with_epsilon(EPSILON)
@@ -58,6 +60,7 @@ pub fn adam(train: &TrainConfig) -> ModuleOptimizer {
         beta_1: train.adam_beta1 as f32,
         beta_2: train.adam_beta2 as f32,
         epsilon: EPSILON,
+        weight_decay: train.weight_decay as f32,
         elsewhere: config.build(),
     })
 }
@@ -68,6 +71,9 @@ struct FusedAdam {
     beta_1: f32,
     beta_2: f32,
     epsilon: f32,
+    /// Decoupled weight decay of the weight matrices and the embedding (tensors of two or
+    /// more dimensions); biases are not decayed, as is usual for AdamW.
+    weight_decay: f32,
     /// The same Adam, for devices the fused step does not run on.
     elsewhere: Adam,
 }
@@ -84,11 +90,18 @@ impl Optimizer for FusedAdam {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let grad_scale = GRAD_SCALE.get();
         let state = state.map(|HostLoaded(state)| state);
+        let weight_decay = if D >= 2 { self.weight_decay } else { 0.0 };
         if !fused_adam::supports(&tensor.device()) {
             let grad = if grad_scale == 1.0 {
                 grad
             } else {
                 grad.mul_scalar(grad_scale)
+            };
+            // AdamW: the decay first, then Adam's step, as PyTorch's `AdamW` takes them.
+            let tensor = if weight_decay == 0.0 {
+                tensor
+            } else {
+                tensor.mul_scalar(1.0 - lr as f32 * weight_decay)
             };
             let (tensor, state) = self.elsewhere.step(lr, tensor, grad, state);
             return (tensor, state.map(HostLoaded));
@@ -107,6 +120,7 @@ impl Optimizer for FusedAdam {
             epsilon: self.epsilon,
             time,
             grad_scale,
+            weight_decay,
         };
         let (tensor, moment_1, moment_2) = fused_adam::adam_step(tensor, grad, moments, step);
         let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
@@ -195,6 +209,7 @@ mod tests {
     /// either kind resume with the other.
     #[test]
     fn the_fused_step_is_burns_adam_bit_for_bit() {
+        let _generator = charlstm_model::testing::generator_lock();
         let train_config = TrainConfig::default();
         let burns = || {
             AdamConfig::new()
@@ -231,5 +246,65 @@ mod tests {
             };
             assert_ne!(fused, initial, "the steps moved the parameters");
         }
+    }
+
+    /// Decoupled weight decay shrinks every weight matrix and the embedding by `lr · λ` of
+    /// itself and leaves the biases alone: with zero gradients Adam's own step is zero, so
+    /// that is all one step does.
+    #[test]
+    fn weight_decay_shrinks_the_weights_not_the_biases() {
+        let _generator = charlstm_model::testing::generator_lock();
+        #[allow(deprecated)]
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            device.seed(5);
+            let model = ModelConfig {
+                embedding_size: 4,
+                hidden_size: 8,
+                ..ModelConfig::default()
+            }
+            .init(7, &device);
+            let before = ranked_values(&model);
+            let tokens =
+                Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4], [2, 2]), &device);
+            let (logits, _) = model.forward(tokens, None);
+            let grads =
+                GradientsParams::from_grads(logits.sum().mul_scalar(0.0).backward(), &model);
+            let train = TrainConfig {
+                weight_decay: 0.5,
+                ..TrainConfig::default()
+            };
+            let (learning_rate, mut optimizer) = (0.1, adam(&train));
+            let after = ranked_values(&optimizer.step(learning_rate, model, grads));
+            assert_eq!(before.len(), after.len());
+            let mut decayed = 0;
+            for ((rank, old), (_, new)) in before.iter().zip(&after) {
+                let factor = if *rank >= 2 { 1.0 - 0.1 * 0.5 } else { 1.0 };
+                decayed += usize::from(*rank >= 2);
+                for (o, n) in old.iter().zip(new) {
+                    assert!(
+                        (o * factor - n).abs() < 1e-6,
+                        "rank {rank}: {o} · {factor} vs {n}"
+                    );
+                }
+            }
+            assert!(
+                decayed >= 4,
+                "the embedding, two layers' weights and the head"
+            );
+        }
+    }
+
+    /// Every float parameter's rank and values, in visiting order.
+    fn ranked_values(model: &impl Module) -> Vec<(usize, Vec<f32>)> {
+        use burn::module::{ModuleVisitor, Param};
+        struct Collect(Vec<(usize, Vec<f32>)>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.push((D, param.val().try_into_vec_as().unwrap()));
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        model.visit(&mut collect);
+        collect.0
     }
 }

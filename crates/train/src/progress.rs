@@ -51,6 +51,10 @@ pub struct Progress {
     pub state_shape: Option<[usize; 3]>,
     /// sha256 (hex) of every other file of the checkpoint, by file name.
     pub checksums: BTreeMap<String, String>,
+    /// Updates folded into the moving average of the weights (`train.ema_decay`); when
+    /// non-zero, `model.bpk` holds the average and `training.bpk` the trained weights.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub averaged_steps: usize,
     /// The checkpoint a fine-tuned run's weights started from (`train --init-from`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initialized_from: Option<InitializedFrom>,
@@ -76,9 +80,14 @@ impl Progress {
             skipped_steps: 0,
             state_shape: None,
             checksums: BTreeMap::new(),
+            averaged_steps: 0,
             initialized_from: None,
         }
     }
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// What a fine-tuned run started from, as its checkpoints record it.

@@ -97,6 +97,10 @@ pub fn repair(run_dir: &Path, items: &[RepairItem]) -> Result<(), TrainError> {
             ..Checkpoint::open_unchecked(&item.path)?
         };
         let model = repaired.load_model(&device)?;
+        let training_model = match repaired.progress.averaged_steps > 0 {
+            true => Some(repaired.load_training_model(&device)?),
+            false => None,
+        };
         let optimizer = match repaired.dir.join("optimizer.bpk").is_file() {
             true => Some(repaired.load_optimizer(adam(&item.repaired.train))?),
             false => None,
@@ -114,6 +118,7 @@ pub fn repair(run_dir: &Path, items: &[RepairItem]) -> Result<(), TrainError> {
                 config: &repaired.config,
                 tokenizer: &repaired.tokenizer,
                 model: &model,
+                training_model: training_model.as_ref(),
                 optimizer: optimizer.as_ref(),
                 state: state.as_ref(),
                 progress: &repaired.progress,

@@ -47,6 +47,8 @@ pub fn run(args: InfoArgs) -> Result<()> {
             "backward_validation_loss": short(p.backward_validation_loss),
             "best_backward_validation_loss": short(p.best_backward_validation_loss),
             "resumable": checkpoint.dir.join("optimizer.bpk").is_file(),
+            "regularization": config.describe_regularization(),
+            "averaged_steps": p.averaged_steps,
             "initialized_from": p.initialized_from,
             "config": toml::from_str::<serde_json::Value>(&config.to_toml()).ok(),
         });
@@ -97,6 +99,16 @@ pub fn run(args: InfoArgs) -> Result<()> {
             init.step,
             init.vocab_size,
             init.added_tokens
+        );
+    }
+    println!(
+        "regularisation:        {}",
+        config.describe_regularization()
+    );
+    if p.averaged_steps > 0 {
+        println!(
+            "weights:               the moving average of the trained weights over {} steps (decay {})",
+            p.averaged_steps, config.train.ema_decay
         );
     }
     println!("train loss:            {}", loss(p.train_loss));

@@ -7,8 +7,11 @@
 //! g  = grad · scale
 //! m  = m · β₁ + g · (1 − β₁)
 //! v  = v · β₂ + g² · (1 − β₂)
-//! p  = p − (m · c) / (√v + ε · √(1 − β₂ᵗ)) · lr      c = √(1 − β₂ᵗ) / (1 − β₁ᵗ)
+//! p  = p · d − (m · c) / (√v + ε · √(1 − β₂ᵗ)) · lr      c = √(1 − β₂ᵗ) / (1 − β₁ᵗ)
 //! ```
+//!
+//! `d = 1 − lr · λ` is decoupled weight decay (AdamW, Loshchilov & Hutter, 2019, as PyTorch's
+//! `AdamW` takes it); with `λ = 0`, `p · 1` is `p` and the step is Adam's bit for bit.
 //!
 //! A parameter seen for the first time starts from zero moments (Burn's first step,
 //! `m = g · (1 − β₁)`, is the same numbers: `0 · β₁ + x` is `x`).
@@ -35,6 +38,8 @@ pub struct AdamStep {
     pub time: usize,
     /// The factor the gradient is multiplied by first (1: as it is).
     pub grad_scale: f32,
+    /// Decoupled weight decay `λ`: the parameter shrinks by `lr · λ` of itself (0: Adam).
+    pub weight_decay: f32,
 }
 
 impl AdamStep {
@@ -77,6 +82,7 @@ pub fn adam_step(
         combined,
         epsilon,
         step.learning_rate,
+        1.0 - step.learning_rate * step.weight_decay,
     ];
     param
         .par_chunks_mut(MIN_ELEMENTS_PER_TASK)
@@ -95,15 +101,16 @@ best_isa! {
         grad: &[f32],
         moment_1: &mut [f32],
         moment_2: &mut [f32],
-        scalars: [f32; 8],
+        scalars: [f32; 9],
     ) {
-        let [scale, beta_1, keep_1, beta_2, keep_2, combined, epsilon, learning_rate] = scalars;
+        let [scale, beta_1, keep_1, beta_2, keep_2, combined, epsilon, learning_rate, decay] =
+            scalars;
         let moments = moment_1.iter_mut().zip(moment_2.iter_mut());
         for ((param, &grad), (m, v)) in param.iter_mut().zip(grad).zip(moments) {
             let g = grad * scale;
             *m = *m * beta_1 + g * keep_1;
             *v = *v * beta_2 + g * g * keep_2;
-            *param -= *m * combined / (v.sqrt() + epsilon) * learning_rate;
+            *param = *param * decay - *m * combined / (v.sqrt() + epsilon) * learning_rate;
         }
     }
 }
@@ -112,9 +119,16 @@ best_isa! {
 mod tests {
     use super::*;
 
-    /// Three steps against the textbook update (Kingma and Ba's algorithm 1) in f64.
+    /// Three steps against the textbook update (Kingma and Ba's algorithm 1) in f64, without and
+    /// with decoupled weight decay (Loshchilov and Hutter's AdamW: `p ← p − lr · λ · p` first).
     #[test]
     fn steps_match_the_textbook_update() {
+        for weight_decay in [0.0, 0.1] {
+            textbook_steps(weight_decay);
+        }
+    }
+
+    fn textbook_steps(weight_decay: f64) {
         let (beta_1, beta_2, epsilon, learning_rate) = (0.9f64, 0.99f64, 1e-8f64, 0.01f64);
         let len = 40_000; // several tasks
         let mut param: Vec<f32> = (0..len).map(|i| ((i % 17) as f32 - 8.0) * 0.1).collect();
@@ -138,6 +152,7 @@ mod tests {
                     epsilon: epsilon as f32,
                     time,
                     grad_scale: scale,
+                    weight_decay: weight_decay as f32,
                 },
             );
             for i in 0..len {
@@ -146,6 +161,7 @@ mod tests {
                 v64[i] = beta_2 * v64[i] + (1.0 - beta_2) * g * g;
                 let m_hat = m64[i] / (1.0 - beta_1.powi(time as i32));
                 let v_hat = v64[i] / (1.0 - beta_2.powi(time as i32));
+                expected[i] -= learning_rate * weight_decay * expected[i];
                 expected[i] -= learning_rate * m_hat / (v_hat.sqrt() + epsilon);
             }
         }
@@ -172,6 +188,7 @@ mod tests {
                 epsilon: 1e-8,
                 time: 1,
                 grad_scale: 1.0,
+                weight_decay: 0.0,
             },
         );
     }

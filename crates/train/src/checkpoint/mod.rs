@@ -7,8 +7,11 @@
 //!     vocab.json       the character vocabulary (absent when a tokenizer.json was given)
 //!     tokenizer.json   the tokens as a Hugging Face tokenizer (the character vocabulary as
 //!                      one, or the tokenizer.json the run was given)
-//!     model.bpk        weights (Burn's burnpack format; backend-independent)
+//!     model.bpk        weights (Burn's burnpack format; backend-independent): the moving
+//!                      average of the weights when the run keeps one (`train.ema_decay`)
 //!     model.safetensors  the same weights under PyTorch's names (see `charlstm export`)
+//!     training.bpk     the trained weights under the average, for resuming (only with
+//!                      `train.ema_decay`)
 //!     optimizer.bpk    Adam's moments and step count, for resuming
 //!     state.bin        the recurrent state carried into the next chunk (little-endian f32,
 //!                      per layer h then c), absent at the start of an epoch
@@ -53,6 +56,7 @@ const VOCAB_FILE: &str = "vocab.json";
 const MODEL_FILE: &str = "model.bpk";
 const SAFETENSORS_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const TRAINING_FILE: &str = "training.bpk";
 const STATE_FILE: &str = "state.bin";
 const PROGRESS_FILE: &str = "progress.json";
 
@@ -141,9 +145,24 @@ impl Checkpoint {
         ))
     }
 
-    /// The model with this checkpoint's weights, on `device`.
+    /// The model with this checkpoint's weights, on `device`: what sampling, evaluation and
+    /// export use (the moving average of the weights, when the run keeps one).
     pub fn load_model(&self, device: &Device) -> Result<CharModel, TrainError> {
-        let path = self.dir.join(MODEL_FILE);
+        self.load_weights(MODEL_FILE, device)
+    }
+
+    /// The weights training continues from, on `device`: the trained weights under the
+    /// average when the run keeps one, else the same as [`Self::load_model`].
+    pub fn load_training_model(&self, device: &Device) -> Result<CharModel, TrainError> {
+        if self.dir.join(TRAINING_FILE).is_file() {
+            self.load_weights(TRAINING_FILE, device)
+        } else {
+            self.load_model(device)
+        }
+    }
+
+    fn load_weights(&self, file: &str, device: &Device) -> Result<CharModel, TrainError> {
+        let path = self.dir.join(file);
         let model = self.config.model.init(self.tokenizer.len(), device);
         let malformed = |panic: String| {
             TrainError::checkpoint(

@@ -11,7 +11,7 @@ use charlstm_model::{CharModel, RecurrentState};
 
 use super::{
     CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, PROGRESS_FILE, Progress, SAFETENSORS_FILE, STATE_FILE,
-    VOCAB_FILE, sha256_hex,
+    TRAINING_FILE, VOCAB_FILE, sha256_hex,
 };
 use crate::config::RunConfig;
 use crate::durable::{sync_dir, write_synced};
@@ -36,8 +36,12 @@ pub struct CheckpointContents<'a> {
     pub config: &'a RunConfig,
     /// Tokenizer.
     pub tokenizer: &'a Tokenizer,
-    /// The model (any device).
+    /// The model (any device): the weights to sample from, the moving average when the run
+    /// keeps one.
     pub model: &'a CharModel,
+    /// The trained weights under that average, for resumable checkpoints of runs that keep
+    /// one.
+    pub training_model: Option<&'a CharModel>,
     /// Optimizer state, for resumable checkpoints.
     pub optimizer: Option<&'a ModuleOptimizer>,
     /// The recurrent state carried into the next chunk, for resumable checkpoints.
@@ -75,13 +79,17 @@ pub fn save(
     for (file, bytes) in tokenizer_files(contents.tokenizer)? {
         write(file, &bytes)?;
     }
-    let model_bytes = contents
-        .model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))?;
-    write(MODEL_FILE, &model_bytes)?;
+    let weight_bytes = |model: &CharModel| {
+        model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| write_error(&staging, std::io::Error::other(e.to_string())))
+    };
+    write(MODEL_FILE, &weight_bytes(contents.model)?)?;
+    if let Some(training) = contents.training_model {
+        write(TRAINING_FILE, &weight_bytes(training)?)?;
+    }
     write(
         SAFETENSORS_FILE,
         &crate::export::safetensors_bytes(contents.model, contents.tokenizer)?,

@@ -7,7 +7,6 @@ mod validation;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::nn::DropoutConfig;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::Device;
 use charlstm_data::Tokenizer;
@@ -15,6 +14,7 @@ use charlstm_model::{CharModel, RecurrentState};
 
 use super::TrainSummary;
 use super::data::TrainingData;
+use crate::averaging::WeightAverage;
 use crate::checkpoint::{self, Checkpoint, CheckpointContents};
 use crate::chunks::next_chunk;
 use crate::config::RunConfig;
@@ -39,6 +39,9 @@ pub(super) struct Session<'r> {
     /// The same device with autodiff (training).
     device: Device,
     model: CharModel,
+    /// The moving average of the weights (`train.ema_decay`): what validation measures and
+    /// `best/` keeps.
+    average: Option<WeightAverage>,
     optimizer: ModuleOptimizer,
     /// The forward stack's state after the last chunk: the start of the next.
     state: Option<RecurrentState>,
@@ -69,6 +72,7 @@ impl<'r> Session<'r> {
             tokenizer,
             inference_device,
             device,
+            average: new_average(config),
             model,
             optimizer: adam(&config.train),
             state: None,
@@ -93,10 +97,23 @@ impl<'r> Session<'r> {
         observer: &mut dyn TrainObserver,
     ) -> Result<(), TrainError> {
         let config = self.config;
-        self.model = checkpoint.load_model(&self.device)?;
-        // Dropout is free on resume: the given rate and placement, not the checkpoint's.
-        self.model.dropout = DropoutConfig::new(config.model.dropout).init();
-        self.model.output_dropout = config.model.output_dropout;
+        self.model = checkpoint.load_training_model(&self.device)?;
+        // Regularisation is free on resume: the given rates and placement, not the checkpoint's.
+        config.model.apply_regularization(&mut self.model);
+        // So is averaging: a run that kept an average goes on with it, one that did not (or a
+        // new decay) starts one from the weights it resumes.
+        let averaged = checkpoint.progress.averaged_steps;
+        self.average = match new_average(config) {
+            Some(_) if averaged > 0 => {
+                let model = checkpoint.load_model(&self.inference_device)?;
+                Some(WeightAverage::resumed(
+                    &model,
+                    config.train.ema_decay,
+                    averaged,
+                ))
+            }
+            other => other,
+        };
         self.optimizer = checkpoint.load_optimizer(adam(&config.train))?;
         (self.state, self.backward_state) = split_state(
             checkpoint.load_state(&self.device)?,
@@ -104,6 +121,7 @@ impl<'r> Session<'r> {
         );
         self.progress = checkpoint.progress.clone();
         self.progress.backend = config.backend.name().to_string();
+        self.progress.averaged_steps = self.average.as_ref().map_or(0, WeightAverage::updates);
         let recut = recut_streams(
             plan,
             &checkpoint.config,
@@ -133,6 +151,7 @@ impl<'r> Session<'r> {
         observer: &mut dyn TrainObserver,
     ) -> Result<(), TrainError> {
         self.model = init_from::initial_model(checkpoint, self.config, &self.model, &self.device)?;
+        self.average = new_average(self.config);
         let record = init_from::record(checkpoint, self.tokenizer);
         let message = format!(
             "initialised from {} (step {}): its {} tokens, {} new",
@@ -155,6 +174,7 @@ impl<'r> Session<'r> {
         observer: &mut dyn TrainObserver,
     ) {
         let recipe = &self.config.train;
+        let regularization = self.config.describe_regularization();
         observer.on_event(&TrainEvent::Started {
             backend: self.config.backend.name(),
             parameters: self.model.num_params(),
@@ -173,6 +193,7 @@ impl<'r> Session<'r> {
             resumed_at,
             time_budget: (recipe.max_minutes > 0.0)
                 .then_some((recipe.max_minutes * 60.0, self.progress.elapsed_seconds)),
+            regularization: &regularization,
         });
     }
 
@@ -226,6 +247,12 @@ impl<'r> Session<'r> {
             config.train.grad_clip,
         );
         self.model = outcome.model;
+        if outcome.applied
+            && let Some(average) = &mut self.average
+        {
+            average.update(&self.model);
+            self.progress.averaged_steps = average.updates();
+        }
         if outcome.applied {
             self.window.add(outcome.loss, outcome.backward_loss, chars);
             self.state = Some(outcome.state);
@@ -317,13 +344,34 @@ impl<'r> Session<'r> {
         let contents = CheckpointContents {
             config: self.config,
             tokenizer: self.tokenizer,
-            model: &self.model,
+            model: self.sampled_model(),
+            training_model: self
+                .average
+                .as_ref()
+                .and_then(WeightAverage::model)
+                .map(|_| &self.model),
             optimizer: Some(&self.optimizer),
             state: state.as_ref(),
             progress: &self.progress,
         };
         checkpoint::save(self.run_dir, "latest", &contents)
     }
+}
+
+impl Session<'_> {
+    /// The weights sampling and validation use: the average when the run keeps one.
+    fn sampled_model(&self) -> &CharModel {
+        self.average
+            .as_ref()
+            .and_then(WeightAverage::model)
+            .unwrap_or(&self.model)
+    }
+}
+
+/// A new, empty moving average of the weights, when `config` asks for one.
+fn new_average(config: &RunConfig) -> Option<WeightAverage> {
+    let decay = config.train.ema_decay;
+    (decay > 0.0).then(|| WeightAverage::new(decay))
 }
 
 /// Splits a checkpoint's carried state into the forward stack's (its first `forward_layers`

@@ -24,7 +24,10 @@ impl Session<'_> {
         row: &mut MetricsRow,
         observer: &mut dyn TrainObserver,
     ) -> Result<(), TrainError> {
-        let inference_model = self.model.valid();
+        let inference_model = match self.average.as_ref().and_then(|a| a.model()) {
+            Some(average) => average.clone(),
+            None => self.model.valid(),
+        };
         let validate = |direction| -> Result<f32, TrainError> {
             let recipe = &self.config.train;
             let evaluation = evaluate_in(
@@ -83,7 +86,8 @@ impl Session<'_> {
             let best = CheckpointContents {
                 config: self.config,
                 tokenizer: self.tokenizer,
-                model: &self.model,
+                model: self.sampled_model(),
+                training_model: None,
                 optimizer: None,
                 state: None,
                 progress: &self.progress,
