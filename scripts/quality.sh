@@ -12,6 +12,8 @@
 #   SETS="train.learning_rate=3e-3 model.dropout=0" scripts/quality.sh   # charlstm overrides
 #   STEPS=300 scripts/quality.sh                         # per-step parity (below)
 #   VERSUS="train.learning_rate=4e-3" scripts/quality.sh  # charlstm against charlstm (below)
+#   REFERENCE=nanogpt NANOGPT=/path/to/nanoGPT scripts/quality.sh   # charlstm against nanoGPT (below)
+#   REFERENCE=nanogpt NANOGPT=/path/to/nanoGPT NANOGPT_RECIPE=baby-gpt scripts/quality.sh
 #
 # With STEPS set, both train for that many steps with the reference's recipe (charlstm gets
 # a constant learning rate of 2e-3, no warm-up, no dropout, no forget-gate offset, clip 5, plus
@@ -20,6 +22,18 @@
 #
 # With VERSUS set, the second run is charlstm again (SETS plus the VERSUS overrides) instead of
 # PyTorch: a before/after row for one change, measured the same way, side by side.
+#
+# With REFERENCE=nanogpt, the second run is karpathy's nanoGPT instead of PyTorch, through
+# scripts/nanogpt_reference.py. nanoGPT is not part of this repository: NANOGPT names a checkout
+# of it, whose train.py runs unmodified with the recipe NANOGPT_RECIPE (readme-cpu: its README's
+# CPU run, a 4 x 128 GPT with context 64, batch 12, no dropout; baby-gpt: its
+# config/train_shakespeare_char.py, 6 x 384, context 256, batch 64, dropout 0.2). A short
+# calibration first (outside the budget) times its iterations, so that max_iters and
+# lr_decay_iters make its schedule fill MINUTES; its final checkpoint is then scored on
+# charlstm's validation split, all of it, each character predicted with at least half a
+# context of characters before it (a sliding window). train.py always seeds torch with 1337:
+# its runs differ from seed to seed only in the iterations the calibration buys. Its work
+# directory is OUT/<label>-<seed>-nanogpt. MINUTES budgets only (no STEPS).
 #
 # Environment:
 #   CONFIG   charlstm config (default configs/tinyshakespeare.toml)
@@ -31,6 +45,9 @@
 #   SEEDS    seeds (default "1 2 3"); charlstm and PyTorch each take the same number
 #   SETS     extra charlstm --set overrides, space-separated
 #   VERSUS   overrides of a second charlstm run that replaces PyTorch (see above)
+#   REFERENCE  the second run: pytorch (default, scripts/quality_reference.py) or nanogpt
+#   NANOGPT  with REFERENCE=nanogpt: the path of a nanoGPT checkout (a directory with train.py)
+#   NANOGPT_RECIPE  with REFERENCE=nanogpt: readme-cpu (default) or baby-gpt (see above)
 #   OUT      work directory (default target/quality); runs go to OUT/<label>-<seed>
 #   VENV     PyTorch venv (default target/bench-venv; created on first use)
 #   CHARLSTM_DATA_DIR  a directory holding tinyshakespeare.txt (else the download cache)
@@ -44,8 +61,38 @@ STEPS=${STEPS:-}
 SEEDS=${SEEDS:-"1 2 3"}
 SETS=${SETS:-}
 VERSUS=${VERSUS:-}
-other_name=${VERSUS:+"charlstm + $VERSUS"}
-other_name=${other_name:-PyTorch}
+REFERENCE=${REFERENCE:-pytorch}
+NANOGPT=${NANOGPT:-}
+NANOGPT_RECIPE=${NANOGPT_RECIPE:-readme-cpu}
+case "$REFERENCE" in
+  pytorch) ;;
+  nanogpt)
+    if [ -z "$NANOGPT" ] || [ ! -f "$NANOGPT/train.py" ]; then
+      echo "error: REFERENCE=nanogpt needs NANOGPT=<a nanoGPT checkout: a directory with train.py>${NANOGPT:+, not \"$NANOGPT\"}" >&2
+      exit 1
+    fi
+    case "$NANOGPT_RECIPE" in
+      readme-cpu | baby-gpt) ;;
+      *) echo "error: NANOGPT_RECIPE is readme-cpu or baby-gpt, not '$NANOGPT_RECIPE'" >&2; exit 1 ;;
+    esac
+    if [ -n "$STEPS" ] || [ -n "$VERSUS" ]; then
+      echo "error: REFERENCE=nanogpt takes a MINUTES budget, without STEPS or VERSUS" >&2
+      exit 1
+    fi
+    NANOGPT=$(realpath "$NANOGPT")
+    ;;
+  *)
+    echo "error: REFERENCE is pytorch or nanogpt, not '$REFERENCE'" >&2
+    exit 1
+    ;;
+esac
+if [ -n "$VERSUS" ]; then
+  other_name="charlstm + $VERSUS"
+elif [ "$REFERENCE" = nanogpt ]; then
+  other_name="nanoGPT ($NANOGPT_RECIPE)"
+else
+  other_name=PyTorch
+fi
 RUST_MB=${RUST_MB:-4}
 OUT=${OUT:-target/quality}
 export RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -118,7 +165,7 @@ results="$OUT/$label-results.jsonl"
 cores=(0 1)
 for seed in $SEEDS; do
   run="$OUT/$label-$seed"
-  rm -rf "$run" "$run-versus"
+  rm -rf "$run" "$run-versus" "$run-nanogpt"
   echo "seed $seed: charlstm on core ${cores[0]}, $other_name on core ${cores[1]}, $budget each..." >&2
   taskset -c "${cores[0]}" "$charlstm" train --quiet --config "$CONFIG" --out "$run" \
     "${sets[@]}" --set "seed=$seed" &
@@ -135,10 +182,17 @@ for seed in $SEEDS; do
     echo "error: charlstm did not start (see above)" >&2
     exit 1
   fi
-  shape=$("$python" - "$run/config.toml" "$VERSUS" <<'EOF'
+  shape=$("$python" - "$run/config.toml" "$VERSUS" "$REFERENCE" <<'EOF'
 import sys, tomllib
 c = tomllib.load(open(sys.argv[1], "rb"))
 m, t, d = c["model"], c["train"], c["data"]
+if sys.argv[3] == "nanogpt" and not sys.argv[2]:
+    # nanoGPT is scored on charlstm's validation split (its characters: a character vocabulary).
+    if d.get("tokenizer", "chars") != "chars" or d.get("max_vocab", 0):
+        sys.exit("error: the nanoGPT side is character-level; this config's tokens are not characters")
+    print(f"--validation-fraction {d['validation_fraction']} --test-fraction {d.get('test_fraction', 0.0)} "
+          f"--val-chars {d.get('val_chars', 0)}")
+    sys.exit()
 if (m["cell"] != "lstm" or m["bidirectional"]) and not sys.argv[2]:
     sys.exit("error: the reference is a unidirectional LSTM; this config is not")
 print(f"--embedding-size {m['embedding_size']} --hidden-size {m['hidden_size']} "
@@ -152,6 +206,11 @@ EOF
     taskset -c "${cores[1]}" "$charlstm" train --quiet --config "$CONFIG" --out "$run-versus" \
       "${versus_sets[@]}" --set "seed=$seed"
     reference=$(summarize "$run-versus")
+  elif [ "$REFERENCE" = nanogpt ]; then
+    # shellcheck disable=SC2086
+    reference=$(taskset -c "${cores[1]}" "$python" scripts/nanogpt_reference.py --nanogpt "$NANOGPT" \
+      --recipe "$NANOGPT_RECIPE" --corpus "$corpus" --work "$run-nanogpt" --threads 1 \
+      --seed "$seed" --minutes "$MINUTES" $shape)
   else
     # shellcheck disable=SC2086
     reference=$(taskset -c "${cores[1]}" "$python" scripts/quality_reference.py --corpus "$corpus" \
@@ -163,18 +222,30 @@ EOF
 done
 
 isa=$(grep -o -m1 -w -E 'avx512f' /proc/cpuinfo || grep -o -m1 -w 'avx2' /proc/cpuinfo || echo "no AVX2")
-"$python" - "$results" "$label" "$budget" "$CONFIG" "$SETS" "$isa" "$VERSUS" <<'EOF'
+"$python" - "$results" "$label" "$budget" "$CONFIG" "$SETS" "$isa" "$VERSUS" "$REFERENCE" "$NANOGPT_RECIPE" <<'EOF'
 import datetime, json, math, platform, statistics, subprocess, sys
-path, label, budget, config, sets, isa, versus = sys.argv[1:]
+path, label, budget, config, sets, isa, versus, reference, recipe = sys.argv[1:]
+nanogpt = reference == "nanogpt" and not versus
 runs = [json.loads(line) for line in open(path)]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print(f"### {label}, {budget}, one thread each, side by side ({datetime.date.today()})\n")
-other = f"charlstm + `{versus}`" if versus else "PyTorch"
-print(f"{cpu} ({isa}); charlstm `{config}`" + (f" with `{sets}`" if sets else "") +
-      (f"; against the same with `{versus}`.\n" if versus else
-       "; PyTorch: the same shape, Adam 2e-3 constant, clip 5, no dropout.\n"))
+other = f"charlstm + `{versus}`" if versus else f"nanoGPT ({recipe})" if nanogpt else "PyTorch"
+short = "the other" if versus else "nanoGPT" if nanogpt else "PyTorch"
+if nanogpt:
+    n = runs[0]["pytorch"]
+    m = n["model"]
+    against = (f"; nanoGPT ({recipe}): its train.py unmodified ({n['implementation']}), "
+               f"{m['n_layer']} x {m['n_embd']} GPT ({n['parameters']:,} parameters), context "
+               f"{m['block_size']}, batch {n['batch_size']}, dropout {m['dropout']}, max_iters "
+               f"set by a calibration to fill the budget, seed fixed at 1337; scored over the "
+               f"whole validation split with a {n['validation_context']}.\n")
+elif versus:
+    against = f"; against the same with `{versus}`.\n"
+else:
+    against = "; PyTorch: the same shape, Adam 2e-3 constant, clip 5, no dropout.\n"
+print(f"{cpu} ({isa}); charlstm `{config}`" + (f" with `{sets}`" if sets else "") + against)
 bits = lambda nats: nats / math.log(2)
-print(f"| seed | charlstm val nats (bits) | steps | chars/s | {other} val nats (bits) | steps | chars/s | difference (charlstm − {'the other' if versus else 'PyTorch'}) |")
+print(f"| seed | charlstm val nats (bits) | steps | chars/s | {other} val nats (bits) | steps | chars/s | difference (charlstm − {short}) |")
 print("|---|---|---|---|---|---|---|---|")
 for r in runs:
     c, p = r["charlstm"], r["pytorch"]
@@ -191,6 +262,16 @@ d = [a - b for a, b in zip(c, p)]
 cs = statistics.mean(r["charlstm"]["chars_per_s"] for r in runs)
 ps = statistics.mean(r["pytorch"]["chars_per_s"] for r in runs)
 print(f"| mean ± sd | {summary(c)} | | {cs:,.0f} | {summary(p)} | | {ps:,.0f} | {summary(d)} |")
+if nanogpt:
+    print("\nnanoGPT per seed: its own last estimate of the validation loss (train.py's `val loss`, "
+          "random windows, on average half a context) against the sliding-window score above, "
+          "and its calibration and training time:\n")
+    print("| seed | nanoGPT's estimate | sliding window | calibrated ms/iter | iterations | training s |")
+    print("|---|---|---|---|---|---|")
+    for r in runs:
+        n = r["pytorch"]
+        print(f"| {r['seed']} | {n['nanogpt_val_estimate']:.4f} | {n['validation_loss']:.4f} | "
+              f"{n['calibration_ms_per_iter']:.1f} | {n['max_iters']} | {n['train_seconds']:.1f} |")
 # Steps at which every run of both sides validated (with STEPS: the same three for all).
 steps = sorted(set.intersection(*({int(s) for s in r[side].get("validation_at", {})} for r in runs for side in ("charlstm", "pytorch"))))
 if steps:
