@@ -3,6 +3,7 @@
 //! implementation of one is one more variant here, and the embedding, head, training loop and
 //! sampler need not change.
 
+use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +93,25 @@ impl RecurrentLayer {
             Self::Lstm(layer) => layer,
             Self::Gru(layer) => layer,
             Self::Rnn(layer) => layer,
+        }
+    }
+
+    /// The state-to-gates weights `W_h`, `[hidden_size, gates · hidden_size]`, whichever the
+    /// cell.
+    pub fn recurrent_weight(&self) -> &Param<Tensor<2>> {
+        match self {
+            Self::Lstm(layer) => &layer.recurrent_weight,
+            Self::Gru(layer) => &layer.recurrent_weight,
+            Self::Rnn(layer) => &layer.recurrent_weight,
+        }
+    }
+
+    /// [`Self::recurrent_weight`], to replace.
+    pub fn recurrent_weight_mut(&mut self) -> &mut Param<Tensor<2>> {
+        match self {
+            Self::Lstm(layer) => &mut layer.recurrent_weight,
+            Self::Gru(layer) => &mut layer.recurrent_weight,
+            Self::Rnn(layer) => &mut layer.recurrent_weight,
         }
     }
 

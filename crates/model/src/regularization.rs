@@ -34,16 +34,6 @@ pub struct Regularization {
     pub locked_dropout: bool,
 }
 
-impl Regularization {
-    /// Whether any of it is on.
-    pub fn is_active(&self) -> bool {
-        self.embedding_dropout > 0.0
-            || self.input_dropout > 0.0
-            || self.weight_drop > 0.0
-            || self.locked_dropout
-    }
-}
-
 /// `values` with each row dropped with probability `prob` and the kept rows scaled by
 /// `1/(1 − prob)`: `[rows, columns]`. The identity when `prob` is 0 or off the training device.
 pub fn drop_rows(values: Tensor<2>, prob: f64) -> Tensor<2> {
@@ -71,11 +61,7 @@ pub fn locked_dropout(features: Tensor<3>, prob: f64) -> Tensor<3> {
 /// layer's, so the gradient reaches the layer's own parameter (through the mask). `None`
 /// when nothing is dropped (`prob` 0 or off the training device): use `layer` itself.
 pub fn drop_recurrent_weight(layer: &RecurrentLayer, prob: f64) -> Option<RecurrentLayer> {
-    let weight = match layer {
-        RecurrentLayer::Lstm(cell) => &cell.recurrent_weight,
-        RecurrentLayer::Gru(cell) => &cell.recurrent_weight,
-        RecurrentLayer::Rnn(cell) => &cell.recurrent_weight,
-    };
+    let weight = layer.recurrent_weight();
     let device = weight.lazy_device();
     if !drops(&device, prob) {
         return None;
@@ -85,11 +71,7 @@ pub fn drop_recurrent_weight(layer: &RecurrentLayer, prob: f64) -> Option<Recurr
     // A fresh id: the copy is never a parameter the optimizer sees, only the model's is.
     let dropped = Param::initialized(ParamId::new(), weight * mask);
     let mut layer = layer.clone();
-    match &mut layer {
-        RecurrentLayer::Lstm(cell) => cell.recurrent_weight = dropped,
-        RecurrentLayer::Gru(cell) => cell.recurrent_weight = dropped,
-        RecurrentLayer::Rnn(cell) => cell.recurrent_weight = dropped,
-    }
+    *layer.recurrent_weight_mut() = dropped;
     Some(layer)
 }
 

@@ -12,8 +12,8 @@
 //!
 //! so it starts at the weights of the first step (not before it: a parameter is drawn on
 //! first read, so reading the untrained weights early would change a seeded run's initial
-//! weights; the average changes what is measured, never what is trained), stays close and only reaches `decay`'s long memory once there are
-//! enough steps to average (the warm-up TensorFlow's `ExponentialMovingAverage` takes with
+//! weights; the average changes what is measured, never what is trained), stays close to the
+//! weights, and only reaches `decay`'s long memory once there are enough steps to average (the warm-up TensorFlow's `ExponentialMovingAverage` takes with
 //! `num_updates`). The update count is part of the run's progress, so a resumed run averages
 //! exactly as the uninterrupted one.
 

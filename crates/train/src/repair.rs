@@ -97,7 +97,7 @@ pub fn repair(run_dir: &Path, items: &[RepairItem]) -> Result<(), TrainError> {
             ..Checkpoint::open_unchecked(&item.path)?
         };
         let model = repaired.load_model(&device)?;
-        let training_model = match repaired.progress.averaged_steps > 0 {
+        let training_model = match repaired.has_training_weights() {
             true => Some(repaired.load_training_model(&device)?),
             false => None,
         };

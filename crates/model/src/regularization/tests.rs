@@ -73,11 +73,7 @@ fn locked_dropout_keeps_one_mask_over_the_steps() {
 fn weight_drop_runs_the_masked_weight_and_masks_its_gradient() {
     let device = ndarray_device().autodiff();
     let prob = 0.3;
-    let recurrent = |layer: &RecurrentLayer| match layer {
-        RecurrentLayer::Lstm(l) => l.recurrent_weight.val(),
-        RecurrentLayer::Gru(l) => l.recurrent_weight.val(),
-        RecurrentLayer::Rnn(l) => l.recurrent_weight.val(),
-    };
+    let recurrent = |layer: &RecurrentLayer| layer.recurrent_weight().val();
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
         device.seed(2);
         let layer = RecurrentLayer::new(cell, 3, 6, 0.0, &device);
@@ -126,11 +122,7 @@ fn weight_drop_runs_the_masked_weight_and_masks_its_gradient() {
         );
         let by_hand = Param::from_tensor(Tensor::from_inner(weight * mask_tensor).require_grad());
         let mut reference = layer.clone();
-        match &mut reference {
-            RecurrentLayer::Lstm(l) => l.recurrent_weight = by_hand,
-            RecurrentLayer::Gru(l) => l.recurrent_weight = by_hand,
-            RecurrentLayer::Rnn(l) => l.recurrent_weight = by_hand,
-        }
+        *reference.recurrent_weight_mut() = by_hand;
         let (expected_output, expected_loss) = run(&reference);
         assert_eq!(values(output), values(expected_output), "{cell:?}");
         let grads = expected_loss.backward();

@@ -154,11 +154,17 @@ impl Checkpoint {
     /// The weights training continues from, on `device`: the trained weights under the
     /// average when the run keeps one, else the same as [`Self::load_model`].
     pub fn load_training_model(&self, device: &Device) -> Result<CharModel, TrainError> {
-        if self.dir.join(TRAINING_FILE).is_file() {
+        if self.has_training_weights() {
             self.load_weights(TRAINING_FILE, device)
         } else {
             self.load_model(device)
         }
+    }
+
+    /// Whether the checkpoint holds trained weights beside its averaged ones (`latest/` of a
+    /// run that keeps an average; never `best/`).
+    pub fn has_training_weights(&self) -> bool {
+        self.dir.join(TRAINING_FILE).is_file()
     }
 
     fn load_weights(&self, file: &str, device: &Device) -> Result<CharModel, TrainError> {

@@ -345,11 +345,7 @@ impl<'r> Session<'r> {
             config: self.config,
             tokenizer: self.tokenizer,
             model: self.sampled_model(),
-            training_model: self
-                .average
-                .as_ref()
-                .and_then(WeightAverage::model)
-                .map(|_| &self.model),
+            training_model: self.averaged_model().map(|_| &self.model),
             optimizer: Some(&self.optimizer),
             state: state.as_ref(),
             progress: &self.progress,
@@ -359,12 +355,14 @@ impl<'r> Session<'r> {
 }
 
 impl Session<'_> {
-    /// The weights sampling and validation use: the average when the run keeps one.
+    /// The moving average of the weights, once the run keeps one and has averaged a step.
+    fn averaged_model(&self) -> Option<&CharModel> {
+        self.average.as_ref().and_then(WeightAverage::model)
+    }
+
+    /// The weights sampling and validation use: the average when there is one.
     fn sampled_model(&self) -> &CharModel {
-        self.average
-            .as_ref()
-            .and_then(WeightAverage::model)
-            .unwrap_or(&self.model)
+        self.averaged_model().unwrap_or(&self.model)
     }
 }
 

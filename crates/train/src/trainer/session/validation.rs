@@ -24,7 +24,7 @@ impl Session<'_> {
         row: &mut MetricsRow,
         observer: &mut dyn TrainObserver,
     ) -> Result<(), TrainError> {
-        let inference_model = match self.average.as_ref().and_then(|a| a.model()) {
+        let inference_model = match self.averaged_model() {
             Some(average) => average.clone(),
             None => self.model.valid(),
         };
